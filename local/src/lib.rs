@@ -1,0 +1,129 @@
+//! The whole API on one port without Docker: DynamoDB Local, an in-process S3, and every function's
+//! router behind a local stand-in for API Gateway.
+
+pub mod dynamodb;
+pub mod gateway;
+pub mod s3;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use aws_sdk_s3::config::Builder as S3ConfigBuilder;
+use dm_shared::AppState;
+use dm_shared::config::Config;
+use tokio::net::TcpListener;
+
+use dynamodb::DynamoDbLocal;
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// The dev secret for local tokens; deployments verify tokens with their own issuer.
+pub const DEV_JWT_SECRET: &str = "dm-local-dev-secret";
+
+/// How to run the local stack.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Where DynamoDB Local and S3 keep their data; `None` keeps nothing after the stack stops.
+    pub data_dir: Option<PathBuf>,
+    /// Use this DynamoDB (Local) instead of starting one.
+    pub dynamodb_endpoint: Option<String>,
+    pub table: String,
+    pub bucket: String,
+    pub jwt_secret: String,
+    pub link_base: String,
+}
+
+impl Options {
+    /// The defaults, overridden by the same `DM_*` variables the functions read.
+    pub fn from_env() -> Self {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        Self {
+            data_dir: Some(PathBuf::from(".local-data")),
+            dynamodb_endpoint: var("DM_DYNAMODB_ENDPOINT"),
+            table: var("DM_TABLE").unwrap_or_else(|| "dm-local".into()),
+            bucket: var("DM_BUCKET").unwrap_or_else(|| "dm-media".into()),
+            jwt_secret: var("DM_JWT_SECRET").unwrap_or_else(|| DEV_JWT_SECRET.into()),
+            link_base: var("DM_LINK_BASE").unwrap_or_else(|| "http://127.0.0.1:3000".into()),
+        }
+    }
+}
+
+/// A running local stack: its stores and the state every function shares.
+pub struct Stack {
+    pub state: AppState,
+    pub s3_endpoint: String,
+    dynamodb: Option<DynamoDbLocal>,
+    scratch: Option<PathBuf>,
+}
+
+impl Stack {
+    /// Starts DynamoDB Local (unless an endpoint is given) and the S3 server, and creates the table
+    /// and the bucket.
+    pub async fn start(options: Options) -> Result<Self, BoxError> {
+        let scratch = match &options.data_dir {
+            Some(_) => None,
+            None => Some(std::env::temp_dir().join(format!("dm-local-{}", ulid::Ulid::new()))),
+        };
+        let data_dir = options
+            .data_dir
+            .clone()
+            .or_else(|| scratch.clone())
+            .ok_or("no data folder")?;
+        let (dynamodb, endpoint) = match options.dynamodb_endpoint.clone() {
+            Some(endpoint) => (None, endpoint),
+            None => {
+                let persisted = options.data_dir.as_ref().map(|dir| dir.join("dynamodb"));
+                let local =
+                    tokio::task::block_in_place(|| DynamoDbLocal::start(persisted.as_deref()))?;
+                let endpoint = local.endpoint().to_owned();
+                (Some(local), endpoint)
+            }
+        };
+        let s3_endpoint = s3::serve(&data_dir.join("s3")).await?;
+        let config = Config {
+            table: options.table.clone(),
+            bucket: options.bucket.clone(),
+            dynamodb_endpoint: Some(endpoint),
+            s3_endpoint: Some(s3_endpoint.clone()),
+            jwt_secret: Some(options.jwt_secret.clone()),
+            link_base: options.link_base.clone(),
+        };
+        let sdk = dm_shared::state::sdk_config(&config).await;
+        let state = AppState::new(config, &sdk);
+        dm_shared::store::create_table(state.store.client(), state.store.table()).await?;
+        let s3 = aws_sdk_s3::Client::from_conf(
+            S3ConfigBuilder::from(&sdk)
+                .endpoint_url(&s3_endpoint)
+                .force_path_style(true)
+                .build(),
+        );
+        s3::create_bucket(&s3, &options.bucket).await?;
+        Ok(Self {
+            state,
+            s3_endpoint,
+            dynamodb,
+            scratch,
+        })
+    }
+
+    pub fn dynamodb_endpoint(&self) -> Option<&str> {
+        self.dynamodb.as_ref().map(DynamoDbLocal::endpoint)
+    }
+
+    /// Serves the API on `listener` until the returned future is dropped.
+    pub fn serve_owned(
+        &self,
+        listener: TcpListener,
+    ) -> impl Future<Output = std::io::Result<()>> + Send + 'static {
+        let app = gateway::router(&self.state).into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(listener, app).into_future()
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.scratch {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}

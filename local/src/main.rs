@@ -1,0 +1,104 @@
+//! `dm-local`: serve the whole API locally, or mint a dev token.
+//!
+//! ```text
+//! dm-local [--in-memory] [--port N]        serve on 127.0.0.1:N (DM_PORT, default 3000)
+//! dm-local token --user U [--ttl SECONDS]  print a dev token for the local secret
+//! ```
+
+use std::process::ExitCode;
+
+use dm_local::{Options, Stack};
+use tokio::net::TcpListener;
+
+fn usage() -> ExitCode {
+    eprintln!("usage: dm-local [--in-memory] [--port N] | dm-local token --user U [--ttl SECONDS]");
+    ExitCode::from(2)
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    dm_shared::telemetry::init();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut options = Options::from_env();
+    if args.first().map(String::as_str) == Some("token") {
+        return token(&args[1..], &options.jwt_secret);
+    }
+    let mut port: u16 = std::env::var("DM_PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(3000);
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        match arg.as_str() {
+            "--in-memory" => options.data_dir = None,
+            "--port" => match rest.next().and_then(|p| p.parse().ok()) {
+                Some(p) => port = p,
+                None => return usage(),
+            },
+            _ => return usage(),
+        }
+    }
+    match serve(options, port).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("dm-local: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(options: Options, port: u16) -> Result<(), dm_local::BoxError> {
+    let stack = Stack::start(options).await?;
+    let listener = TcpListener::bind(("127.0.0.1", port)).await?;
+    eprintln!(
+        "dm-local: the API is on http://{} (S3 at {})",
+        listener.local_addr()?,
+        stack.s3_endpoint
+    );
+    eprintln!("dm-local: a token: cargo run -q -p dm-local -- token --user <user-id>");
+    tokio::select! {
+        served = stack.serve_owned(listener) => served?,
+        _ = shutdown() => eprintln!("dm-local: stopping"),
+    }
+    // Dropping the stack stops DynamoDB Local.
+    drop(stack);
+    Ok(())
+}
+
+async fn shutdown() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+fn token(args: &[String], secret: &str) -> ExitCode {
+    let mut user = None;
+    let mut ttl: u64 = 24 * 3600;
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        match (arg.as_str(), rest.next()) {
+            ("--user", Some(u)) => user = Some(u.clone()),
+            ("--ttl", Some(t)) => match t.parse() {
+                Ok(t) => ttl = t,
+                Err(_) => return usage(),
+            },
+            _ => return usage(),
+        }
+    }
+    let Some(user) = user else { return usage() };
+    match dm_shared::auth::mint(secret, &user, ttl) {
+        Ok(token) => {
+            println!("{token}");
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("dm-local: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,32 @@
+//! Settings from the environment, read once per cold start.
+
+use crate::error::{Error, Result};
+
+/// Where the function finds its table, bucket and secrets.
+///
+/// The endpoints are set only off AWS (DynamoDB Local, the in-process S3); in Lambda the SDK's
+/// default endpoints and credentials apply.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub table: String,
+    pub bucket: String,
+    pub dynamodb_endpoint: Option<String>,
+    pub s3_endpoint: Option<String>,
+    /// HS256 secret for tokens that no API Gateway authorizer has checked.
+    pub jwt_secret: Option<String>,
+    pub link_base: String,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self> {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        Ok(Self {
+            table: var("DM_TABLE").ok_or_else(|| Error::internal_msg("DM_TABLE is not set"))?,
+            bucket: var("DM_BUCKET").unwrap_or_else(|| "dm-media".into()),
+            dynamodb_endpoint: var("DM_DYNAMODB_ENDPOINT"),
+            s3_endpoint: var("DM_S3_ENDPOINT"),
+            jwt_secret: var("DM_JWT_SECRET"),
+            link_base: var("DM_LINK_BASE").unwrap_or_else(|| "http://127.0.0.1:3000".into()),
+        })
+    }
+}

@@ -1,0 +1,115 @@
+//! The one error type of the DM API and the one place that turns it into an HTTP answer.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    /// The seed answers a second join of a room with 406.
+    #[error("{0}")]
+    NotAcceptable(String),
+    /// `existing` names the item the request collided with (the other room of a member set).
+    #[error("{message}")]
+    Conflict {
+        message: String,
+        existing: Option<(&'static str, String)>,
+    },
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error("Too many requests, retry later")]
+    Throttled(#[source] BoxError),
+    #[error("Not implemented yet")]
+    NotImplemented,
+    #[error("Service unavailable")]
+    Unavailable(#[source] BoxError),
+    #[error("Internal error")]
+    Internal(#[source] BoxError),
+}
+
+impl Error {
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::BadRequest(message.into())
+    }
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::Forbidden(message.into())
+    }
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::NotFound(message.into())
+    }
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::Conflict {
+            message: message.into(),
+            existing: None,
+        }
+    }
+    pub fn internal(cause: impl Into<BoxError>) -> Self {
+        Self::Internal(cause.into())
+    }
+    pub fn internal_msg(message: &str) -> Self {
+        Self::Internal(message.to_owned().into())
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
+            Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::NotImplemented => StatusCode::NOT_IMPLEMENTED,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+/// The whole `source()` chain on one line, for the one log entry an unexpected error gets.
+fn cause_chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut next = err.source();
+    while let Some(cause) = next {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        next = cause.source();
+    }
+    out
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+            tracing::error!(status = status.as_u16(), cause = %cause_chain(&self), "request failed");
+        }
+        let mut body = json!({ "status": status.as_u16(), "message": self.to_string() });
+        if let Self::Conflict {
+            existing: Some((field, id)),
+            ..
+        } = &self
+        {
+            body[*field] = json!(id);
+        }
+        let mut response = (status, axum::Json(body)).into_response();
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
+    }
+}

@@ -1,0 +1,119 @@
+//! Request parsing and replies shared by every route: our own extractors, so a bad path, query or body
+//! gets our JSON 400 (or 413) instead of axum's plain-text rejection.
+
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use crate::error::Error;
+
+/// A JSON body, parsed into `T`.
+pub struct Json<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
+    type Rejection = Error;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Error> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(value)) => Ok(Self(value)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+fn json_rejection(rejection: JsonRejection) -> Error {
+    match rejection {
+        JsonRejection::MissingJsonContentType(_) => {
+            Error::bad_request("expected a JSON body with Content-Type: application/json")
+        }
+        JsonRejection::JsonSyntaxError(_) => Error::bad_request("the body is not valid JSON"),
+        JsonRejection::JsonDataError(err) => {
+            Error::bad_request(format!("invalid body: {}", err.body_text()))
+        }
+        other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            Error::PayloadTooLarge("the body is too large".into())
+        }
+        other => Error::bad_request(other.body_text()),
+    }
+}
+
+/// Typed path parameters; an id that does not parse is a 400.
+pub struct Path<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T> {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Error> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Self(value)),
+            Err(PathRejection::FailedToDeserializePathParams(err)) => {
+                Err(Error::bad_request(err.body_text()))
+            }
+            Err(other) => Err(Error::bad_request(other.body_text())),
+        }
+    }
+}
+
+/// Typed query parameters; a bad value is a 400.
+pub struct Query<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Error> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(value)) => Ok(Self(value)),
+            Err(QueryRejection::FailedToDeserializeQueryString(err)) => Err(Error::bad_request(
+                format!("invalid query: {}", err.body_text()),
+            )),
+            Err(other) => Err(Error::bad_request(other.body_text())),
+        }
+    }
+}
+
+/// A JSON reply whose body carries its own status, as every reply of the seed does.
+pub fn reply(status: StatusCode, mut body: Value) -> Response {
+    body["status"] = json!(status.as_u16());
+    (status, axum::Json(body)).into_response()
+}
+
+pub fn ok(body: Value) -> Response {
+    reply(StatusCode::OK, body)
+}
+
+pub fn created(body: Value) -> Response {
+    reply(StatusCode::CREATED, body)
+}
+
+/// Marks a reply that means "no route of this function matched", so the local gateway can try the
+/// next function, as API Gateway would have picked the right one from the template.
+#[derive(Clone, Copy, Debug)]
+pub struct NoRoute;
+
+pub async fn no_route() -> Response {
+    let mut response = Error::not_found("No such route").into_response();
+    response.extensions_mut().insert(NoRoute);
+    response
+}
+
+/// The answer of a route whose function is not built yet.
+pub async fn not_implemented() -> Error {
+    Error::NotImplemented
+}
+
+/// The largest JSON body a route takes (the messages contract's 256 KB).
+pub const MAX_JSON_BODY: usize = 256 * 1024;
+
+/// A function's routes as the one service Lambda (or the local gateway) calls: unknown routes and
+/// methods get the marked JSON 404, bodies are capped.
+pub fn service(routes: axum::Router<crate::AppState>, state: crate::AppState) -> axum::Router {
+    routes
+        .fallback(no_route)
+        .method_not_allowed_fallback(no_route)
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_JSON_BODY))
+        .with_state(state)
+}

@@ -1,0 +1,105 @@
+//! Identifiers, parsed once at the edge so the store never sees an unchecked string.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+
+const MAX_ID_LEN: usize = 64;
+
+fn check_id(value: &str, what: &str) -> Result<(), Error> {
+    let valid_char = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+    if value.is_empty() || value.len() > MAX_ID_LEN || !value.chars().all(valid_char) {
+        return Err(Error::bad_request(format!(
+            "invalid {what}: 1 to {MAX_ID_LEN} characters of A-Z, a-z, 0-9, '_' or '-'"
+        )));
+    }
+    Ok(())
+}
+
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident, $what:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn parse(value: impl Into<String>) -> Result<Self, Error> {
+                let value = value.into();
+                check_id(&value, $what)?;
+                Ok(Self(value))
+            }
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = Error;
+            fn try_from(value: String) -> Result<Self, Error> {
+                Self::parse(value)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(id: $name) -> String {
+                id.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+id_type!(OrgId, "org_id");
+id_type!(RoomId, "room_id");
+id_type!(
+    /// A user: the token's `sub`, a member id, a sender id.
+    UserId,
+    "user id"
+);
+
+/// A new id that sorts by creation time (a ULID), so a Query on ids pages newest first.
+pub fn new_id() -> String {
+    ulid::Ulid::new().to_string()
+}
+
+impl OrgId {
+    pub fn generate() -> Self {
+        Self(new_id())
+    }
+}
+
+impl RoomId {
+    pub fn generate() -> Self {
+        Self(new_id())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_accept_the_documented_alphabet_and_refuse_the_rest() {
+        assert!(UserId::parse("614e8de3f31a74e068e40qbr").is_ok());
+        assert!(UserId::parse("a_b-C9").is_ok());
+        assert!(UserId::parse("x".repeat(64)).is_ok());
+        for bad in ["", "../etc", "a b", "é", "a\0b", "a/b", &"x".repeat(65)] {
+            assert!(UserId::parse(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn new_ids_sort_by_creation() {
+        let first = new_id();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        assert!(new_id() > first);
+    }
+}

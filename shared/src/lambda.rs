@@ -1,0 +1,17 @@
+//! The whole of a function's `main`: build the state once, warm the connection, serve the router.
+
+use axum::Router;
+
+use crate::state::AppState;
+
+pub async fn run(router: fn(AppState) -> Router) -> Result<(), Error> {
+    crate::telemetry::init();
+    let state = AppState::from_env().await?;
+    // The TLS handshake to DynamoDB happens here, during init, not in the first request.
+    if let Err(err) = state.store.ping().await {
+        tracing::warn!(error = %err, "the table did not answer during init");
+    }
+    lambda_http::run(router(state)).await
+}
+
+pub use lambda_http::Error;

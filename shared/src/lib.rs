@@ -1,0 +1,18 @@
+//! What every DM function shares: configuration, the error type and its HTTP mapping, authentication,
+//! request parsing, the model, and the single-table store.
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod ids;
+pub mod lambda;
+pub mod model;
+pub mod paging;
+pub mod state;
+pub mod store;
+pub mod telemetry;
+pub mod time;
+
+pub use error::{Error, Result};
+pub use state::AppState;

@@ -1,0 +1,84 @@
+//! The things the API talks about, as stored and as shown.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{OrgId, RoomId, UserId};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Owner,
+    Admin,
+    Member,
+}
+
+impl Role {
+    /// Owners and admins manage the org's members and every room's membership.
+    pub fn is_manager(self) -> bool {
+        matches!(self, Role::Owner | Role::Admin)
+    }
+}
+
+/// The editable part of a member's profile (the seed's profile fields).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Profile {
+    pub first_name: String,
+    pub last_name: String,
+    pub display_name: String,
+    pub user_name: String,
+    pub bio: String,
+    pub phone: String,
+    pub pronouns: String,
+    pub image_url: String,
+    /// The member's status text ("in a meeting"), as the seed names it.
+    pub status: String,
+    pub time_zone: String,
+}
+
+/// A member of an org, as stored and as the members list shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Member {
+    #[serde(rename = "_id")]
+    pub id: UserId,
+    pub org_id: OrgId,
+    pub role: Role,
+    #[serde(default)]
+    pub email: String,
+    #[serde(flatten)]
+    pub profile: Profile,
+    pub joined_at: String,
+    #[serde(default)]
+    pub deleted: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Org {
+    pub org_id: OrgId,
+    pub name: String,
+    pub created_at: String,
+    pub created_by: UserId,
+}
+
+/// A DM room. `room_user_ids` keeps join order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Room {
+    pub room_id: RoomId,
+    pub org_id: OrgId,
+    pub room_user_ids: Vec<UserId>,
+    #[serde(default)]
+    pub bookmarks: Vec<String>,
+    #[serde(default)]
+    pub pinned: Vec<String>,
+    pub created_at: String,
+    pub created_by: UserId,
+    /// Bumped by every membership change; a change applies only to the version it read.
+    #[serde(default)]
+    pub version: u64,
+}
+
+impl Room {
+    pub fn has_member(&self, user: &UserId) -> bool {
+        self.room_user_ids.contains(user)
+    }
+}

@@ -1,0 +1,184 @@
+//! Cursor pages: `limit` and an opaque `cursor` in, `next`/`previous` URLs out.
+
+use axum::http::Uri;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+pub const DEFAULT_LIMIT: usize = 50;
+pub const MAX_LIMIT: usize = 100;
+
+/// Which way a cursor points, in the order the list is shown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// The page after the item (older, for a newest-first list).
+    After,
+    /// The page before the item (newer, for a newest-first list).
+    Before,
+}
+
+/// A position in a list: the sort key of the item the page starts after (or ends before).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cursor {
+    pub direction: Direction,
+    pub sort_key: String,
+}
+
+impl Cursor {
+    pub fn encode(&self) -> String {
+        let tag = match self.direction {
+            Direction::After => 'a',
+            Direction::Before => 'b',
+        };
+        URL_SAFE_NO_PAD.encode(format!("{tag}:{}", self.sort_key))
+    }
+
+    pub fn decode(text: &str) -> Result<Self> {
+        let bad = || Error::bad_request("invalid cursor");
+        let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|_| bad())?;
+        let text = String::from_utf8(bytes).map_err(|_| bad())?;
+        let (direction, sort_key) = match text.split_once(':') {
+            Some(("a", key)) => (Direction::After, key),
+            Some(("b", key)) => (Direction::Before, key),
+            _ => return Err(bad()),
+        };
+        if sort_key.is_empty() {
+            return Err(bad());
+        }
+        Ok(Self {
+            direction,
+            sort_key: sort_key.to_owned(),
+        })
+    }
+}
+
+/// `?limit=&cursor=` as a client sends them.
+#[derive(Debug, Default, Deserialize)]
+pub struct PageQuery {
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+/// A validated page request.
+#[derive(Clone, Debug)]
+pub struct PageRequest {
+    pub limit: usize,
+    pub cursor: Option<Cursor>,
+}
+
+impl PageQuery {
+    pub fn parse(&self) -> Result<PageRequest> {
+        let limit = match self.limit.as_deref() {
+            None => DEFAULT_LIMIT,
+            Some(text) => text
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=MAX_LIMIT).contains(n))
+                .ok_or_else(|| {
+                    Error::bad_request(format!(
+                        "limit must be a whole number from 1 to {MAX_LIMIT}"
+                    ))
+                })?,
+        };
+        let cursor = self.cursor.as_deref().map(Cursor::decode).transpose()?;
+        Ok(PageRequest { limit, cursor })
+    }
+}
+
+/// One page of items and where the neighbouring pages start.
+#[derive(Debug)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<Cursor>,
+    pub previous: Option<Cursor>,
+}
+
+impl<T> Page<T> {
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
+        Page {
+            items: self.items.into_iter().map(f).collect(),
+            next: self.next,
+            previous: self.previous,
+        }
+    }
+
+    /// The `next` and `previous` URLs: the request's own URL with its cursor replaced.
+    pub fn links(&self, uri: &Uri) -> (Option<String>, Option<String>) {
+        let link = |cursor: &Cursor| page_url(uri, cursor);
+        (
+            self.next.as_ref().map(link),
+            self.previous.as_ref().map(link),
+        )
+    }
+}
+
+fn page_url(uri: &Uri, cursor: &Cursor) -> String {
+    let mut query: Vec<String> = uri
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter(|pair| !pair.is_empty() && !pair.starts_with("cursor="))
+        .map(str::to_owned)
+        .collect();
+    query.push(format!("cursor={}", cursor.encode()));
+    let base = match (uri.scheme_str(), uri.authority()) {
+        (Some(scheme), Some(authority)) => format!("{scheme}://{authority}{}", uri.path()),
+        _ => uri.path().to_owned(),
+    };
+    format!("{base}?{}", query.join("&"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cursor_survives_its_round_trip_and_garbage_is_refused() {
+        let cursor = Cursor {
+            direction: Direction::Before,
+            sort_key: "ROOM#01J".into(),
+        };
+        assert_eq!(Cursor::decode(&cursor.encode()).unwrap(), cursor);
+        for bad in ["", "!!!", "eDpST09N", "YTo"] {
+            assert!(Cursor::decode(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn limit_is_bounded() {
+        let parse = |limit: &str| {
+            PageQuery {
+                limit: Some(limit.into()),
+                cursor: None,
+            }
+            .parse()
+        };
+        assert_eq!(parse("100").unwrap().limit, 100);
+        for bad in ["0", "101", "-1", "ten", ""] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(PageQuery::default().parse().unwrap().limit, DEFAULT_LIMIT);
+    }
+
+    #[test]
+    fn links_keep_the_query_and_replace_the_cursor() {
+        let uri: Uri = "https://api.example/api/v1/x?limit=2&cursor=old"
+            .parse()
+            .unwrap();
+        let page = Page::<()> {
+            items: vec![],
+            next: Some(Cursor {
+                direction: Direction::After,
+                sort_key: "K".into(),
+            }),
+            previous: None,
+        };
+        let (next, previous) = page.links(&uri);
+        let next = next.unwrap();
+        assert!(next.starts_with("https://api.example/api/v1/x?limit=2&cursor="));
+        assert!(!next.contains("cursor=old"));
+        assert_eq!(previous, None);
+    }
+}

@@ -1,0 +1,314 @@
+//! The single DynamoDB table: one client plus the table's name, cheap to clone into tasks.
+
+mod keys;
+mod orgs;
+mod rooms;
+mod table;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, CancellationReason, KeysAndAttributes, TransactWriteItem,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+pub use keys::Key;
+pub use rooms::{
+    CreatedRoom, MAX_ROOM_MEMBERS, MembershipChange, MembershipChanged, member_digest,
+};
+pub use table::{TTL_ATTRIBUTE, create_table};
+
+use crate::error::{Error, Result};
+use crate::paging::{Cursor, Direction, Page, PageRequest};
+
+pub type Item = HashMap<String, AttributeValue>;
+
+#[derive(Clone)]
+pub struct Store {
+    client: Client,
+    table: Arc<str>,
+}
+
+/// The order a list is shown in, by sort key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Order {
+    NewestFirst,
+    OldestFirst,
+}
+
+impl Store {
+    pub fn new(client: Client, table: &str) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// One cheap read: proves the table answers (ping) and warms the connection (init).
+    pub async fn ping(&self) -> Result<()> {
+        self.get::<serde_json::Value>(&keys::probe())
+            .await
+            .map(drop)
+    }
+
+    /// A strongly consistent read of one item.
+    pub(crate) async fn get<T: DeserializeOwned>(&self, key: &Key) -> Result<Option<T>> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(self.table())
+            .set_key(Some(key_item(key)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        output.item.map(from_item).transpose()
+    }
+
+    /// Strongly consistent reads of up to 100 items in one round trip (more only for unprocessed
+    /// keys), returned in the order of `keys`.
+    pub(crate) async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Item>>> {
+        let mut found: HashMap<(String, String), Item> = HashMap::with_capacity(keys.len());
+        // A batch may not name one key twice.
+        let mut unique: Vec<&Key> = Vec::with_capacity(keys.len());
+        for key in keys {
+            if !unique.contains(&key) {
+                unique.push(key);
+            }
+        }
+        let mut pending: Vec<Item> = unique.into_iter().map(key_item).collect();
+        let mut attempt = 0;
+        while !pending.is_empty() {
+            let request = KeysAndAttributes::builder()
+                .set_keys(Some(std::mem::take(&mut pending)))
+                .consistent_read(true)
+                .build()
+                .map_err(Error::internal)?;
+            let output = self
+                .client
+                .batch_get_item()
+                .request_items(self.table(), request)
+                .send()
+                .await
+                .map_err(sdk_error)?;
+            for item in output
+                .responses
+                .unwrap_or_default()
+                .remove(self.table())
+                .unwrap_or_default()
+            {
+                if let (Some(pk), Some(sk)) =
+                    (string_attr(&item, keys::PK), string_attr(&item, keys::SK))
+                {
+                    found.insert((pk, sk), item);
+                }
+            }
+            if let Some(mut unprocessed) = output.unprocessed_keys
+                && let Some(rest) = unprocessed.remove(self.table())
+            {
+                pending = rest.keys;
+                attempt += 1;
+                if attempt > 5 {
+                    return Err(Error::Throttled("batch read left keys unprocessed".into()));
+                }
+                tokio::time::sleep(Duration::from_millis(20 << attempt)).await;
+            }
+        }
+        Ok(keys
+            .iter()
+            .map(|key| found.get(&(key.pk.clone(), key.sk.clone())).cloned())
+            .collect())
+    }
+
+    /// One page of a partition's items whose sort key starts with `prefix`: one Query.
+    pub(crate) async fn query_page(
+        &self,
+        pk: String,
+        prefix: &str,
+        order: Order,
+        page: &PageRequest,
+    ) -> Result<Page<Item>> {
+        let direction = page
+            .cursor
+            .as_ref()
+            .map_or(Direction::After, |c| c.direction);
+        if let Some(cursor) = &page.cursor
+            && !cursor.sort_key.starts_with(prefix)
+        {
+            return Err(Error::bad_request("invalid cursor"));
+        }
+        let ascending = (order == Order::OldestFirst) == (direction == Direction::After);
+        let start = page.cursor.as_ref().map(|cursor| {
+            key_item(&Key {
+                pk: pk.clone(),
+                sk: cursor.sort_key.clone(),
+            })
+        });
+        let limit = i32::try_from(page.limit + 1).map_err(Error::internal)?;
+        let output = self
+            .client
+            .query()
+            .table_name(self.table())
+            .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+            .expression_attribute_values(":pk", AttributeValue::S(pk))
+            .expression_attribute_values(":prefix", AttributeValue::S(prefix.to_owned()))
+            .scan_index_forward(ascending)
+            .consistent_read(true)
+            .limit(limit)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        let mut items = output.items.unwrap_or_default();
+        let more = items.len() > page.limit;
+        items.truncate(page.limit);
+        if direction == Direction::Before {
+            items.reverse();
+        }
+        let cursor_at = |item: Option<&Item>, direction| {
+            item.and_then(|item| string_attr(item, keys::SK))
+                .map(|sort_key| Cursor {
+                    direction,
+                    sort_key,
+                })
+        };
+        let (first, last) = (items.first(), items.last());
+        let (next, previous) = match direction {
+            Direction::After => (
+                if more {
+                    cursor_at(last, Direction::After)
+                } else {
+                    None
+                },
+                page.cursor
+                    .as_ref()
+                    .and(cursor_at(first, Direction::Before)),
+            ),
+            Direction::Before => (
+                cursor_at(last, Direction::After),
+                if more {
+                    cursor_at(first, Direction::Before)
+                } else {
+                    None
+                },
+            ),
+        };
+        Ok(Page {
+            items,
+            next,
+            previous,
+        })
+    }
+
+    /// Runs one transaction. `Ok(Err(reasons))` says which of its conditions failed (a reason per
+    /// item, in order); transaction conflicts with concurrent writers are retried here.
+    pub(crate) async fn transact(
+        &self,
+        items: Vec<TransactWriteItem>,
+    ) -> Result<std::result::Result<(), Vec<CancellationReason>>> {
+        let mut attempt = 0u32;
+        loop {
+            let sent = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .send()
+                .await;
+            let err = match sent {
+                Ok(_) => return Ok(Ok(())),
+                Err(err) => err,
+            };
+            let reasons = match err.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => {
+                    cancelled.cancellation_reasons().to_vec()
+                }
+                _ => return Err(sdk_error(err)),
+            };
+            let conflicted = reasons
+                .iter()
+                .any(|r| r.code() == Some("TransactionConflict"));
+            let failed_condition = reasons
+                .iter()
+                .any(|r| r.code() == Some("ConditionalCheckFailed"));
+            if failed_condition || !conflicted {
+                return Ok(Err(reasons));
+            }
+            attempt += 1;
+            if attempt > 8 {
+                return Err(Error::Throttled(
+                    "the transaction kept conflicting with other writes".into(),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(10 * u64::from(attempt))).await;
+        }
+    }
+}
+
+pub(crate) fn key_item(key: &Key) -> Item {
+    HashMap::from([
+        (keys::PK.to_owned(), AttributeValue::S(key.pk.clone())),
+        (keys::SK.to_owned(), AttributeValue::S(key.sk.clone())),
+    ])
+}
+
+/// `value` as an item stored under `key`.
+pub(crate) fn to_item<T: Serialize>(key: &Key, value: &T) -> Result<Item> {
+    let mut item: Item = serde_dynamo::to_item(value).map_err(Error::internal)?;
+    item.extend(key_item(key));
+    Ok(item)
+}
+
+pub(crate) fn from_item<T: DeserializeOwned>(item: Item) -> Result<T> {
+    serde_dynamo::from_item(item).map_err(Error::internal)
+}
+
+pub(crate) fn string_attr(item: &Item, name: &str) -> Option<String> {
+    item.get(name).and_then(|value| value.as_s().ok()).cloned()
+}
+
+/// Whether the transaction item at `index` failed its condition.
+pub(crate) fn failed_at(reasons: &[CancellationReason], index: usize) -> bool {
+    reasons.get(index).and_then(CancellationReason::code) == Some("ConditionalCheckFailed")
+}
+
+const THROTTLED: [&str; 4] = [
+    "ThrottlingException",
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+    "LimitExceededException",
+];
+const UNAVAILABLE: [&str; 2] = ["InternalServerError", "ServiceUnavailable"];
+
+/// What an SDK failure means to a client: throttled (429), the table not answering (503), or a bug
+/// of ours (500).
+pub(crate) fn sdk_error<E, R>(err: SdkError<E, R>) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    match &err {
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => {
+            Error::Unavailable(err.into())
+        }
+        SdkError::ServiceError(service) => match service.err().code() {
+            Some(code) if THROTTLED.contains(&code) => Error::Throttled(err.into()),
+            Some(code) if UNAVAILABLE.contains(&code) => Error::Unavailable(err.into()),
+            _ => Error::Internal(err.into()),
+        },
+        _ => Error::Internal(err.into()),
+    }
+}

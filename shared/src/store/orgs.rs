@@ -1,0 +1,141 @@
+//! Orgs and their members.
+
+use aws_sdk_dynamodb::types::{Put, ReturnValue, TransactWriteItem};
+use serde::Serialize;
+
+use super::{Order, Store, from_item, keys, sdk_error, to_item};
+use crate::error::{Error, Result};
+use crate::ids::{OrgId, UserId};
+use crate::model::{Member, Org};
+use crate::paging::{Page, PageRequest};
+
+impl Store {
+    pub(crate) fn put_new(
+        &self,
+        key: &keys::Key,
+        value: &impl Serialize,
+    ) -> Result<TransactWriteItem> {
+        let put = Put::builder()
+            .table_name(self.table())
+            .set_item(Some(to_item(key, value)?))
+            .condition_expression("attribute_not_exists(PK)")
+            .build()
+            .map_err(Error::internal)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// Creates the org and its owner in one transaction.
+    pub async fn create_org(&self, org: &Org, owner: &Member) -> Result<()> {
+        let items = vec![
+            self.put_new(&keys::org(&org.org_id), org)?,
+            self.put_new(&keys::member(&org.org_id, &owner.id), owner)?,
+        ];
+        self.transact(items)
+            .await?
+            .map_err(|_| Error::conflict("the org already exists"))
+    }
+
+    pub async fn member(&self, org: &OrgId, user: &UserId) -> Result<Option<Member>> {
+        self.get(&keys::member(org, user)).await
+    }
+
+    /// The caller's membership of `org`, or 403.
+    pub async fn org_member(&self, org: &OrgId, user: &UserId) -> Result<Member> {
+        self.member(org, user)
+            .await?
+            .ok_or_else(|| Error::forbidden("You are not a member of this organization"))
+    }
+
+    /// Adds a member; 409 when they already are one.
+    pub async fn add_member(&self, member: &Member) -> Result<()> {
+        let key = keys::member(&member.org_id, &member.id);
+        let put = self
+            .client
+            .put_item()
+            .table_name(self.table())
+            .set_item(Some(to_item(&key, member)?))
+            .condition_expression("attribute_not_exists(PK)")
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(()),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Err(Error::conflict(
+                    "This user is already a member of the organization",
+                ))
+            }
+            Err(err) => Err(sdk_error(err)),
+        }
+    }
+
+    pub async fn list_members(&self, org: &OrgId, page: &PageRequest) -> Result<Page<Member>> {
+        let page = self
+            .query_page(
+                keys::members_pk(org),
+                keys::MEMBER_PREFIX,
+                Order::OldestFirst,
+                page,
+            )
+            .await?;
+        let items = page
+            .items
+            .into_iter()
+            .map(from_item)
+            .collect::<Result<Vec<Member>>>()?;
+        Ok(Page {
+            items,
+            next: page.next,
+            previous: page.previous,
+        })
+    }
+
+    /// Sets the given fields of a member's item (`changes` serialises to the fields to set) and
+    /// returns the member as now stored; 404 when there is no such member.
+    pub async fn update_member(
+        &self,
+        org: &OrgId,
+        user: &UserId,
+        changes: &impl Serialize,
+    ) -> Result<Member> {
+        let fields: super::Item = serde_dynamo::to_item(changes).map_err(Error::internal)?;
+        if fields.is_empty() {
+            return self
+                .member(org, user)
+                .await?
+                .ok_or_else(|| Error::not_found("No such member"));
+        }
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(super::key_item(&keys::member(org, user))))
+            .condition_expression("attribute_exists(PK)")
+            .return_values(ReturnValue::AllNew);
+        let mut sets = Vec::with_capacity(fields.len());
+        for (i, (name, value)) in fields.into_iter().enumerate() {
+            sets.push(format!("#f{i} = :v{i}"));
+            update = update
+                .expression_attribute_names(format!("#f{i}"), name)
+                .expression_attribute_values(format!(":v{i}"), value);
+        }
+        match update
+            .update_expression(format!("SET {}", sets.join(", ")))
+            .send()
+            .await
+        {
+            Ok(output) => from_item(output.attributes.unwrap_or_default()),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Err(Error::not_found("No such member"))
+            }
+            Err(err) => Err(sdk_error(err)),
+        }
+    }
+}

@@ -1,0 +1,366 @@
+//! Rooms, their member sets and each user's list of rooms.
+//!
+//! A room's member set is unique within its org: the member-set item (keyed by a digest of the sorted
+//! ids) is written with a condition in the same transaction as the room and every user's-room item, so
+//! concurrent creates of one set make one room, and a membership change moves the set atomically.
+
+use aws_sdk_dynamodb::types::{
+    Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::{Item, Order, Store, failed_at, from_item, key_item, keys, string_attr, to_item};
+use crate::error::{Error, Result};
+use crate::ids::{OrgId, RoomId, UserId};
+use crate::model::{Member, Room};
+use crate::paging::{Page, PageRequest};
+
+/// A transaction holds at most 100 items; a create writes the room and its member-set item besides
+/// one user's-room item per member.
+pub const MAX_ROOM_MEMBERS: usize = 98;
+
+/// The digest that names a member set: order and duplicates do not matter.
+pub fn member_digest(members: &[UserId]) -> String {
+    let mut ids: Vec<&str> = members.iter().map(UserId::as_str).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let digest = Sha256::digest(ids.join(",").as_bytes());
+    digest.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+#[derive(Serialize, Deserialize)]
+struct MemberSet {
+    room_id: RoomId,
+}
+
+#[derive(Serialize, Deserialize)]
+struct UserRoom {
+    room_id: RoomId,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum CreatedRoom {
+    New(RoomId),
+    Existing(RoomId),
+}
+
+/// Who to add to and remove from a room.
+#[derive(Debug, Default)]
+pub struct MembershipChange {
+    pub add: Vec<UserId>,
+    pub remove: Vec<UserId>,
+}
+
+/// A membership change as applied: the room after it, and who really joined or left.
+#[derive(Debug)]
+pub struct MembershipChanged {
+    pub room: Room,
+    pub added: Vec<UserId>,
+    pub removed: Vec<UserId>,
+}
+
+fn existing_room(item: Option<&Item>) -> Option<RoomId> {
+    item.and_then(|item| string_attr(item, "room_id"))
+        .and_then(|id| RoomId::parse(id).ok())
+}
+
+impl Store {
+    fn user_room_put(
+        &self,
+        org: &OrgId,
+        user: &UserId,
+        room: &RoomId,
+    ) -> Result<TransactWriteItem> {
+        let put = Put::builder()
+            .table_name(self.table())
+            .set_item(Some(to_item(
+                &keys::user_room(org, user, room),
+                &UserRoom {
+                    room_id: room.clone(),
+                },
+            )?))
+            .build()
+            .map_err(Error::internal)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    fn delete(&self, key: &keys::Key) -> Result<TransactWriteItem> {
+        let delete = Delete::builder()
+            .table_name(self.table())
+            .set_key(Some(key_item(key)))
+            .build()
+            .map_err(Error::internal)?;
+        Ok(TransactWriteItem::builder().delete(delete).build())
+    }
+
+    /// The member-set item, written only where no room holds the set yet; a failed condition hands
+    /// back the room that does.
+    fn member_set_put(
+        &self,
+        org: &OrgId,
+        members: &[UserId],
+        room: &RoomId,
+    ) -> Result<TransactWriteItem> {
+        let key = keys::member_set(org, &member_digest(members));
+        let put = Put::builder()
+            .table_name(self.table())
+            .set_item(Some(to_item(
+                &key,
+                &MemberSet {
+                    room_id: room.clone(),
+                },
+            )?))
+            .condition_expression("attribute_not_exists(PK)")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(Error::internal)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// The room that holds a member set, when the failed condition did not hand it back.
+    async fn room_of_set(
+        &self,
+        org: &OrgId,
+        members: &[UserId],
+        returned: Option<&Item>,
+    ) -> Result<RoomId> {
+        if let Some(room) = existing_room(returned) {
+            return Ok(room);
+        }
+        let set: Option<MemberSet> = self
+            .get(&keys::member_set(org, &member_digest(members)))
+            .await?;
+        set.map(|set| set.room_id)
+            .ok_or_else(|| Error::internal_msg("a member set vanished while it was read"))
+    }
+
+    /// The ids of `users` that are not members of `org` (one batch read).
+    pub async fn non_members(&self, org: &OrgId, users: &[UserId]) -> Result<Vec<UserId>> {
+        let keys: Vec<_> = users.iter().map(|user| keys::member(org, user)).collect();
+        let found = self.get_many(&keys).await?;
+        Ok(users
+            .iter()
+            .zip(found)
+            .filter(|(_, item)| item.is_none())
+            .map(|(user, _)| user.clone())
+            .collect())
+    }
+
+    /// Creates `room`, or finds the room that already has exactly its members.
+    pub async fn create_room(&self, room: &Room) -> Result<CreatedRoom> {
+        let members = &room.room_user_ids;
+        let mut items = vec![
+            self.member_set_put(&room.org_id, members, &room.room_id)?,
+            self.put_new(&keys::room(&room.room_id), room)?,
+        ];
+        for user in members {
+            items.push(self.user_room_put(&room.org_id, user, &room.room_id)?);
+        }
+        match self.transact(items).await? {
+            Ok(()) => Ok(CreatedRoom::New(room.room_id.clone())),
+            Err(reasons) if failed_at(&reasons, 0) => {
+                let returned = reasons.first().and_then(|reason| reason.item());
+                Ok(CreatedRoom::Existing(
+                    self.room_of_set(&room.org_id, members, returned).await?,
+                ))
+            }
+            Err(_) => Err(Error::internal_msg(
+                "creating a room failed a condition it cannot fail",
+            )),
+        }
+    }
+
+    /// The room and the org memberships of `users`, in one round trip.
+    pub async fn room_with_members(
+        &self,
+        org: &OrgId,
+        room: &RoomId,
+        users: &[UserId],
+    ) -> Result<(Option<Room>, Vec<Option<Member>>)> {
+        let mut keys = vec![keys::room(room)];
+        keys.extend(users.iter().map(|user| keys::member(org, user)));
+        let mut found = self.get_many(&keys).await?.into_iter();
+        let room = found.next().flatten().map(from_item).transpose()?;
+        let members = found
+            .map(|item| item.map(from_item).transpose())
+            .collect::<Result<_>>()?;
+        Ok((room, members))
+    }
+
+    /// A page of the user's rooms, newest first: one Query for the page, one batch read for the rooms.
+    pub async fn user_rooms(
+        &self,
+        org: &OrgId,
+        user: &UserId,
+        page: &PageRequest,
+    ) -> Result<Page<Room>> {
+        let page = self
+            .query_page(
+                keys::user_rooms_pk(org, user),
+                keys::ROOM_PREFIX,
+                Order::NewestFirst,
+                page,
+            )
+            .await?;
+        let ids = page
+            .items
+            .iter()
+            .map(|item| from_item::<UserRoom>(item.clone()))
+            .collect::<Result<Vec<_>>>()?;
+        let keys: Vec<_> = ids
+            .iter()
+            .map(|user_room| keys::room(&user_room.room_id))
+            .collect();
+        let rooms = if keys.is_empty() {
+            Vec::new()
+        } else {
+            self.get_many(&keys).await?
+        };
+        let rooms = rooms
+            .into_iter()
+            .flatten()
+            .map(from_item)
+            .collect::<Result<Vec<Room>>>()?;
+        Ok(Page {
+            items: rooms,
+            next: page.next,
+            previous: page.previous,
+        })
+    }
+
+    /// Applies `change` to `room` in one transaction: the room, its member-set item and the users'
+    /// room items move together. A concurrent change makes it read the room again and retry; a change
+    /// that would give the room the member set of another room is a 409 naming that room.
+    pub async fn change_membership(
+        &self,
+        mut room: Room,
+        change: &MembershipChange,
+    ) -> Result<MembershipChanged> {
+        for _ in 0..5 {
+            let added: Vec<UserId> = dedup(change.add.iter().filter(|user| !room.has_member(user)));
+            let removed: Vec<UserId> =
+                dedup(change.remove.iter().filter(|user| room.has_member(user)));
+            if added.is_empty() && removed.is_empty() {
+                return Ok(MembershipChanged {
+                    room,
+                    added,
+                    removed,
+                });
+            }
+            let old_members = room.room_user_ids.clone();
+            let mut new_members: Vec<UserId> = old_members
+                .iter()
+                .filter(|user| !removed.contains(user))
+                .cloned()
+                .collect();
+            new_members.extend(added.iter().cloned());
+            if new_members.len() > MAX_ROOM_MEMBERS {
+                return Err(Error::bad_request(format!(
+                    "a room holds at most {MAX_ROOM_MEMBERS} members"
+                )));
+            }
+
+            let update = Update::builder()
+                .table_name(self.table())
+                .set_key(Some(key_item(&keys::room(&room.room_id))))
+                .update_expression("SET room_user_ids = :members, version = :next")
+                .condition_expression("version = :version")
+                .expression_attribute_values(
+                    ":members",
+                    serde_dynamo::to_attribute_value(&new_members).map_err(Error::internal)?,
+                )
+                .expression_attribute_values(
+                    ":next",
+                    serde_dynamo::to_attribute_value(room.version + 1).map_err(Error::internal)?,
+                )
+                .expression_attribute_values(
+                    ":version",
+                    serde_dynamo::to_attribute_value(room.version).map_err(Error::internal)?,
+                )
+                .build()
+                .map_err(Error::internal)?;
+            let mut items = vec![TransactWriteItem::builder().update(update).build()];
+            if !old_members.is_empty() {
+                items.push(self.delete(&keys::member_set(
+                    &room.org_id,
+                    &member_digest(&old_members),
+                ))?);
+            }
+            let set_index = items.len();
+            if !new_members.is_empty() {
+                items.push(self.member_set_put(&room.org_id, &new_members, &room.room_id)?);
+            }
+            for user in &added {
+                items.push(self.user_room_put(&room.org_id, user, &room.room_id)?);
+            }
+            for user in &removed {
+                items.push(self.delete(&keys::user_room(&room.org_id, user, &room.room_id))?);
+            }
+
+            match self.transact(items).await? {
+                Ok(()) => {
+                    room.room_user_ids = new_members;
+                    room.version += 1;
+                    return Ok(MembershipChanged {
+                        room,
+                        added,
+                        removed,
+                    });
+                }
+                Err(reasons) if failed_at(&reasons, 0) => {
+                    room = self
+                        .get(&keys::room(&room.room_id))
+                        .await?
+                        .ok_or_else(|| Error::not_found("No such Room"))?;
+                }
+                Err(reasons) if failed_at(&reasons, set_index) => {
+                    let returned = reasons.get(set_index).and_then(|reason| reason.item());
+                    let other = self
+                        .room_of_set(&room.org_id, &new_members, returned)
+                        .await?;
+                    return Err(Error::Conflict {
+                        message: "Another room already has exactly these members".into(),
+                        existing: Some(("room_id", other.to_string())),
+                    });
+                }
+                Err(_) => {
+                    return Err(Error::internal_msg(
+                        "a membership change failed a condition it cannot fail",
+                    ));
+                }
+            }
+        }
+        Err(Error::Throttled(
+            "the room kept changing while it was updated".into(),
+        ))
+    }
+}
+
+fn dedup<'a>(users: impl Iterator<Item = &'a UserId>) -> Vec<UserId> {
+    let mut out: Vec<UserId> = Vec::new();
+    for user in users {
+        if !out.contains(user) {
+            out.push(user.clone());
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_digest_ignores_order_and_duplicates() {
+        let ids = |list: &[&str]| {
+            list.iter()
+                .map(|id| UserId::parse(*id).unwrap())
+                .collect::<Vec<_>>()
+        };
+        let a = member_digest(&ids(&["alice", "bob"]));
+        assert_eq!(a, member_digest(&ids(&["bob", "alice", "bob"])));
+        assert_ne!(a, member_digest(&ids(&["alice", "bob", "carol"])));
+        assert_eq!(a.len(), 64);
+    }
+}

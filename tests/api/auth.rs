@@ -1,0 +1,124 @@
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use dm_tests::{read, spawn_app};
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ping_needs_no_token_and_says_the_table_answers() {
+    let app = spawn_app().await;
+    let reply = app.call(Method::GET, "/api/v1/ping", None, None).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.body, json!({ "status": 200, "server": true }));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_other_route_refuses_a_missing_or_bad_token_with_json_401() {
+    let app = spawn_app().await;
+    let org = app.org("owner").await;
+    let path = format!("/api/v1/org/{org}/members");
+
+    let missing = app.call(Method::GET, &path, None, None).await;
+    assert_eq!(missing.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(missing.body["status"], 401);
+    assert!(missing.body["message"].is_string());
+
+    let expired = dm_shared::auth::mint(dm_local::DEV_JWT_SECRET, "owner", 0).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let foreign = dm_shared::auth::mint("another-secret", "owner", 3600).unwrap();
+    let unsigned = format!(
+        "{}.{}.",
+        URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#),
+        URL_SAFE_NO_PAD.encode(r#"{"sub":"owner","exp":99999999999}"#)
+    );
+    for header in [
+        format!("Bearer {expired}"),
+        format!("Bearer {foreign}"),
+        format!("Bearer {unsigned}"),
+        "Bearer not-a-jwt".to_owned(),
+        "Basic b3duZXI6cHc=".to_owned(),
+        "Bearer ".to_owned(),
+    ] {
+        let reply = read(
+            app.raw(Method::GET, &path)
+                .header("authorization", &header)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::UNAUTHORIZED,
+            "{header}: {}",
+            reply.raw
+        );
+        assert_eq!(reply.body["status"], 401);
+    }
+    // The owner's own valid token still works.
+    assert_eq!(app.get(&path, "owner").await.status, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_outside_the_org_gets_403() {
+    let app = spawn_app().await;
+    let org = app.org("owner").await;
+    let reply = app
+        .get(&format!("/api/v1/org/{org}/members"), "stranger")
+        .await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+    assert_eq!(reply.body["status"], 403);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_routes_and_unbuilt_groups_answer_json() {
+    let app = spawn_app().await;
+    let unknown = app.get("/api/v1/nowhere", "owner").await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    assert_eq!(unknown.body["status"], 404);
+
+    let org = app.org_with("owner", &["bob"]).await;
+    let room = app.room(&org, "owner", &["bob"]).await;
+    let unbuilt = app
+        .get(
+            &format!("/api/v1/org/{org}/rooms/{room}/bookmarks"),
+            "owner",
+        )
+        .await;
+    assert_eq!(unbuilt.status, StatusCode::NOT_IMPLEMENTED);
+    assert_eq!(unbuilt.body["status"], 501);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_bodies_get_a_clear_400_and_huge_ones_413() {
+    let app = spawn_app().await;
+    let token = dm_tests::token("owner");
+    let send = |body: String, content_type: &'static str| {
+        app.raw(Method::POST, "/api/v1/orgs")
+            .bearer_auth(&token)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+    };
+    for (body, content_type) in [
+        ("{not json".to_owned(), "application/json"),
+        ("{}".to_owned(), "application/json"),
+        (r#"{"name": 42}"#.to_owned(), "application/json"),
+        (r#"{"name": "   "}"#.to_owned(), "application/json"),
+        (r#"{"name": "x"}"#.to_owned(), "text/plain"),
+    ] {
+        let reply = read(send(body.clone(), content_type).await.unwrap()).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::BAD_REQUEST,
+            "{body}: {}",
+            reply.raw
+        );
+        assert_eq!(reply.body["status"], 400);
+        assert!(!reply.str("message").is_empty());
+    }
+    let huge = json!({ "name": "x".repeat(300 * 1024) }).to_string();
+    let reply = read(send(huge, "application/json").await.unwrap()).await;
+    assert_eq!(reply.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", reply.raw);
+    assert_eq!(reply.body["status"], 413);
+}

@@ -1,0 +1,8 @@
+//! Black-box tests of the local API over HTTP, and of the functions as Lambda calls them.
+
+mod auth;
+mod lambda_events;
+mod members;
+mod rooms;
+mod rooms_membership;
+mod template;

@@ -1,0 +1,187 @@
+//! Helpers for the integration tests: the real local API on a free port, a fresh table per test on
+//! one DynamoDB Local shared by the whole run, and a client that speaks for a user.
+
+use std::sync::OnceLock;
+use std::sync::mpsc;
+
+use dm_local::dynamodb::DynamoDbLocal;
+use dm_local::{DEV_JWT_SECRET, Options, Stack};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+
+/// One DynamoDB Local for the whole test binary, started on first use. Its thread never ends, so the
+/// process keeps it until the run exits (and the kernel stops it then).
+fn shared_dynamodb() -> &'static str {
+    static ENDPOINT: OnceLock<String> = OnceLock::new();
+    ENDPOINT.get_or_init(|| {
+        if let Ok(endpoint) = std::env::var("DM_DYNAMODB_ENDPOINT") {
+            return endpoint;
+        }
+        let (sender, receiver) = mpsc::channel();
+        std::thread::spawn(move || match DynamoDbLocal::start(None) {
+            Ok(local) => {
+                let _ = sender.send(Ok(local.endpoint().to_owned()));
+                loop {
+                    std::thread::park();
+                }
+            }
+            Err(err) => {
+                let _ = sender.send(Err(err.to_string()));
+            }
+        });
+        match receiver.recv() {
+            Ok(Ok(endpoint)) => endpoint,
+            Ok(Err(err)) => panic!("cannot start DynamoDB Local: {err}"),
+            Err(_) => panic!("the DynamoDB Local thread died"),
+        }
+    })
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub stack: Stack,
+    client: reqwest::Client,
+}
+
+/// A reply: its status and its JSON body (`Value::Null` when empty).
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub body: Value,
+    pub raw: String,
+}
+
+impl Reply {
+    pub fn str(&self, field: &str) -> String {
+        self.body[field]
+            .as_str()
+            .unwrap_or_else(|| panic!("no string {field} in {}", self.raw))
+            .to_owned()
+    }
+}
+
+/// Starts the local API over its own table, on the shared DynamoDB Local.
+pub async fn spawn_app() -> TestApp {
+    let table = format!("test-{}", ulid::Ulid::new());
+    spawn_app_on(&table).await
+}
+
+pub async fn spawn_app_on(table: &str) -> TestApp {
+    let options = Options {
+        data_dir: None,
+        dynamodb_endpoint: Some(shared_dynamodb().to_owned()),
+        table: table.to_owned(),
+        bucket: "dm-media".into(),
+        jwt_secret: DEV_JWT_SECRET.into(),
+        link_base: "http://dm.test".into(),
+    };
+    let stack = Stack::start(options).await.expect("the local stack starts");
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port");
+    let base = format!("http://{}", listener.local_addr().expect("an address"));
+    let app = TestApp {
+        base,
+        stack,
+        client: reqwest::Client::new(),
+    };
+    let server = app.stack.serve_owned(listener);
+    tokio::spawn(server);
+    app
+}
+
+pub fn token(user: &str) -> String {
+    dm_shared::auth::mint(DEV_JWT_SECRET, user, 3600).expect("a token")
+}
+
+impl TestApp {
+    /// Sends `body` (JSON) as `user` (no token when `None`).
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        user: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(user) = user {
+            request = request.bearer_auth(token(user));
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        read(request.send().await.expect("the API answers")).await
+    }
+
+    pub async fn get(&self, path: &str, user: &str) -> Reply {
+        self.call(Method::GET, path, Some(user), None).await
+    }
+
+    pub async fn post(&self, path: &str, user: &str, body: Value) -> Reply {
+        self.call(Method::POST, path, Some(user), Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str, user: &str) -> Reply {
+        self.call(Method::PUT, path, Some(user), None).await
+    }
+
+    /// A request built by the test itself (raw bodies, odd headers).
+    pub fn raw(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.client.request(method, format!("{}{path}", self.base))
+    }
+
+    /// A new org owned by `owner`.
+    pub async fn org(&self, owner: &str) -> String {
+        let reply = self
+            .post("/api/v1/orgs", owner, json!({ "name": "Acme" }))
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.raw);
+        reply.str("org_id")
+    }
+
+    /// Adds `member` to `org` with `role`, as the org's `owner`.
+    pub async fn join(&self, org: &str, owner: &str, member: &str, role: &str) {
+        let body =
+            json!({ "member_id": member, "email": format!("{member}@example.com"), "role": role });
+        let reply = self
+            .post(&format!("/api/v1/org/{org}/members"), owner, body)
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.raw);
+    }
+
+    /// An org owned by `owner` whose other `members` are plain members.
+    pub async fn org_with(&self, owner: &str, members: &[&str]) -> String {
+        let org = self.org(owner).await;
+        for member in members {
+            self.join(&org, owner, member, "member").await;
+        }
+        org
+    }
+
+    /// A room created by `creator` with `others`.
+    pub async fn room(&self, org: &str, creator: &str, others: &[&str]) -> String {
+        let reply = self
+            .post(
+                &format!("/api/v1/org/{org}/room"),
+                creator,
+                json!({ "room_user_ids": others }),
+            )
+            .await;
+        assert!(
+            reply.status == StatusCode::CREATED || reply.status == StatusCode::OK,
+            "{}",
+            reply.raw
+        );
+        reply.str("room_id")
+    }
+}
+
+pub async fn read(response: reqwest::Response) -> Reply {
+    let status = response.status();
+    let raw = response.text().await.expect("a body");
+    let body = if raw.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&raw).unwrap_or(Value::String(raw.clone()))
+    };
+    Reply { status, body, raw }
+}
