@@ -185,3 +185,34 @@ pub async fn read(response: reqwest::Response) -> Reply {
     };
     Reply { status, body, raw }
 }
+
+impl TestApp {
+    /// Sends `text` to `room` as `sender`; returns the message id.
+    pub async fn send(&self, org: &str, room: &str, sender: &str, text: &str) -> String {
+        let path = format!("/api/v1/org/{org}/rooms/{room}/messages");
+        let reply = self
+            .post(
+                &path,
+                sender,
+                json!({ "sender_id": sender, "message": text }),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.raw);
+        reply.str("message_id")
+    }
+
+    /// Follows `next` links from `path` to the end; returns every page's results.
+    pub async fn all_pages(&self, path: &str, user: &str, field: &str) -> Vec<Value> {
+        let mut out = Vec::new();
+        let mut path = path.to_owned();
+        loop {
+            let page = self.get(&path, user).await;
+            assert_eq!(page.status, StatusCode::OK, "{}", page.raw);
+            out.extend(page.body[field].as_array().expect("a list").iter().cloned());
+            match page.body["next"].as_str() {
+                Some(next) => path = next.trim_start_matches(&self.base).to_owned(),
+                None => return out,
+            }
+        }
+    }
+}

@@ -117,3 +117,13 @@ pub fn service(routes: axum::Router<crate::AppState>, state: crate::AppState) ->
         .layer(axum::extract::DefaultBodyLimit::max(MAX_JSON_BODY))
         .with_state(state)
 }
+
+/// A JSON body that may be absent: an empty body is `None`, anything else must parse as `T`.
+pub fn optional_json<T: DeserializeOwned>(body: &[u8]) -> Result<Option<T>, Error> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    serde_json::from_slice(body)
+        .map(Some)
+        .map_err(|err| Error::bad_request(format!("invalid body: {err}")))
+}

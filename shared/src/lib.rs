@@ -1,6 +1,7 @@
 //! What every DM function shares: configuration, the error type and its HTTP mapping, authentication,
 //! request parsing, the model, and the single-table store.
 
+pub mod access;
 pub mod auth;
 pub mod config;
 pub mod error;
@@ -12,6 +13,7 @@ pub mod paging;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod text;
 pub mod time;
 
 pub use error::{Error, Result};

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{OrgId, RoomId, UserId};
+use crate::ids::{MessageId, OrgId, RoomId, UserId};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -68,8 +68,16 @@ pub struct Room {
     pub room_user_ids: Vec<UserId>,
     #[serde(default)]
     pub bookmarks: Vec<String>,
-    #[serde(default)]
+    /// Pinned message ids: a string set, so a pin and an unpin never overwrite each other.
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        with = "serde_dynamo::string_set"
+    )]
     pub pinned: Vec<String>,
+    /// Messages in the room, kept by the send and delete transactions.
+    #[serde(default)]
+    pub message_count: u64,
     pub created_at: String,
     pub created_by: UserId,
     /// Bumped by every membership change; a change applies only to the version it read.
@@ -81,4 +89,47 @@ impl Room {
     pub fn has_member(&self, user: &UserId) -> bool {
         self.room_user_ids.contains(user)
     }
+
+    /// The pinned message ids in the order the messages were sent.
+    pub fn pinned_ids(&self) -> Vec<&str> {
+        let mut ids: Vec<&str> = self.pinned.iter().map(String::as_str).collect();
+        ids.sort_unstable();
+        ids
+    }
+}
+
+/// A message as stored. What a list shows lives on the item, so a page is one Query.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Message {
+    pub id: MessageId,
+    pub room_id: RoomId,
+    pub org_id: OrgId,
+    pub sender_id: UserId,
+    pub message: String,
+    #[serde(default)]
+    pub media: Vec<String>,
+    pub created_at: String,
+    #[serde(default)]
+    pub edited: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edited_at: Option<String>,
+    #[serde(default)]
+    pub pinned: bool,
+    /// Who has read it: a string set, so one member's flag never touches another's.
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        with = "serde_dynamo::string_set"
+    )]
+    pub read_by: Vec<String>,
+    #[serde(default)]
+    pub saved_by: Vec<UserId>,
+    #[serde(default)]
+    pub thread_count: u64,
+    /// The search terms and the number of links it is indexed under, so an edit or a delete removes
+    /// exactly those entries.
+    #[serde(default)]
+    pub terms: Vec<String>,
+    #[serde(default)]
+    pub link_count: usize,
 }

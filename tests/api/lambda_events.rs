@@ -122,3 +122,34 @@ async fn a_route_of_another_function_is_a_json_404_here() {
     let (status, body) = invoke(dm_rooms::router(app.stack.state.clone()), &event).await;
     assert_eq!((status, body["status"].clone()), (404, json!(404)));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_sent_and_listed_through_the_messages_function() {
+    let app = spawn_app().await;
+    let org = app.org_with("owner", &["bob"]).await;
+    let room = app.room(&org, "owner", &["bob"]).await;
+    let path = format!("/api/v1/org/{org}/rooms/{room}/messages");
+    let state = app.stack.state.clone();
+
+    let send = authorized(
+        "POST",
+        &path,
+        "bob",
+        &json!({ "sender_id": "bob", "message": "from Lambda" }),
+    );
+    let (status, body) = invoke(dm_messages::router(state.clone()), &send).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["event"], "message_create");
+
+    let list = authorized("GET", &path, "owner", &Value::Null);
+    let (status, body) = invoke(dm_messages::router(state.clone()), &list).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["results"][0]["message"], "from Lambda");
+    let spoof = authorized(
+        "POST",
+        &path,
+        "owner",
+        &json!({ "sender_id": "bob", "message": "spoof" }),
+    );
+    assert_eq!(invoke(dm_messages::router(state), &spoof).await.0, 403);
+}

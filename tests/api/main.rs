@@ -3,6 +3,7 @@
 mod auth;
 mod lambda_events;
 mod members;
+mod messages;
 mod rooms;
 mod rooms_membership;
 mod template;

@@ -1,54 +1,365 @@
-//! Messages: send, list, edit, delete, read, pin, links, search and schedule.
-//!
-//! The routes are wired as template.yaml declares them; their handlers are not built yet and
-//! answer a JSON 501.
+//! Messages: send (retry-safe), list, edit with history, delete, per-user read, pin, links and search.
 
 use axum::Router;
-use axum::routing::{delete, get, post, put};
-use dm_shared::AppState;
-use dm_shared::http::{not_implemented, service};
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::Response;
+use axum::routing::{get, post, put};
+use dm_shared::access::RoomAccess;
+use dm_shared::auth::Caller;
+use dm_shared::http::{Json, Path, Query, not_implemented, ok, optional_json, reply, service};
+use dm_shared::ids::{MessageId, OrgId, RoomId, UserId};
+use dm_shared::model::Message;
+use dm_shared::paging::PageQuery;
+use dm_shared::store::Sent;
+use dm_shared::text::{MessageText, words};
+use dm_shared::{AppState, Error, Result};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+mod input;
+
+use input::{NewMessage, idempotency_key};
 
 pub fn router(state: AppState) -> Router {
+    let room = "/api/v1/org/{org_id}/rooms/{room_id}";
     let routes = Router::new()
+        .route(&format!("{room}/messages"), post(send).get(list))
+        .route(&format!("{room}/messages/{{message_id}}"), put(edit))
         .route(
-            "/api/v1/org/{org_id}/rooms/{room_id}/messages",
-            post(not_implemented).get(not_implemented),
+            &format!("{room}/messages/{{message_id}}/message"),
+            axum::routing::delete(delete),
         )
         .route(
-            "/api/v1/org/{org_id}/rooms/{room_id}/messages/{message_id}",
-            put(not_implemented),
+            &format!("{room}/messages/{{message_id}}/history"),
+            get(history),
         )
-        .route(
-            "/api/v1/org/{org_id}/rooms/{room_id}/messages/{message_id}/message",
-            delete(not_implemented),
-        )
-        .route(
-            "/api/v1/org/{org_id}/rooms/{room_id}/messages/{message_id}/history",
-            get(not_implemented),
-        )
-        .route(
-            "/api/v1/org/{org_id}/messages/{message_id}/read",
-            put(not_implemented),
-        )
-        .route(
-            "/api/v1/org/{org_id}/messages/{message_id}/pin",
-            put(not_implemented),
-        )
-        .route(
-            "/api/v1/org/{org_id}/messages/{message_id}/link",
-            get(not_implemented),
-        )
-        .route(
-            "/api/v1/org/{org_id}/rooms/{room_id}/links",
-            get(not_implemented),
-        )
+        .route(&format!("{room}/links"), get(room_links))
+        .route(&format!("{room}/schedule-message"), post(not_implemented))
+        .route("/api/v1/org/{org_id}/messages/{message_id}/read", put(read))
+        .route("/api/v1/org/{org_id}/messages/{message_id}/pin", put(pin))
+        .route("/api/v1/org/{org_id}/messages/{message_id}/link", get(link))
         .route(
             "/api/v1/org/{org_id}/users/{user_id}/messages/search",
-            get(not_implemented),
-        )
-        .route(
-            "/api/v1/org/{org_id}/rooms/{room_id}/schedule-message",
-            post(not_implemented),
+            get(search),
         );
     service(routes, state)
+}
+
+/// A message as a list shows it to `caller`.
+fn message_json(message: &Message, caller: &UserId) -> Value {
+    json!({
+        "id": message.id,
+        "_id": message.id,
+        "room_id": message.room_id,
+        "sender_id": message.sender_id,
+        "message": message.message,
+        "media": message.media,
+        "created_at": message.created_at,
+        "edited": message.edited,
+        "edited_at": message.edited_at,
+        "pinned": message.pinned,
+        "read": message.read_by.iter().any(|id| id == caller.as_str()),
+        "saved_by": message.saved_by,
+        "reactions": [],
+        "thread_count": message.thread_count,
+        "threads": [],
+    })
+}
+
+async fn send(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path((org, room)): Path<(OrgId, RoomId)>,
+    headers: HeaderMap,
+    Json(body): Json<NewMessage>,
+) -> Result<Response> {
+    let key = idempotency_key(&headers)?;
+    let (sender, text, media) = body.check(&caller, &room)?;
+    let access = RoomAccess::load(&state.store, &org, &room, &caller, &[]).await?;
+    access.require_member()?;
+    let mut message = Message {
+        id: MessageId::generate(),
+        room_id: room,
+        org_id: org,
+        sender_id: sender,
+        message: text.into_string(),
+        media,
+        created_at: dm_shared::time::now(),
+        edited: false,
+        edited_at: None,
+        pinned: false,
+        read_by: Vec::new(),
+        saved_by: Vec::new(),
+        thread_count: 0,
+        terms: Vec::new(),
+        link_count: 0,
+    };
+    let receipt = match state
+        .store
+        .send_message(&mut message, key.as_deref())
+        .await?
+    {
+        Sent::New(receipt) | Sent::Repeat(receipt) => receipt,
+    };
+    Ok(reply(
+        StatusCode::CREATED,
+        json!({
+            "event": "message_create",
+            "message_id": receipt.message_id,
+            "room_id": message.room_id,
+            "thread": false,
+            "data": { "sender_id": receipt.sender_id, "message": receipt.message, "created_at": receipt.created_at },
+        }),
+    ))
+}
+
+async fn list(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path((org, room)): Path<(OrgId, RoomId)>,
+    Query(query): Query<PageQuery>,
+    uri: Uri,
+) -> Result<Response> {
+    let page = query.parse()?;
+    let access = RoomAccess::load(&state.store, &org, &room, &caller, &[]).await?;
+    access.require_member()?;
+    let messages = state.store.list_messages(&room, &page).await?;
+    let (next, previous) = messages.links(&uri);
+    let results: Vec<Value> = messages
+        .items
+        .iter()
+        .map(|m| message_json(m, &caller))
+        .collect();
+    Ok(ok(
+        json!({ "count": access.room.message_count, "next": next, "previous": previous, "results": results }),
+    ))
+}
+
+#[derive(Deserialize)]
+struct Edit {
+    sender_id: UserId,
+    message: String,
+}
+
+async fn edit(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path((org, room, id)): Path<(OrgId, RoomId, MessageId)>,
+    Json(body): Json<Edit>,
+) -> Result<Response> {
+    if body.sender_id != caller {
+        return Err(Error::forbidden("sender_id must be the caller"));
+    }
+    let (_, message) =
+        RoomAccess::member_with_message(&state.store, &org, &room, &caller, &id).await?;
+    if message.sender_id != caller {
+        return Err(Error::forbidden("Only the sender may edit a message"));
+    }
+    let text = MessageText::parse(body.message, !message.media.is_empty())?;
+    let edited = state.store.edit_message(&message, text).await?;
+    Ok(ok(json!({
+        "event": "message_update",
+        "message_id": edited.id,
+        "room_id": edited.room_id,
+        "thread": false,
+        "edited": true,
+        "data": {
+            "sender_id": edited.sender_id,
+            "message": edited.message,
+            "created_at": edited.created_at,
+            "edited_at": edited.edited_at,
+        },
+    })))
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path((org, room, id)): Path<(OrgId, RoomId, MessageId)>,
+) -> Result<Response> {
+    let (access, message) =
+        RoomAccess::member_with_message(&state.store, &org, &room, &caller, &id).await?;
+    if message.sender_id != caller && !access.me.role.is_manager() {
+        return Err(Error::forbidden(
+            "Only the sender or an org owner or admin may delete a message",
+        ));
+    }
+    state.store.delete_message(&message).await?;
+    Ok(ok(json!({ "message": "OK" })))
+}
+
+async fn history(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path((org, room, id)): Path<(OrgId, RoomId, MessageId)>,
+    Query(query): Query<PageQuery>,
+    uri: Uri,
+) -> Result<Response> {
+    let page = query.parse()?;
+    RoomAccess::member_with_message(&state.store, &org, &room, &caller, &id).await?;
+    let versions = state.store.message_versions(&room, &id, &page).await?;
+    let (next, previous) = versions.links(&uri);
+    Ok(ok(json!({
+        "message_id": id,
+        "count": versions.items.len(),
+        "next": next,
+        "previous": previous,
+        "results": versions.items,
+    })))
+}
+
+/// A message named without its room: found through its pointer, for members of its room only.
+async fn locate(
+    state: &AppState,
+    org: &OrgId,
+    caller: &UserId,
+    id: &MessageId,
+) -> Result<(RoomAccess, Message)> {
+    let not_found = || Error::not_found("message not found");
+    let (message_org, room) = state
+        .store
+        .message_location(id)
+        .await?
+        .ok_or_else(not_found)?;
+    if message_org != *org {
+        return Err(not_found());
+    }
+    RoomAccess::member_with_message(&state.store, org, &room, caller, id).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReadFlag {
+    read: bool,
+}
+
+async fn read(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path((org, id)): Path<(OrgId, MessageId)>,
+    body: Bytes,
+) -> Result<Response> {
+    let wanted = optional_json::<ReadFlag>(&body)?;
+    let (_, message) = locate(&state, &org, &caller, &id).await?;
+    let read = match wanted {
+        Some(flag) => flag.read,
+        None => !message.read_by.iter().any(|id| id == caller.as_str()),
+    };
+    state.store.set_read(&message, &caller, read).await?;
+    Ok(ok(json!({ "read": read })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PinFlag {
+    pinned: bool,
+}
+
+async fn pin(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path((org, id)): Path<(OrgId, MessageId)>,
+    body: Bytes,
+) -> Result<Response> {
+    let wanted = optional_json::<PinFlag>(&body)?;
+    let (access, message) = locate(&state, &org, &caller, &id).await?;
+    let pinned = wanted.map_or(!message.pinned, |flag| flag.pinned);
+    state.store.set_pinned(&message, pinned).await?;
+    let ids = access.room.with_pin(&id, pinned);
+    Ok(if pinned {
+        reply(
+            StatusCode::CREATED,
+            json!({ "message_id": id, "pinned": ids, "event": "pin_message" }),
+        )
+    } else {
+        ok(json!({ "message_id": id, "pinned": ids, "event": "unpin_message" }))
+    })
+}
+
+async fn link(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path((org, id)): Path<(OrgId, MessageId)>,
+) -> Result<Response> {
+    let (_, message) = locate(&state, &org, &caller, &id).await?;
+    let base = state.config.link_base.trim_end_matches('/');
+    Ok(ok(json!({
+        "room_id": message.room_id,
+        "message_id": message.id,
+        "link": format!("{base}/getmessage/{}/{}", message.room_id, message.id),
+    })))
+}
+
+async fn room_links(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path((org, room)): Path<(OrgId, RoomId)>,
+    Query(query): Query<PageQuery>,
+    uri: Uri,
+) -> Result<Response> {
+    let page = query.parse()?;
+    RoomAccess::load(&state.store, &org, &room, &caller, &[])
+        .await?
+        .require_member()?;
+    let links = state.store.room_links(&room, &page).await?;
+    let (next, previous) = links.links(&uri);
+    Ok(ok(
+        json!({ "room_id": room, "links": links.items, "next": next, "previous": previous }),
+    ))
+}
+
+#[derive(Deserialize)]
+struct SearchQuery {
+    keyword: Option<String>,
+    #[serde(flatten)]
+    page: PageQuery,
+}
+
+/// The most words a search may hold: each costs one Query per room.
+const MAX_SEARCH_WORDS: usize = 8;
+
+async fn search(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path((org, user)): Path<(OrgId, UserId)>,
+    Query(query): Query<SearchQuery>,
+    uri: Uri,
+) -> Result<Response> {
+    let page = query.page.parse()?;
+    let words = words(query.keyword.as_deref().unwrap_or(""));
+    if words.is_empty() {
+        return Err(Error::bad_request("keyword is required"));
+    }
+    if words.len() > MAX_SEARCH_WORDS {
+        return Err(Error::bad_request(format!(
+            "keyword holds at most {MAX_SEARCH_WORDS} words"
+        )));
+    }
+    state.store.org_member(&org, &caller).await?;
+    if user != caller {
+        return Err(Error::forbidden("You may only search your own messages"));
+    }
+    let hits = state.store.search(&org, &user, &words, &page).await?;
+    let (next, previous) = hits.links(&uri);
+    let results: Vec<Value> = hits
+        .items
+        .iter()
+        .map(|m| {
+            json!({
+                "_id": m.id,
+                "message_id": m.id,
+                "room_id": m.room_id,
+                "sender_id": m.sender_id,
+                "message": m.message,
+                "media": m.media,
+                "created_at": m.created_at,
+                "thread": false,
+            })
+        })
+        .collect();
+    Ok(ok(
+        json!({ "count": results.len(), "next": next, "previous": previous, "results": results }),
+    ))
 }

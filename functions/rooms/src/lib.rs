@@ -18,7 +18,8 @@ use serde_json::{Value, json};
 
 mod access;
 
-use access::{RoomAccess, may_remove};
+use access::may_remove;
+use dm_shared::access::RoomAccess;
 
 pub fn router(state: AppState) -> Router {
     let routes = Router::new()
@@ -56,7 +57,7 @@ fn room_json(room: &Room) -> Value {
         "org_id": room.org_id,
         "room_user_ids": room.room_user_ids,
         "bookmarks": room.bookmarks,
-        "pinned": room.pinned,
+        "pinned": room.pinned_ids(),
         "created_at": room.created_at,
         "created_by": room.created_by,
     })
@@ -114,6 +115,7 @@ async fn create_room(
         room_user_ids: members,
         bookmarks: Vec::new(),
         pinned: Vec::new(),
+        message_count: 0,
         created_at: dm_shared::time::now(),
         created_by: caller,
         version: 0,
@@ -149,7 +151,7 @@ async fn room_info(
     Caller(caller): Caller,
     Path((org, room)): Path<(OrgId, RoomId)>,
 ) -> Result<Response> {
-    let access = RoomAccess::load(&state, &org, &room, &caller, &[]).await?;
+    let access = RoomAccess::load(&state.store, &org, &room, &caller, &[]).await?;
     access.require_member_or_manager()?;
     let room = access.room;
     let count = room.room_user_ids.len();
@@ -163,7 +165,7 @@ async fn room_info(
         "Number of users": count.to_string(),
         "member_count": count,
         "bookmarks": room.bookmarks,
-        "pinned": room.pinned,
+        "pinned": room.pinned_ids(),
     })))
 }
 
@@ -191,8 +193,14 @@ async fn add_member(
     Caller(caller): Caller,
     Path((org, room, member)): Path<(OrgId, RoomId, UserId)>,
 ) -> Result<Response> {
-    let access =
-        RoomAccess::load(&state, &org, &room, &caller, std::slice::from_ref(&member)).await?;
+    let access = RoomAccess::load(
+        &state.store,
+        &org,
+        &room,
+        &caller,
+        std::slice::from_ref(&member),
+    )
+    .await?;
     access.require_member_or_manager()?;
     if access.others[0].is_none() {
         return Err(Error::not_found("No such member in this organization"));
@@ -238,7 +246,7 @@ async fn invite(
         }
         _ => return Err(Error::bad_request("send either member_id or member_ids")),
     };
-    let access = RoomAccess::load(&state, &org, &room, &caller, &invited).await?;
+    let access = RoomAccess::load(&state.store, &org, &room, &caller, &invited).await?;
     access.require_member_or_manager()?;
     let missing: Vec<&str> = invited
         .iter()
@@ -276,7 +284,7 @@ async fn remove(
     room: &RoomId,
     member: UserId,
 ) -> Result<Room> {
-    let access = RoomAccess::load(state, org, room, caller, &[]).await?;
+    let access = RoomAccess::load(&state.store, org, room, caller, &[]).await?;
     if !may_remove(&access, &member) {
         return Err(Error::forbidden(
             "Only the member, the room's creator or an org owner or admin may remove a member",

@@ -1,6 +1,6 @@
 //! Every key of the single table is formatted here and nowhere else.
 
-use crate::ids::{OrgId, RoomId, UserId};
+use crate::ids::{MessageId, OrgId, RoomId, UserId};
 
 pub const PK: &str = "PK";
 pub const SK: &str = "SK";
@@ -63,6 +63,71 @@ pub fn user_room(org: &OrgId, user: &UserId, room: &RoomId) -> Key {
 pub fn probe() -> Key {
     Key {
         pk: "PING".into(),
+        sk: META.into(),
+    }
+}
+
+pub const MESSAGE_PREFIX: &str = "MSG#";
+
+pub fn message(room: &RoomId, message: &MessageId) -> Key {
+    Key {
+        pk: format!("ROOM#{room}"),
+        sk: format!("{MESSAGE_PREFIX}{message}"),
+    }
+}
+
+pub fn room_pk(room: &RoomId) -> String {
+    format!("ROOM#{room}")
+}
+
+/// Routes that name no room (read, pin, link) find the message's room through this pointer.
+pub fn message_pointer(message: &MessageId) -> Key {
+    Key {
+        pk: format!("MSG#{message}"),
+        sk: META.into(),
+    }
+}
+
+/// The previous text of an edited message, at the time of the edit.
+pub fn message_version(room: &RoomId, message: &MessageId, at: &str) -> Key {
+    Key {
+        pk: format!("ROOM#{room}"),
+        sk: format!("EDIT#{message}#{at}"),
+    }
+}
+
+pub fn message_versions_prefix(message: &MessageId) -> String {
+    format!("EDIT#{message}#")
+}
+
+pub const LINK_PREFIX: &str = "LINK#";
+
+/// The `n`th link of a message. Links are listed newest first (descending keys), so the index counts
+/// down: a message's links then list in the order of its text.
+pub fn link(room: &RoomId, message: &MessageId, n: usize) -> Key {
+    let rank = 99usize.saturating_sub(n);
+    Key {
+        pk: format!("ROOM#{room}"),
+        sk: format!("{LINK_PREFIX}{message}#{rank:02}"),
+    }
+}
+
+/// A search term's entry for one message (or thread reply, `item_id`) of a room.
+pub fn term(room: &RoomId, term: &str, item_id: &MessageId) -> Key {
+    Key {
+        pk: term_pk(room, term),
+        sk: format!("{MESSAGE_PREFIX}{item_id}"),
+    }
+}
+
+pub fn term_pk(room: &RoomId, term: &str) -> String {
+    format!("ROOM#{room}#TERM#{term}")
+}
+
+/// A retried send finds its first reply here.
+pub fn idempotency(room: &RoomId, user: &UserId, key: &str) -> Key {
+    Key {
+        pk: format!("IDEMPOTENCY#{room}#{user}#{key}"),
         sk: META.into(),
     }
 }

@@ -1,9 +1,11 @@
 //! The single DynamoDB table: one client plus the table's name, cheap to clone into tasks.
 
 mod keys;
+mod messages;
 mod orgs;
 mod rooms;
 mod table;
+mod tx;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -19,6 +21,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub use keys::Key;
+pub use messages::{IDEMPOTENCY_TTL_SECS, MAX_PINS, SendReceipt, Sent, Version};
 pub use rooms::{
     CreatedRoom, MAX_ROOM_MEMBERS, MembershipChange, MembershipChanged, member_digest,
 };
@@ -212,6 +215,37 @@ impl Store {
             next,
             previous,
         })
+    }
+
+    /// Every item of a partition whose sort key starts with `prefix`, page after page.
+    pub(crate) async fn query_all(
+        &self,
+        pk: String,
+        prefix: &str,
+        ascending: bool,
+    ) -> Result<Vec<Item>> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(self.table())
+                .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+                .expression_attribute_values(":pk", AttributeValue::S(pk.clone()))
+                .expression_attribute_values(":prefix", AttributeValue::S(prefix.to_owned()))
+                .scan_index_forward(ascending)
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(sdk_error)?;
+            items.extend(output.items.unwrap_or_default());
+            match output.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(items),
+            }
+        }
     }
 
     /// Runs one transaction. `Ok(Err(reasons))` says which of its conditions failed (a reason per

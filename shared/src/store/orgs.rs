@@ -1,6 +1,6 @@
 //! Orgs and their members.
 
-use aws_sdk_dynamodb::types::{Put, ReturnValue, TransactWriteItem};
+use aws_sdk_dynamodb::types::ReturnValue;
 use serde::Serialize;
 
 use super::{Order, Store, from_item, keys, sdk_error, to_item};
@@ -10,20 +10,6 @@ use crate::model::{Member, Org};
 use crate::paging::{Page, PageRequest};
 
 impl Store {
-    pub(crate) fn put_new(
-        &self,
-        key: &keys::Key,
-        value: &impl Serialize,
-    ) -> Result<TransactWriteItem> {
-        let put = Put::builder()
-            .table_name(self.table())
-            .set_item(Some(to_item(key, value)?))
-            .condition_expression("attribute_not_exists(PK)")
-            .build()
-            .map_err(Error::internal)?;
-        Ok(TransactWriteItem::builder().put(put).build())
-    }
-
     /// Creates the org and its owner in one transaction.
     pub async fn create_org(&self, org: &Org, owner: &Member) -> Result<()> {
         let items = vec![

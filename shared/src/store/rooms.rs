@@ -5,15 +5,15 @@
 //! concurrent creates of one set make one room, and a membership change moves the set atomically.
 
 use aws_sdk_dynamodb::types::{
-    Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+    Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::{Item, Order, Store, failed_at, from_item, key_item, keys, string_attr, to_item};
 use crate::error::{Error, Result};
-use crate::ids::{OrgId, RoomId, UserId};
-use crate::model::{Member, Room};
+use crate::ids::{MessageId, OrgId, RoomId, UserId};
+use crate::model::{Member, Message, Room};
 use crate::paging::{Page, PageRequest};
 
 /// A transaction holds at most 100 items; a create writes the room and its member-set item besides
@@ -72,26 +72,12 @@ impl Store {
         user: &UserId,
         room: &RoomId,
     ) -> Result<TransactWriteItem> {
-        let put = Put::builder()
-            .table_name(self.table())
-            .set_item(Some(to_item(
-                &keys::user_room(org, user, room),
-                &UserRoom {
-                    room_id: room.clone(),
-                },
-            )?))
-            .build()
-            .map_err(Error::internal)?;
-        Ok(TransactWriteItem::builder().put(put).build())
-    }
-
-    fn delete(&self, key: &keys::Key) -> Result<TransactWriteItem> {
-        let delete = Delete::builder()
-            .table_name(self.table())
-            .set_key(Some(key_item(key)))
-            .build()
-            .map_err(Error::internal)?;
-        Ok(TransactWriteItem::builder().delete(delete).build())
+        self.put(
+            &keys::user_room(org, user, room),
+            &UserRoom {
+                room_id: room.clone(),
+            },
+        )
     }
 
     /// The member-set item, written only where no room holds the set yet; a failed condition hands
@@ -171,21 +157,28 @@ impl Store {
         }
     }
 
-    /// The room and the org memberships of `users`, in one round trip.
-    pub async fn room_with_members(
+    /// The room, the org memberships of `users` and, when asked for, one of the room's messages, in
+    /// one round trip.
+    pub async fn room_bundle(
         &self,
         org: &OrgId,
         room: &RoomId,
         users: &[UserId],
-    ) -> Result<(Option<Room>, Vec<Option<Member>>)> {
+        message: Option<&MessageId>,
+    ) -> Result<(Option<Room>, Vec<Option<Member>>, Option<Message>)> {
         let mut keys = vec![keys::room(room)];
+        keys.extend(message.map(|message| keys::message(room, message)));
         keys.extend(users.iter().map(|user| keys::member(org, user)));
         let mut found = self.get_many(&keys).await?.into_iter();
         let room = found.next().flatten().map(from_item).transpose()?;
+        let message = match message {
+            Some(_) => found.next().flatten().map(from_item).transpose()?,
+            None => None,
+        };
         let members = found
             .map(|item| item.map(from_item).transpose())
             .collect::<Result<_>>()?;
-        Ok((room, members))
+        Ok((room, members, message))
     }
 
     /// A page of the user's rooms, newest first: one Query for the page, one batch read for the rooms.
