@@ -5,13 +5,17 @@ SHELL := /bin/bash
 CARGO ?= cargo
 APT_GET := $(shell command -v sudo >/dev/null 2>&1 && [ "$$(id -u)" != 0 ] && echo sudo) apt-get
 
-.PHONY: dev test lint deps java node build deploy
+.PHONY: dev test lint bench deps java node build deploy
 
 dev: deps
 	$(CARGO) run -p dm-local -- $(ARGS)
 
 test: deps
 	$(CARGO) test --workspace
+
+# DynamoDB round trips and capacity per route (measured, not timed in tests).
+bench: deps
+	$(CARGO) run -p dm-local --bin dm-bench -- $(ARGS)
 
 lint:
 	$(CARGO) fmt --all --check

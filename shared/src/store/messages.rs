@@ -6,12 +6,13 @@ use std::collections::{BTreeMap, HashSet};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_sdk_dynamodb::types::{
-    AttributeValue, Delete, Put, ReturnValue, ReturnValuesOnConditionCheckFailure,
-    TransactWriteItem, Update,
+    AttributeValue, Delete, Put, ReturnConsumedCapacity, ReturnValue,
+    ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 use futures_util::{StreamExt, TryStreamExt, stream};
 use serde::{Deserialize, Serialize};
 
+use super::meter::Consumed;
 use super::{
     Item, Order, Store, failed_at, from_item, key_item, keys, sdk_error, string_attr, to_item,
 };
@@ -403,8 +404,10 @@ impl Store {
             .condition_expression("attribute_exists(PK)")
             .expression_attribute_values(":user", string_set(&[user.as_str()]))
             .return_values(ReturnValue::None)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await;
+        let updated = self.metered(updated, |o| o.consumed_capacity.units());
         match updated {
             Ok(_) => Ok(()),
             Err(err)

@@ -2,6 +2,7 @@
 
 mod keys;
 mod messages;
+mod meter;
 mod orgs;
 mod rooms;
 mod table;
@@ -15,13 +16,16 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, CancellationReason, KeysAndAttributes, TransactWriteItem,
+    AttributeValue, CancellationReason, KeysAndAttributes, ReturnConsumedCapacity,
+    TransactWriteItem,
 };
+use meter::Consumed;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub use keys::Key;
 pub use messages::{IDEMPOTENCY_TTL_SECS, MAX_PINS, SendReceipt, Sent, Version};
+pub use meter::Usage;
 pub use rooms::{
     CreatedRoom, MAX_ROOM_MEMBERS, MembershipChange, MembershipChanged, member_digest,
 };
@@ -36,6 +40,7 @@ pub type Item = HashMap<String, AttributeValue>;
 pub struct Store {
     client: Client,
     table: Arc<str>,
+    meter: Arc<meter::Meter>,
 }
 
 /// The order a list is shown in, by sort key.
@@ -50,6 +55,7 @@ impl Store {
         Self {
             client,
             table: table.into(),
+            meter: Arc::default(),
         }
     }
 
@@ -61,6 +67,22 @@ impl Store {
         &self.table
     }
 
+    /// DynamoDB round trips and capacity used by this store so far.
+    pub fn usage(&self) -> Usage {
+        self.meter.usage()
+    }
+
+    /// Counts one round trip and the capacity its answer reports.
+    pub(crate) fn metered<O, E>(
+        &self,
+        result: std::result::Result<O, E>,
+        units: impl Fn(&O) -> f64,
+    ) -> std::result::Result<O, E> {
+        self.meter
+            .record(result.as_ref().map(&units).unwrap_or_default());
+        result
+    }
+
     /// One cheap read: proves the table answers (ping) and warms the connection (init).
     pub async fn ping(&self) -> Result<()> {
         self.get::<serde_json::Value>(&keys::probe())
@@ -70,14 +92,17 @@ impl Store {
 
     /// A strongly consistent read of one item.
     pub(crate) async fn get<T: DeserializeOwned>(&self, key: &Key) -> Result<Option<T>> {
-        let output = self
+        let sent = self
             .client
             .get_item()
             .table_name(self.table())
             .set_key(Some(key_item(key)))
             .consistent_read(true)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
-            .await
+            .await;
+        let output = self
+            .metered(sent, |o| o.consumed_capacity.units())
             .map_err(sdk_error)?;
         output.item.map(from_item).transpose()
     }
@@ -101,12 +126,15 @@ impl Store {
                 .consistent_read(true)
                 .build()
                 .map_err(Error::internal)?;
-            let output = self
+            let sent = self
                 .client
                 .batch_get_item()
                 .request_items(self.table(), request)
+                .return_consumed_capacity(ReturnConsumedCapacity::Total)
                 .send()
-                .await
+                .await;
+            let output = self
+                .metered(sent, |o| o.consumed_capacity.units())
                 .map_err(sdk_error)?;
             for item in output
                 .responses
@@ -162,7 +190,7 @@ impl Store {
             })
         });
         let limit = i32::try_from(page.limit + 1).map_err(Error::internal)?;
-        let output = self
+        let sent = self
             .client
             .query()
             .table_name(self.table())
@@ -173,8 +201,11 @@ impl Store {
             .consistent_read(true)
             .limit(limit)
             .set_exclusive_start_key(start)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
-            .await
+            .await;
+        let output = self
+            .metered(sent, |o| o.consumed_capacity.units())
             .map_err(sdk_error)?;
         let mut items = output.items.unwrap_or_default();
         let more = items.len() > page.limit;
@@ -227,7 +258,7 @@ impl Store {
         let mut items = Vec::new();
         let mut start = None;
         loop {
-            let output = self
+            let sent = self
                 .client
                 .query()
                 .table_name(self.table())
@@ -237,8 +268,11 @@ impl Store {
                 .scan_index_forward(ascending)
                 .consistent_read(true)
                 .set_exclusive_start_key(start)
+                .return_consumed_capacity(ReturnConsumedCapacity::Total)
                 .send()
-                .await
+                .await;
+            let output = self
+                .metered(sent, |o| o.consumed_capacity.units())
                 .map_err(sdk_error)?;
             items.extend(output.items.unwrap_or_default());
             match output.last_evaluated_key {
@@ -260,8 +294,10 @@ impl Store {
                 .client
                 .transact_write_items()
                 .set_transact_items(Some(items.clone()))
+                .return_consumed_capacity(ReturnConsumedCapacity::Total)
                 .send()
                 .await;
+            let sent = self.metered(sent, |o| o.consumed_capacity.units());
             let err = match sent {
                 Ok(_) => return Ok(Ok(())),
                 Err(err) => err,

@@ -1,6 +1,8 @@
 //! Orgs and their members.
 
-use aws_sdk_dynamodb::types::ReturnValue;
+use aws_sdk_dynamodb::types::{ReturnConsumedCapacity, ReturnValue};
+
+use super::meter::Consumed;
 use serde::Serialize;
 
 use super::{Order, Store, from_item, keys, sdk_error, to_item};
@@ -41,9 +43,10 @@ impl Store {
             .table_name(self.table())
             .set_item(Some(to_item(&key, member)?))
             .condition_expression("attribute_not_exists(PK)")
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await;
-        match put {
+        match self.metered(put, |o| o.consumed_capacity.units()) {
             Ok(_) => Ok(()),
             Err(err)
                 if err
@@ -108,11 +111,12 @@ impl Store {
                 .expression_attribute_names(format!("#f{i}"), name)
                 .expression_attribute_values(format!(":v{i}"), value);
         }
-        match update
+        let sent = update
             .update_expression(format!("SET {}", sets.join(", ")))
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
-            .await
-        {
+            .await;
+        match self.metered(sent, |o| o.consumed_capacity.units()) {
             Ok(output) => from_item(output.attributes.unwrap_or_default()),
             Err(err)
                 if err

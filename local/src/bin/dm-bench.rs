@@ -1,0 +1,292 @@
+//! `dm-bench`: what each route costs in DynamoDB, measured on the local stack.
+//!
+//! Every store call asks DynamoDB for its consumed capacity; this runs each route once through the
+//! local API Gateway stand-in (one request at a time) and prints the round trips and capacity units
+//! it used, as a Markdown table.
+//!
+//! ```text
+//! dm-bench [--noise N]   N extra messages in rooms the caller is not in (default 1000)
+//! ```
+
+use std::net::SocketAddr;
+
+use axum::body::{Body, to_bytes};
+use axum::extract::ConnectInfo;
+use axum::http::{Method, Request};
+use dm_local::{DEV_JWT_SECRET, Options, Stack};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+struct Bench {
+    stack: Stack,
+    api: axum::Router,
+}
+
+impl Bench {
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        user: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let token = dm_shared::auth::mint(DEV_JWT_SECRET, user, 3600).expect("a token");
+        let mut request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", "127.0.0.1:3000")
+            .header("authorization", format!("Bearer {token}"));
+        if body.is_some() {
+            request = request.header("content-type", "application/json");
+        }
+        let body = body.map_or_else(Body::empty, |b| Body::from(b.to_string()));
+        let mut request = request.body(body).expect("a request");
+        request
+            .extensions_mut()
+            .insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 9))));
+        let response = self.api.clone().oneshot(request).await.expect("infallible");
+        let status = response.status().as_u16();
+        let bytes = to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("a body");
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    /// Runs one request and prints what it cost.
+    async fn measure(
+        &self,
+        route: &str,
+        method: Method,
+        path: &str,
+        user: &str,
+        body: Option<Value>,
+    ) -> Value {
+        let before = self.stack.state.store.usage();
+        let (status, reply) = self.call(method, path, user, body).await;
+        let used = self.stack.state.store.usage().since(before);
+        println!(
+            "| {route} | {status} | {} | {:.1} |",
+            used.calls, used.capacity_units
+        );
+        reply
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let noise: usize = match std::env::args().skip(1).collect::<Vec<_>>().as_slice() {
+        [] => 1000,
+        [flag, n] if flag == "--noise" => n.parse().expect("--noise takes a number"),
+        _ => {
+            eprintln!("usage: dm-bench [--noise N]");
+            std::process::exit(2);
+        }
+    };
+    let mut options = Options::from_env();
+    options.data_dir = None;
+    options.dynamodb_endpoint = std::env::var("DM_DYNAMODB_ENDPOINT").ok();
+    let stack = Stack::start(options).await.expect("the local stack starts");
+    let api = dm_local::gateway::router(&stack.state);
+    let bench = Bench { stack, api };
+
+    let (_, org) = bench
+        .call(
+            Method::POST,
+            "/api/v1/orgs",
+            "alice",
+            Some(json!({ "name": "Bench" })),
+        )
+        .await;
+    let org = org["org_id"].as_str().expect("an org").to_owned();
+    for user in ["bob", "carol", "noise"] {
+        let body = json!({ "member_id": user, "email": format!("{user}@example.com") });
+        bench
+            .call(
+                Method::POST,
+                &format!("/api/v1/org/{org}/members"),
+                "alice",
+                Some(body),
+            )
+            .await;
+    }
+    let (_, noise_room) = bench
+        .call(
+            Method::POST,
+            &format!("/api/v1/org/{org}/room"),
+            "noise",
+            Some(json!({ "room_user_ids": ["carol"] })),
+        )
+        .await;
+    let noise_room = noise_room["room_id"].as_str().expect("a room").to_owned();
+    for i in 0..noise {
+        let body =
+            json!({ "sender_id": "noise", "message": format!("needle in another room {i}") });
+        bench
+            .call(
+                Method::POST,
+                &format!("/api/v1/org/{org}/rooms/{noise_room}/messages"),
+                "noise",
+                Some(body),
+            )
+            .await;
+    }
+
+    println!("DynamoDB cost per request ({noise} messages stored elsewhere in the table)\n");
+    println!("| route | status | round trips | capacity units |");
+    println!("| --- | --- | --- | --- |");
+    let o = format!("/api/v1/org/{org}");
+    let room = bench
+        .measure(
+            "POST /room (new)",
+            Method::POST,
+            &format!("{o}/room"),
+            "alice",
+            Some(json!({ "room_user_ids": ["bob"] })),
+        )
+        .await["room_id"]
+        .as_str()
+        .expect("a room")
+        .to_owned();
+    bench
+        .measure(
+            "POST /room (existing)",
+            Method::POST,
+            &format!("{o}/room"),
+            "bob",
+            Some(json!({ "room_user_ids": ["alice"] })),
+        )
+        .await;
+    bench
+        .measure(
+            "GET /users/{id}/rooms",
+            Method::GET,
+            &format!("{o}/users/alice/rooms"),
+            "alice",
+            None,
+        )
+        .await;
+    bench
+        .measure(
+            "GET /rooms/{id}/info",
+            Method::GET,
+            &format!("{o}/rooms/{room}/info"),
+            "alice",
+            None,
+        )
+        .await;
+    bench
+        .measure(
+            "PUT /add-member",
+            Method::PUT,
+            &format!("{o}/rooms/{room}/add-member/carol"),
+            "alice",
+            None,
+        )
+        .await;
+    bench
+        .measure(
+            "PUT /remove-member",
+            Method::PUT,
+            &format!("{o}/rooms/{room}/remove-member/carol"),
+            "alice",
+            None,
+        )
+        .await;
+    let r = format!("{o}/rooms/{room}");
+    for i in 0..49 {
+        let body = json!({ "sender_id": "bob", "message": format!("warm up message {i} https://example.com/{i}") });
+        bench
+            .call(Method::POST, &format!("{r}/messages"), "bob", Some(body))
+            .await;
+    }
+    let text = "The needle is in the haystack, see https://example.com/needle";
+    let sent = bench
+        .measure(
+            "POST /messages",
+            Method::POST,
+            &format!("{r}/messages"),
+            "alice",
+            Some(json!({ "sender_id": "alice", "message": text })),
+        )
+        .await;
+    let id = sent["message_id"].as_str().expect("a message").to_owned();
+    bench
+        .measure(
+            "GET /messages (50)",
+            Method::GET,
+            &format!("{r}/messages"),
+            "bob",
+            None,
+        )
+        .await;
+    bench
+        .measure(
+            "GET /users/{id}/messages/search",
+            Method::GET,
+            &format!("{o}/users/bob/messages/search?keyword=needle"),
+            "bob",
+            None,
+        )
+        .await;
+    bench
+        .measure(
+            "GET /rooms/{id}/links",
+            Method::GET,
+            &format!("{r}/links"),
+            "bob",
+            None,
+        )
+        .await;
+    bench
+        .measure(
+            "PUT /messages/{id}/read",
+            Method::PUT,
+            &format!("{o}/messages/{id}/read"),
+            "bob",
+            None,
+        )
+        .await;
+    bench
+        .measure(
+            "PUT /messages/{id}/pin",
+            Method::PUT,
+            &format!("{o}/messages/{id}/pin"),
+            "bob",
+            None,
+        )
+        .await;
+    bench
+        .measure(
+            "GET /messages/{id}/link",
+            Method::GET,
+            &format!("{o}/messages/{id}/link"),
+            "bob",
+            None,
+        )
+        .await;
+    let edit = json!({ "sender_id": "alice", "message": "The needle moved" });
+    bench
+        .measure(
+            "PUT /messages/{id}",
+            Method::PUT,
+            &format!("{r}/messages/{id}"),
+            "alice",
+            Some(edit),
+        )
+        .await;
+    bench
+        .measure(
+            "DELETE /messages/{id}/message",
+            Method::DELETE,
+            &format!("{r}/messages/{id}/message"),
+            "alice",
+            None,
+        )
+        .await;
+    bench
+        .measure("GET /ping", Method::GET, "/api/v1/ping", "alice", None)
+        .await;
+}
