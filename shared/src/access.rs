@@ -3,7 +3,7 @@
 use crate::error::{Error, Result};
 use crate::ids::{MessageId, OrgId, RoomId, UserId};
 use crate::model::{Member, Message, Room};
-use crate::store::Store;
+use crate::store::{PostRef, Store};
 
 /// The caller's org membership and the room; also the org memberships of the users a request names.
 pub struct RoomAccess {
@@ -22,9 +22,20 @@ impl RoomAccess {
         caller: &UserId,
         others: &[UserId],
     ) -> Result<Self> {
-        Ok(Self::bundle(store, org, room, caller, others, None)
-            .await?
-            .0)
+        Ok(Self::bundle(store, org, room, caller, others, &[]).await?.0)
+    }
+
+    /// As `load`, for a member of the room, with the posts named (each `None` where it does not exist).
+    pub async fn member_with_posts(
+        store: &Store,
+        org: &OrgId,
+        room: &RoomId,
+        caller: &UserId,
+        posts: &[PostRef],
+    ) -> Result<(Self, Vec<Option<Message>>)> {
+        let (access, posts) = Self::bundle(store, org, room, caller, &[], posts).await?;
+        access.require_member()?;
+        Ok((access, posts))
     }
 
     /// As `load`, for a member of the room, with one of its messages (404 when it does not exist).
@@ -35,9 +46,18 @@ impl RoomAccess {
         caller: &UserId,
         message: &MessageId,
     ) -> Result<(Self, Message)> {
-        let (access, message) = Self::bundle(store, org, room, caller, &[], Some(message)).await?;
-        access.require_member()?;
-        let message = message.ok_or_else(|| Error::not_found("message not found"))?;
+        let (access, mut posts) = Self::member_with_posts(
+            store,
+            org,
+            room,
+            caller,
+            &[PostRef::Message(message.clone())],
+        )
+        .await?;
+        let message = posts
+            .pop()
+            .flatten()
+            .ok_or_else(|| Error::not_found("message not found"))?;
         Ok((access, message))
     }
 
@@ -47,12 +67,12 @@ impl RoomAccess {
         room: &RoomId,
         caller: &UserId,
         others: &[UserId],
-        message: Option<&MessageId>,
-    ) -> Result<(Self, Option<Message>)> {
+        posts: &[PostRef],
+    ) -> Result<(Self, Vec<Option<Message>>)> {
         let mut users = Vec::with_capacity(others.len() + 1);
         users.push(caller.clone());
         users.extend_from_slice(others);
-        let (room, mut members, message) = store.room_bundle(org, room, &users, message).await?;
+        let (room, mut members, posts) = store.room_bundle(org, room, &users, posts).await?;
         let me = members
             .remove(0)
             .ok_or_else(|| Error::forbidden("You are not a member of this organization"))?;
@@ -65,7 +85,7 @@ impl RoomAccess {
                 room,
                 others: members,
             },
-            message,
+            posts,
         ))
     }
 

@@ -7,14 +7,17 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod ids;
+pub mod input;
 pub mod lambda;
 pub mod model;
 pub mod paging;
+pub mod posting;
 pub mod state;
 pub mod store;
 pub mod telemetry;
 pub mod text;
 pub mod time;
+pub mod views;
 
 pub use error::{Error, Result};
 pub use state::AppState;

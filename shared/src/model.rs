@@ -1,5 +1,7 @@
 //! The things the API talks about, as stored and as shown.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{MessageId, OrgId, RoomId, UserId};
@@ -98,10 +100,14 @@ impl Room {
     }
 }
 
-/// A message as stored. What a list shows lives on the item, so a page is one Query.
+/// A message, or a reply in a message's thread, as stored. What a list shows lives on the item
+/// (reaction counts, `thread_count`, `read_by`), so a page is one Query.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Message {
     pub id: MessageId,
+    /// The message a thread reply answers; `None` for a message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<MessageId>,
     pub room_id: RoomId,
     pub org_id: OrgId,
     pub sender_id: UserId,
@@ -126,10 +132,65 @@ pub struct Message {
     pub saved_by: Vec<UserId>,
     #[serde(default)]
     pub thread_count: u64,
+    /// Reactions per emoji, kept by the reaction transactions.
+    #[serde(default)]
+    pub reactions: BTreeMap<String, i64>,
+    /// When each emoji was first used on it: the order lists show them in.
+    #[serde(default)]
+    pub reacted_at: BTreeMap<String, String>,
     /// The search terms and the number of links it is indexed under, so an edit or a delete removes
     /// exactly those entries.
     #[serde(default)]
     pub terms: Vec<String>,
     #[serde(default)]
     pub link_count: usize,
+}
+
+impl Message {
+    /// A new message (or reply, with `parent`) from `sender`, not stored yet.
+    pub fn new(
+        org: OrgId,
+        room: RoomId,
+        parent: Option<MessageId>,
+        sender: UserId,
+        text: String,
+        media: Vec<String>,
+    ) -> Self {
+        Self {
+            id: MessageId::generate(),
+            parent,
+            room_id: room,
+            org_id: org,
+            sender_id: sender,
+            message: text,
+            media,
+            created_at: crate::time::now(),
+            edited: false,
+            edited_at: None,
+            pinned: false,
+            read_by: Vec::new(),
+            saved_by: Vec::new(),
+            thread_count: 0,
+            reactions: BTreeMap::new(),
+            reacted_at: BTreeMap::new(),
+            terms: Vec::new(),
+            link_count: 0,
+        }
+    }
+
+    pub fn is_read_by(&self, user: &UserId) -> bool {
+        self.read_by.iter().any(|id| id == user.as_str())
+    }
+
+    /// Emoji with at least one reaction, in the order first used, with their counts.
+    pub fn reaction_counts(&self) -> Vec<(&str, i64)> {
+        let mut counts: Vec<(&str, i64)> = self
+            .reactions
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(e, n)| (e.as_str(), *n))
+            .collect();
+        counts.sort_by_key(|(emoji, _)| (self.reacted_at.get(*emoji), *emoji));
+        counts
+    }
 }

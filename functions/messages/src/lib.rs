@@ -5,22 +5,20 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use dm_shared::access::RoomAccess;
 use dm_shared::auth::Caller;
 use dm_shared::http::{Json, Path, Query, not_implemented, ok, optional_json, reply, service};
 use dm_shared::ids::{MessageId, OrgId, RoomId, UserId};
+use dm_shared::input::{NewPost, idempotency_key};
 use dm_shared::model::Message;
 use dm_shared::paging::PageQuery;
-use dm_shared::store::Sent;
+use dm_shared::posting::{self, Outgoing};
 use dm_shared::text::{MessageText, words};
+use dm_shared::views;
 use dm_shared::{AppState, Error, Result};
 use serde::Deserialize;
 use serde_json::{Value, json};
-
-mod input;
-
-use input::{NewMessage, idempotency_key};
 
 pub fn router(state: AppState) -> Router {
     let room = "/api/v1/org/{org_id}/rooms/{room_id}";
@@ -29,7 +27,7 @@ pub fn router(state: AppState) -> Router {
         .route(&format!("{room}/messages/{{message_id}}"), put(edit))
         .route(
             &format!("{room}/messages/{{message_id}}/message"),
-            axum::routing::delete(delete),
+            delete(remove),
         )
         .route(
             &format!("{room}/messages/{{message_id}}/history"),
@@ -47,72 +45,28 @@ pub fn router(state: AppState) -> Router {
     service(routes, state)
 }
 
-/// A message as a list shows it to `caller`.
-fn message_json(message: &Message, caller: &UserId) -> Value {
-    json!({
-        "id": message.id,
-        "_id": message.id,
-        "room_id": message.room_id,
-        "sender_id": message.sender_id,
-        "message": message.message,
-        "media": message.media,
-        "created_at": message.created_at,
-        "edited": message.edited,
-        "edited_at": message.edited_at,
-        "pinned": message.pinned,
-        "read": message.read_by.iter().any(|id| id == caller.as_str()),
-        "saved_by": message.saved_by,
-        "reactions": [],
-        "thread_count": message.thread_count,
-        "threads": [],
-    })
-}
-
 async fn send(
     State(state): State<AppState>,
     Caller(caller): Caller,
     Path((org, room)): Path<(OrgId, RoomId)>,
     headers: HeaderMap,
-    Json(body): Json<NewMessage>,
+    Json(body): Json<NewPost>,
 ) -> Result<Response> {
-    let key = idempotency_key(&headers)?;
-    let (sender, text, media) = body.check(&caller, &room)?;
-    let access = RoomAccess::load(&state.store, &org, &room, &caller, &[]).await?;
-    access.require_member()?;
-    let mut message = Message {
-        id: MessageId::generate(),
-        room_id: room,
-        org_id: org,
-        sender_id: sender,
-        message: text.into_string(),
-        media,
-        created_at: dm_shared::time::now(),
-        edited: false,
-        edited_at: None,
-        pinned: false,
-        read_by: Vec::new(),
-        saved_by: Vec::new(),
-        thread_count: 0,
-        terms: Vec::new(),
-        link_count: 0,
-    };
-    let receipt = match state
-        .store
-        .send_message(&mut message, key.as_deref())
+    let idempotency_key = idempotency_key(&headers)?;
+    let (sender, text, media) = body.check(&caller, &room, None)?;
+    RoomAccess::load(&state.store, &org, &room, &caller, &[])
         .await?
-    {
-        Sent::New(receipt) | Sent::Repeat(receipt) => receipt,
+        .require_member()?;
+    let outgoing = Outgoing {
+        org,
+        room,
+        parent: None,
+        sender,
+        text,
+        media,
+        idempotency_key,
     };
-    Ok(reply(
-        StatusCode::CREATED,
-        json!({
-            "event": "message_create",
-            "message_id": receipt.message_id,
-            "room_id": message.room_id,
-            "thread": false,
-            "data": { "sender_id": receipt.sender_id, "message": receipt.message, "created_at": receipt.created_at },
-        }),
-    ))
+    posting::send(&state, outgoing).await
 }
 
 async fn list(
@@ -130,11 +84,14 @@ async fn list(
     let results: Vec<Value> = messages
         .items
         .iter()
-        .map(|m| message_json(m, &caller))
+        .map(|m| views::message(m, &caller))
         .collect();
-    Ok(ok(
-        json!({ "count": access.room.message_count, "next": next, "previous": previous, "results": results }),
-    ))
+    Ok(ok(json!({
+        "count": access.room.message_count,
+        "next": next,
+        "previous": previous,
+        "results": results,
+    })))
 }
 
 #[derive(Deserialize)]
@@ -159,22 +116,10 @@ async fn edit(
     }
     let text = MessageText::parse(body.message, !message.media.is_empty())?;
     let edited = state.store.edit_message(&message, text).await?;
-    Ok(ok(json!({
-        "event": "message_update",
-        "message_id": edited.id,
-        "room_id": edited.room_id,
-        "thread": false,
-        "edited": true,
-        "data": {
-            "sender_id": edited.sender_id,
-            "message": edited.message,
-            "created_at": edited.created_at,
-            "edited_at": edited.edited_at,
-        },
-    })))
+    Ok(ok(views::edited_event("message_update", &edited)))
 }
 
-async fn delete(
+async fn remove(
     State(state): State<AppState>,
     Caller(caller): Caller,
     Path((org, room, id)): Path<(OrgId, RoomId, MessageId)>,
@@ -217,16 +162,14 @@ async fn locate(
     caller: &UserId,
     id: &MessageId,
 ) -> Result<(RoomAccess, Message)> {
-    let not_found = || Error::not_found("message not found");
-    let (message_org, room) = state
+    // Read, pin and link name messages; a reply's id is not one.
+    let pointer = state
         .store
-        .message_location(id)
+        .locate(id)
         .await?
-        .ok_or_else(not_found)?;
-    if message_org != *org {
-        return Err(not_found());
-    }
-    RoomAccess::member_with_message(&state.store, org, &room, caller, id).await
+        .filter(|p| p.org_id == *org && p.parent.is_none());
+    let pointer = pointer.ok_or_else(|| Error::not_found("message not found"))?;
+    RoomAccess::member_with_message(&state.store, org, &pointer.room_id, caller, id).await
 }
 
 #[derive(Deserialize)]
@@ -243,10 +186,7 @@ async fn read(
 ) -> Result<Response> {
     let wanted = optional_json::<ReadFlag>(&body)?;
     let (_, message) = locate(&state, &org, &caller, &id).await?;
-    let read = match wanted {
-        Some(flag) => flag.read,
-        None => !message.read_by.iter().any(|id| id == caller.as_str()),
-    };
+    let read = wanted.map_or(!message.is_read_by(&caller), |flag| flag.read);
     state.store.set_read(&message, &caller, read).await?;
     Ok(ok(json!({ "read": read })))
 }
@@ -343,22 +283,7 @@ async fn search(
     }
     let hits = state.store.search(&org, &user, &words, &page).await?;
     let (next, previous) = hits.links(&uri);
-    let results: Vec<Value> = hits
-        .items
-        .iter()
-        .map(|m| {
-            json!({
-                "_id": m.id,
-                "message_id": m.id,
-                "room_id": m.room_id,
-                "sender_id": m.sender_id,
-                "message": m.message,
-                "media": m.media,
-                "created_at": m.created_at,
-                "thread": false,
-            })
-        })
-        .collect();
+    let results: Vec<Value> = hits.items.iter().map(views::search_hit).collect();
     Ok(ok(
         json!({ "count": results.len(), "next": next, "previous": previous, "results": results }),
     ))

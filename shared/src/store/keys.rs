@@ -112,7 +112,7 @@ pub fn link(room: &RoomId, message: &MessageId, n: usize) -> Key {
     }
 }
 
-/// A search term's entry for one message (or thread reply, `item_id`) of a room.
+/// A search term's entry for one message or reply (`item_id`) of a room.
 pub fn term(room: &RoomId, term: &str, item_id: &MessageId) -> Key {
     Key {
         pk: term_pk(room, term),
@@ -130,4 +130,29 @@ pub fn idempotency(room: &RoomId, user: &UserId, key: &str) -> Key {
         pk: format!("IDEMPOTENCY#{room}#{user}#{key}"),
         sk: META.into(),
     }
+}
+
+/// A reply in the thread of `parent`.
+pub fn thread_reply(room: &RoomId, parent: &MessageId, reply: &MessageId) -> Key {
+    Key {
+        pk: format!("ROOM#{room}"),
+        sk: format!("{}{reply}", thread_prefix(parent)),
+    }
+}
+
+pub fn thread_prefix(parent: &MessageId) -> String {
+    format!("THREAD#{parent}#")
+}
+
+/// One user's reaction with one emoji on a message or reply (`target`). User ids hold no `#`, so the
+/// last segment is always the user, whatever the emoji holds.
+pub fn reaction(room: &RoomId, target: &MessageId, emoji: &str, user: &UserId) -> Key {
+    Key {
+        pk: format!("ROOM#{room}"),
+        sk: format!("{}{emoji}#{user}", reactions_prefix(target)),
+    }
+}
+
+pub fn reactions_prefix(target: &MessageId) -> String {
+    format!("REACTION#{target}#")
 }

@@ -1,12 +1,13 @@
-//! Messages and what is written with them in the same transaction: the pointer that finds a
-//! message's room, its search-term entries, its links, the room's message count and the sender's
-//! idempotency key.
+//! Messages and thread replies, and what is written with them in the same transaction: the pointer
+//! that finds a post's room, its search-term entries, its links, the room's (or the parent's) count
+//! and the sender's idempotency key.
 
 use std::collections::{BTreeMap, HashSet};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use aws_sdk_dynamodb::types::builders::UpdateBuilder;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, Delete, Put, ReturnConsumedCapacity, ReturnValue,
+    AttributeValue, ConditionCheck, Put, ReturnConsumedCapacity, ReturnValue,
     ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 use futures_util::{StreamExt, TryStreamExt, stream};
@@ -14,7 +15,8 @@ use serde::{Deserialize, Serialize};
 
 use super::meter::Consumed;
 use super::{
-    Item, Order, Store, failed_at, from_item, key_item, keys, sdk_error, string_attr, to_item,
+    Item, Order, PostRef, Store, failed_at, from_item, key_item, keys, sdk_error, string_attr,
+    to_item,
 };
 use crate::error::{Error, Result};
 use crate::ids::{MessageId, OrgId, RoomId, UserId};
@@ -29,13 +31,17 @@ pub const MAX_PINS: usize = 100;
 /// Term and room queries a search runs at once.
 const SEARCH_CONCURRENCY: usize = 16;
 
-#[derive(Serialize, Deserialize)]
-struct Pointer {
-    org_id: OrgId,
-    room_id: RoomId,
+/// Where a message or reply lives, for routes that name only its id.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Pointer {
+    pub org_id: OrgId,
+    pub room_id: RoomId,
+    /// Set for a thread reply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<MessageId>,
 }
 
-/// A search term's entry: where the message (or reply) it names is stored.
+/// A search term's entry: where the post it names is stored.
 #[derive(Serialize, Deserialize)]
 struct TermEntry {
     room_id: RoomId,
@@ -46,6 +52,9 @@ struct TermEntry {
 struct LinkEntry {
     url: String,
     message_id: MessageId,
+    /// For a reply's link: its message, which must still exist for the link to show.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    parent: Option<MessageId>,
 }
 
 /// A message's earlier text.
@@ -81,109 +90,121 @@ fn epoch_secs() -> u64 {
         .unwrap_or_default()
 }
 
-fn value<T: Serialize>(value: &T) -> Result<AttributeValue> {
+pub(crate) fn value<T: Serialize>(value: &T) -> Result<AttributeValue> {
     serde_dynamo::to_attribute_value(value).map_err(Error::internal)
 }
 
-fn string_set(values: &[&str]) -> AttributeValue {
+pub(crate) fn string_set(values: &[&str]) -> AttributeValue {
     AttributeValue::Ss(values.iter().map(|v| (*v).to_owned()).collect())
 }
 
+pub(crate) fn number(n: i64) -> AttributeValue {
+    AttributeValue::N(n.to_string())
+}
+
 /// `update` as a transaction item.
-fn tx_update(
-    update: aws_sdk_dynamodb::types::builders::UpdateBuilder,
-) -> Result<TransactWriteItem> {
+pub(crate) fn tx_update(update: UpdateBuilder) -> Result<TransactWriteItem> {
     Ok(TransactWriteItem::builder()
         .update(update.build().map_err(Error::internal)?)
         .build())
 }
 
 impl Store {
-    fn update_builder(&self, key: &keys::Key) -> aws_sdk_dynamodb::types::builders::UpdateBuilder {
+    pub(crate) fn update_builder(&self, key: &keys::Key) -> UpdateBuilder {
         Update::builder()
             .table_name(self.table())
             .set_key(Some(key_item(key)))
     }
 
-    fn term_puts(
-        &self,
-        room: &RoomId,
-        id: &MessageId,
-        item_sk: &str,
-        terms: &[String],
-    ) -> Result<Vec<TransactWriteItem>> {
+    fn term_puts(&self, post: &Message, item_sk: &str) -> Result<Vec<TransactWriteItem>> {
         let entry = TermEntry {
-            room_id: room.clone(),
+            room_id: post.room_id.clone(),
             item_sk: item_sk.to_owned(),
         };
-        terms
+        post.terms
             .iter()
-            .map(|term| self.put(&keys::term(room, term, id), &entry))
+            .map(|term| self.put(&keys::term(&post.room_id, term, &post.id), &entry))
             .collect()
     }
 
-    fn link_puts(
-        &self,
-        room: &RoomId,
-        id: &MessageId,
-        urls: &[String],
-    ) -> Result<Vec<TransactWriteItem>> {
+    fn link_puts(&self, post: &Message, urls: &[String]) -> Result<Vec<TransactWriteItem>> {
+        let entry = |url: &String| LinkEntry {
+            url: url.clone(),
+            message_id: post.id.clone(),
+            parent: post.parent.clone(),
+        };
         urls.iter()
             .enumerate()
-            .map(|(n, url)| {
-                self.put(
-                    &keys::link(room, id, n),
-                    &LinkEntry {
-                        url: url.clone(),
-                        message_id: id.clone(),
-                    },
-                )
-            })
+            .map(|(n, url)| self.put(&keys::link(&post.room_id, &post.id, n), &entry(url)))
             .collect()
     }
 
-    /// Stores a new message with its pointer, search terms, links and the room's count, and the
-    /// sender's idempotency key when one is given, in one transaction. The room must still have the
-    /// sender as a member when it commits.
+    /// Stores a new message or reply with its pointer, search terms, links and count (the room's, or
+    /// the parent's `thread_count`), and the sender's idempotency key when one is given, all in one
+    /// transaction. It commits only while the sender is a member of the room and a reply's parent
+    /// exists.
     pub async fn send_message(
         &self,
-        message: &mut Message,
+        post: &mut Message,
         idempotency_key: Option<&str>,
     ) -> Result<Sent> {
-        let urls = links(&message.message);
-        message.terms = terms(&message.message);
-        message.link_count = urls.len();
+        let urls = links(&post.message);
+        post.terms = terms(&post.message);
+        post.link_count = urls.len();
         let receipt = SendReceipt {
-            message_id: message.id.clone(),
-            sender_id: message.sender_id.clone(),
-            message: message.message.clone(),
-            created_at: message.created_at.clone(),
+            message_id: post.id.clone(),
+            sender_id: post.sender_id.clone(),
+            message: post.message.clone(),
+            created_at: post.created_at.clone(),
             ttl: epoch_secs() + IDEMPOTENCY_TTL_SECS,
         };
-        let message_key = keys::message(&message.room_id, &message.id);
-        let room_update = self
-            .update_builder(&keys::room(&message.room_id))
-            .update_expression("ADD message_count :one")
-            .condition_expression("contains(room_user_ids, :sender)")
-            .expression_attribute_values(":one", AttributeValue::N("1".into()))
-            .expression_attribute_values(
-                ":sender",
-                AttributeValue::S(message.sender_id.to_string()),
-            );
+        let key = PostRef::of(post).key(&post.room_id);
+        let sender = AttributeValue::S(post.sender_id.to_string());
+        let room_key = keys::room(&post.room_id);
+        let pointer = Pointer {
+            org_id: post.org_id.clone(),
+            room_id: post.room_id.clone(),
+            parent: post.parent.clone(),
+        };
         let mut items = vec![
-            self.put_new(&message_key, message)?,
-            self.put(
-                &keys::message_pointer(&message.id),
-                &Pointer {
-                    org_id: message.org_id.clone(),
-                    room_id: message.room_id.clone(),
-                },
-            )?,
-            tx_update(room_update)?,
+            self.put_new(&key, post)?,
+            self.put(&keys::message_pointer(&post.id), &pointer)?,
         ];
-        let key =
-            idempotency_key.map(|key| keys::idempotency(&message.room_id, &message.sender_id, key));
-        if let Some(key) = &key {
+        // The membership condition rides on the room's count, or on a check for a reply.
+        let membership = match &post.parent {
+            None => tx_update(
+                self.update_builder(&room_key)
+                    .update_expression("ADD message_count :one")
+                    .condition_expression("contains(room_user_ids, :sender)")
+                    .expression_attribute_values(":one", number(1))
+                    .expression_attribute_values(":sender", sender),
+            )?,
+            Some(_) => {
+                let check = ConditionCheck::builder()
+                    .table_name(self.table())
+                    .set_key(Some(key_item(&room_key)))
+                    .condition_expression("contains(room_user_ids, :sender)")
+                    .expression_attribute_values(":sender", sender)
+                    .build()
+                    .map_err(Error::internal)?;
+                TransactWriteItem::builder().condition_check(check).build()
+            }
+        };
+        let membership_at = items.len();
+        items.push(membership);
+        let parent_at = items.len();
+        if let Some(parent) = &post.parent {
+            items.push(tx_update(
+                self.update_builder(&keys::message(&post.room_id, parent))
+                    .update_expression("ADD thread_count :one")
+                    .condition_expression("attribute_exists(PK)")
+                    .expression_attribute_values(":one", number(1)),
+            )?);
+        }
+        let idempotency_at = items.len();
+        let idempotency =
+            idempotency_key.map(|key| keys::idempotency(&post.room_id, &post.sender_id, key));
+        if let Some(key) = &idempotency {
             let put = Put::builder()
                 .table_name(self.table())
                 .set_item(Some(to_item(key, &receipt)?))
@@ -198,18 +219,16 @@ impl Store {
                 .map_err(Error::internal)?;
             items.push(TransactWriteItem::builder().put(put).build());
         }
-        items.extend(self.term_puts(
-            &message.room_id,
-            &message.id,
-            &message_key.sk,
-            &message.terms,
-        )?);
-        items.extend(self.link_puts(&message.room_id, &message.id, &urls)?);
+        items.extend(self.term_puts(post, &key.sk)?);
+        items.extend(self.link_puts(post, &urls)?);
 
         match self.transact(items).await? {
             Ok(()) => Ok(Sent::New(receipt)),
-            Err(reasons) if key.is_some() && failed_at(&reasons, 3) => {
-                let receipt = match (reasons.get(3).and_then(|reason| reason.item()), &key) {
+            Err(reasons) if idempotency.is_some() && failed_at(&reasons, idempotency_at) => {
+                let receipt = match (
+                    reasons.get(idempotency_at).and_then(|r| r.item()),
+                    &idempotency,
+                ) {
                     (Some(item), _) => Some(from_item(item.clone())?),
                     (None, Some(key)) => self.get::<SendReceipt>(key).await?,
                     (None, None) => None,
@@ -218,24 +237,44 @@ impl Store {
                     Error::internal_msg("an idempotency key vanished while it was read")
                 })
             }
-            Err(reasons) if failed_at(&reasons, 2) => {
+            Err(reasons) if failed_at(&reasons, membership_at) => {
                 Err(Error::forbidden("You are not a member of this room"))
             }
+            Err(reasons) if post.parent.is_some() && failed_at(&reasons, parent_at) => {
+                Err(Error::not_found("message or room not found"))
+            }
             Err(_) => Err(Error::internal_msg(
-                "sending a message failed a condition it cannot fail",
+                "sending failed a condition it cannot fail",
             )),
         }
     }
 
     /// A page of the room's messages, newest first: one strongly consistent Query.
     pub async fn list_messages(&self, room: &RoomId, page: &PageRequest) -> Result<Page<Message>> {
+        self.query_posts(room, keys::MESSAGE_PREFIX, Order::NewestFirst, page)
+            .await
+    }
+
+    /// A page of a message's thread, oldest first: one strongly consistent Query.
+    pub async fn list_replies(
+        &self,
+        room: &RoomId,
+        parent: &MessageId,
+        page: &PageRequest,
+    ) -> Result<Page<Message>> {
+        self.query_posts(room, &keys::thread_prefix(parent), Order::OldestFirst, page)
+            .await
+    }
+
+    async fn query_posts(
+        &self,
+        room: &RoomId,
+        prefix: &str,
+        order: Order,
+        page: &PageRequest,
+    ) -> Result<Page<Message>> {
         let page = self
-            .query_page(
-                keys::room_pk(room),
-                keys::MESSAGE_PREFIX,
-                Order::NewestFirst,
-                page,
-            )
+            .query_page(keys::room_pk(room), prefix, order, page)
             .await?;
         let items = page
             .items
@@ -249,13 +288,12 @@ impl Store {
         })
     }
 
-    /// The org and room of a message, from its pointer.
-    pub async fn message_location(&self, message: &MessageId) -> Result<Option<(OrgId, RoomId)>> {
-        let pointer: Option<Pointer> = self.get(&keys::message_pointer(message)).await?;
-        Ok(pointer.map(|pointer| (pointer.org_id, pointer.room_id)))
+    /// Where a message or reply lives, from its pointer.
+    pub async fn locate(&self, id: &MessageId) -> Result<Option<Pointer>> {
+        self.get(&keys::message_pointer(id)).await
     }
 
-    /// Replaces a message's text; the old text becomes a version and the search terms and links move
+    /// Replaces a post's text; the old text becomes a version and the search terms and links move
     /// with the text, in one transaction. 409 when another edit got there first.
     pub async fn edit_message(&self, old: &Message, text: MessageText) -> Result<Message> {
         let mut new = old.clone();
@@ -267,10 +305,12 @@ impl Store {
         new.link_count = urls.len();
         let at = new.edited_at.clone().unwrap_or_default();
 
-        let key = keys::message(&old.room_id, &old.id);
+        let key = PostRef::of(old).key(&old.room_id);
         let update = self
             .update_builder(&key)
-            .update_expression("SET #text = :text, edited = :edited, edited_at = :at, terms = :terms, link_count = :links")
+            .update_expression(
+                "SET #text = :text, edited = :edited, edited_at = :at, terms = :terms, link_count = :links",
+            )
             .condition_expression("attribute_exists(PK) AND #text = :old")
             .expression_attribute_names("#text", "message")
             .expression_attribute_values(":text", value(&new.message)?)
@@ -291,23 +331,20 @@ impl Store {
             tx_update(update)?,
             self.put(&keys::message_version(&old.room_id, &old.id, &at), &version)?,
         ];
-        let removed: Vec<String> = old
-            .terms
-            .iter()
-            .filter(|t| !new.terms.contains(t))
-            .cloned()
-            .collect();
-        let added: Vec<String> = new
-            .terms
-            .iter()
-            .filter(|t| !old.terms.contains(t))
-            .cloned()
-            .collect();
-        for term in &removed {
+        for term in old.terms.iter().filter(|t| !new.terms.contains(t)) {
             items.push(self.delete(&keys::term(&old.room_id, term, &old.id))?);
         }
-        items.extend(self.term_puts(&old.room_id, &old.id, &key.sk, &added)?);
-        items.extend(self.link_puts(&old.room_id, &old.id, &urls)?);
+        let added = Message {
+            terms: new
+                .terms
+                .iter()
+                .filter(|t| !old.terms.contains(t))
+                .cloned()
+                .collect(),
+            ..new.clone()
+        };
+        items.extend(self.term_puts(&added, &key.sk)?);
+        items.extend(self.link_puts(&new, &urls)?);
         for n in urls.len()..old.link_count {
             items.push(self.delete(&keys::link(&old.room_id, &old.id, n))?);
         }
@@ -317,47 +354,47 @@ impl Store {
                 "The message changed while it was edited; try again",
             )),
             Err(_) => Err(Error::internal_msg(
-                "editing a message failed a condition it cannot fail",
+                "editing failed a condition it cannot fail",
             )),
         }
     }
 
-    /// Deletes a message and everything that finds it (pointer, terms, links, its pin), and lowers the
-    /// room's count, in one transaction.
-    pub async fn delete_message(&self, message: &Message) -> Result<()> {
-        let room = &message.room_id;
-        let mut room_update = self
-            .update_builder(&keys::room(room))
-            .expression_attribute_values(":minus", AttributeValue::N("-1".into()));
-        room_update = if message.pinned {
-            room_update
+    /// Deletes a post and everything that finds it (pointer, terms, links, its pin), and lowers the
+    /// room's count (or the parent's `thread_count`), in one transaction. A deleted message's replies
+    /// and reactions are unreachable from then on: every route that shows them needs the message.
+    pub async fn delete_message(&self, post: &Message) -> Result<()> {
+        let room = &post.room_id;
+        let count = match &post.parent {
+            Some(parent) => self
+                .update_builder(&keys::message(room, parent))
+                .update_expression("ADD thread_count :minus")
+                .condition_expression("attribute_exists(PK)"),
+            None if post.pinned => self
+                .update_builder(&keys::room(room))
                 .update_expression("ADD message_count :minus DELETE pinned :id")
-                .expression_attribute_values(":id", string_set(&[message.id.as_str()]))
-        } else {
-            room_update.update_expression("ADD message_count :minus")
+                .expression_attribute_values(":id", string_set(&[post.id.as_str()])),
+            None => self
+                .update_builder(&keys::room(room))
+                .update_expression("ADD message_count :minus"),
         };
-        let delete = Delete::builder()
-            .table_name(self.table())
-            .set_key(Some(key_item(&keys::message(room, &message.id))))
-            .condition_expression("attribute_exists(PK)")
-            .build()
-            .map_err(Error::internal)?;
         let mut items = vec![
-            TransactWriteItem::builder().delete(delete).build(),
-            self.delete(&keys::message_pointer(&message.id))?,
-            tx_update(room_update)?,
+            super::tx::conditional_delete(self, &PostRef::of(post).key(room))?,
+            self.delete(&keys::message_pointer(&post.id))?,
+            tx_update(count.expression_attribute_values(":minus", number(-1)))?,
         ];
-        for term in &message.terms {
-            items.push(self.delete(&keys::term(room, term, &message.id))?);
+        for term in &post.terms {
+            items.push(self.delete(&keys::term(room, term, &post.id))?);
         }
-        for n in 0..message.link_count {
-            items.push(self.delete(&keys::link(room, &message.id, n))?);
+        for n in 0..post.link_count {
+            items.push(self.delete(&keys::link(room, &post.id, n))?);
         }
         match self.transact(items).await? {
             Ok(()) => Ok(()),
-            Err(reasons) if failed_at(&reasons, 0) => Err(Error::not_found("message not found")),
+            Err(reasons) if failed_at(&reasons, 0) || failed_at(&reasons, 2) => {
+                Err(Error::not_found("message not found"))
+            }
             Err(_) => Err(Error::internal_msg(
-                "deleting a message failed a condition it cannot fail",
+                "deleting failed a condition it cannot fail",
             )),
         }
     }
@@ -369,13 +406,9 @@ impl Store {
         message: &MessageId,
         page: &PageRequest,
     ) -> Result<Page<Version>> {
+        let prefix = keys::message_versions_prefix(message);
         let page = self
-            .query_page(
-                keys::room_pk(room),
-                &keys::message_versions_prefix(message),
-                Order::OldestFirst,
-                page,
-            )
+            .query_page(keys::room_pk(room), &prefix, Order::OldestFirst, page)
             .await?;
         let items = page
             .items
@@ -396,10 +429,7 @@ impl Store {
             .client
             .update_item()
             .table_name(self.table())
-            .set_key(Some(key_item(&keys::message(
-                &message.room_id,
-                &message.id,
-            ))))
+            .set_key(Some(key_item(&PostRef::of(message).key(&message.room_id))))
             .update_expression(format!("{action} read_by :user"))
             .condition_expression("attribute_exists(PK)")
             .expression_attribute_values(":user", string_set(&[user.as_str()]))
@@ -407,8 +437,7 @@ impl Store {
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await;
-        let updated = self.metered(updated, |o| o.consumed_capacity.units());
-        match updated {
+        match self.metered(updated, |o| o.consumed_capacity.units()) {
             Ok(_) => Ok(()),
             Err(err)
                 if err
@@ -428,10 +457,9 @@ impl Store {
             .update_expression("SET pinned = :pinned")
             .condition_expression("attribute_exists(PK)")
             .expression_attribute_values(":pinned", AttributeValue::Bool(pinned));
-        let id = string_set(&[message.id.as_str()]);
         let room_update = self
             .update_builder(&keys::room(&message.room_id))
-            .expression_attribute_values(":id", id);
+            .expression_attribute_values(":id", string_set(&[message.id.as_str()]));
         let room_update = if pinned {
             room_update
                 .update_expression("ADD pinned :id")
@@ -458,30 +486,63 @@ impl Store {
         }
     }
 
-    /// The room's links, newest first, each once, paged.
+    /// Which of the messages named (room, id) still exist: one batch read for the distinct ones.
+    async fn live_messages(
+        &self,
+        mut refs: Vec<(RoomId, MessageId)>,
+    ) -> Result<HashSet<MessageId>> {
+        refs.sort();
+        refs.dedup();
+        if refs.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let keys: Vec<keys::Key> = refs
+            .iter()
+            .map(|(room, id)| keys::message(room, id))
+            .collect();
+        let found = self.get_many(&keys).await?;
+        Ok(refs
+            .into_iter()
+            .zip(found)
+            .filter(|(_, item)| item.is_some())
+            .map(|((_, id), _)| id)
+            .collect())
+    }
+
+    /// The room's links, newest first, each once, paged. A reply's links show while its message
+    /// exists.
     pub async fn room_links(&self, room: &RoomId, page: &PageRequest) -> Result<Page<String>> {
-        let items = self
+        let mut entries = Vec::new();
+        for item in self
             .query_all(keys::room_pk(room), keys::LINK_PREFIX, false)
-            .await?;
-        let mut seen = HashSet::new();
-        let mut links = Vec::new();
-        for item in items {
-            let (Some(sk), Ok(entry)) =
+            .await?
+        {
+            if let (Some(sk), Ok(entry)) =
                 (string_attr(&item, keys::SK), from_item::<LinkEntry>(item))
-            else {
-                continue;
-            };
-            if seen.insert(entry.url.clone()) {
-                links.push((sk, entry.url));
+            {
+                entries.push((sk, entry));
             }
         }
+        let parents = entries
+            .iter()
+            .filter_map(|(_, e)| e.parent.clone().map(|p| (room.clone(), p)))
+            .collect();
+        let live = self.live_messages(parents).await?;
+        let mut seen = HashSet::new();
+        let links = entries
+            .into_iter()
+            .filter(|(_, e)| e.parent.as_ref().is_none_or(|p| live.contains(p)))
+            .filter(|(_, e)| seen.insert(e.url.clone()))
+            .map(|(sk, e)| (sk, e.url))
+            .collect();
         page_in_memory(links, page, keys::LINK_PREFIX)
     }
 
-    /// Messages in any room `user` is in now that hold every one of `words`, newest first, paged.
+    /// Messages and replies in any room `user` is in now that hold every one of `words`, newest
+    /// first, paged.
     ///
-    /// No Scan: one Query for the user's rooms, then one Query per room and word over that room's term
-    /// entries (run concurrently), then one batch read for the page.
+    /// No Scan: one Query for the user's rooms, then one Query per room and word over that room's
+    /// term entries (run concurrently), then one batch read for the page (and its replies' messages).
     pub async fn search(
         &self,
         org: &OrgId,
@@ -519,12 +580,11 @@ impl Store {
         for (room, items) in entries {
             let found = per_room.entry(room).or_default();
             for item in &items {
-                let (Some(sk), Some(item_sk)) =
+                if let (Some(sk), Some(item_sk)) =
                     (string_attr(item, keys::SK), string_attr(item, "item_sk"))
-                else {
-                    continue;
-                };
-                found.entry(sk).or_insert((0, item_sk)).0 += 1;
+                {
+                    found.entry(sk).or_insert((0, item_sk)).0 += 1;
+                }
             }
         }
         let mut hits: Vec<(String, keys::Key)> = Vec::new();
@@ -543,17 +603,25 @@ impl Store {
         }
         hits.sort_by(|a, b| b.0.cmp(&a.0));
         let page = page_in_memory(hits, page, keys::MESSAGE_PREFIX)?;
-        let keys: Vec<keys::Key> = page.items.clone();
-        let found = if keys.is_empty() {
+        let found = if page.items.is_empty() {
             Vec::new()
         } else {
-            self.get_many(&keys).await?
+            self.get_many(&page.items).await?
         };
-        let items = found
+        let posts = found
             .into_iter()
             .flatten()
             .map(from_item)
             .collect::<Result<Vec<Message>>>()?;
+        let parents = posts
+            .iter()
+            .filter_map(|p| p.parent.clone().map(|parent| (p.room_id.clone(), parent)))
+            .collect();
+        let live = self.live_messages(parents).await?;
+        let items = posts
+            .into_iter()
+            .filter(|p| p.parent.as_ref().is_none_or(|parent| live.contains(parent)))
+            .collect();
         Ok(Page {
             items,
             next: page.next,
@@ -576,17 +644,17 @@ fn page_in_memory<T: Clone>(
         }
         Some(cursor) => {
             // Newest first: "after" a key means smaller keys.
-            let split = items
+            let after = items
                 .iter()
                 .position(|(sk, _)| *sk < cursor.sort_key)
                 .unwrap_or(items.len());
-            let split_before = items
+            let before = items
                 .iter()
                 .position(|(sk, _)| *sk <= cursor.sort_key)
                 .unwrap_or(items.len());
             match cursor.direction {
-                Direction::After => (split, (split + page.limit).min(items.len())),
-                Direction::Before => (split_before.saturating_sub(page.limit), split_before),
+                Direction::After => (after, (after + page.limit).min(items.len())),
+                Direction::Before => (before.saturating_sub(page.limit), before),
             }
         }
     };

@@ -4,6 +4,8 @@ mod keys;
 mod messages;
 mod meter;
 mod orgs;
+mod posts;
+mod reactions;
 mod rooms;
 mod table;
 mod tx;
@@ -24,8 +26,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub use keys::Key;
-pub use messages::{IDEMPOTENCY_TTL_SECS, MAX_PINS, SendReceipt, Sent, Version};
+pub use messages::{IDEMPOTENCY_TTL_SECS, MAX_PINS, Pointer, SendReceipt, Sent, Version};
 pub use meter::Usage;
+pub use posts::PostRef;
+pub use reactions::{MAX_EMOJI, Reacted, Reaction};
 pub use rooms::{
     CreatedRoom, MAX_ROOM_MEMBERS, MembershipChange, MembershipChanged, member_digest,
 };
@@ -107,8 +111,8 @@ impl Store {
         output.item.map(from_item).transpose()
     }
 
-    /// Strongly consistent reads of up to 100 items in one round trip (more only for unprocessed
-    /// keys), returned in the order of `keys`.
+    /// Strongly consistent reads of many items, 100 a round trip (a batch's limit; more only for
+    /// unprocessed keys), returned in the order of `keys`.
     pub(crate) async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Item>>> {
         let mut found: HashMap<(String, String), Item> = HashMap::with_capacity(keys.len());
         // A batch may not name one key twice.
@@ -118,7 +122,10 @@ impl Store {
                 unique.push(key);
             }
         }
-        let mut pending: Vec<Item> = unique.into_iter().map(key_item).collect();
+        let mut batches = unique
+            .chunks(100)
+            .map(|chunk| chunk.iter().map(|key| key_item(key)).collect());
+        let mut pending: Vec<Item> = batches.next().unwrap_or_default();
         let mut attempt = 0;
         while !pending.is_empty() {
             let request = KeysAndAttributes::builder()
@@ -157,6 +164,9 @@ impl Store {
                     return Err(Error::Throttled("batch read left keys unprocessed".into()));
                 }
                 tokio::time::sleep(Duration::from_millis(20 << attempt)).await;
+            }
+            if pending.is_empty() {
+                pending = batches.next().unwrap_or_default();
             }
         }
         Ok(keys

@@ -10,9 +10,10 @@ use aws_sdk_dynamodb::types::{
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::PostRef;
 use super::{Item, Order, Store, failed_at, from_item, key_item, keys, string_attr, to_item};
 use crate::error::{Error, Result};
-use crate::ids::{MessageId, OrgId, RoomId, UserId};
+use crate::ids::{OrgId, RoomId, UserId};
 use crate::model::{Member, Message, Room};
 use crate::paging::{Page, PageRequest};
 
@@ -157,28 +158,28 @@ impl Store {
         }
     }
 
-    /// The room, the org memberships of `users` and, when asked for, one of the room's messages, in
-    /// one round trip.
+    /// The room, the org memberships of `users` and the posts asked for, in one round trip.
     pub async fn room_bundle(
         &self,
         org: &OrgId,
         room: &RoomId,
         users: &[UserId],
-        message: Option<&MessageId>,
-    ) -> Result<(Option<Room>, Vec<Option<Member>>, Option<Message>)> {
+        posts: &[PostRef],
+    ) -> Result<(Option<Room>, Vec<Option<Member>>, Vec<Option<Message>>)> {
         let mut keys = vec![keys::room(room)];
-        keys.extend(message.map(|message| keys::message(room, message)));
+        keys.extend(posts.iter().map(|post| post.key(room)));
         keys.extend(users.iter().map(|user| keys::member(org, user)));
         let mut found = self.get_many(&keys).await?.into_iter();
         let room = found.next().flatten().map(from_item).transpose()?;
-        let message = match message {
-            Some(_) => found.next().flatten().map(from_item).transpose()?,
-            None => None,
-        };
+        let posts = found
+            .by_ref()
+            .take(posts.len())
+            .map(|item| item.map(from_item).transpose())
+            .collect::<Result<_>>()?;
         let members = found
             .map(|item| item.map(from_item).transpose())
             .collect::<Result<_>>()?;
-        Ok((room, members, message))
+        Ok((room, members, posts))
     }
 
     /// A page of the user's rooms, newest first: one Query for the page, one batch read for the rooms.

@@ -37,3 +37,14 @@ impl Store {
         Ok(TransactWriteItem::builder().delete(delete).build())
     }
 }
+
+/// Deletes the item at `key`, failing the transaction when there is none.
+pub(crate) fn conditional_delete(store: &Store, key: &Key) -> Result<TransactWriteItem> {
+    let delete = Delete::builder()
+        .table_name(store.table())
+        .set_key(Some(key_item(key)))
+        .condition_expression("attribute_exists(PK)")
+        .build()
+        .map_err(Error::internal)?;
+    Ok(TransactWriteItem::builder().delete(delete).build())
+}

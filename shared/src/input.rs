@@ -1,32 +1,36 @@
-//! What a send may carry.
+//! What a message or a thread reply may carry.
 
 use axum::http::HeaderMap;
-use dm_shared::ids::{RoomId, UserId};
-use dm_shared::text::MessageText;
-use dm_shared::{Error, Result};
 use serde::Deserialize;
+
+use crate::error::{Error, Result};
+use crate::ids::{MessageId, RoomId, UserId};
+use crate::text::MessageText;
 
 const MAX_MEDIA: usize = 10;
 const MAX_URL: usize = 2_048;
 const MAX_IDEMPOTENCY_KEY: usize = 128;
 
-/// The seed's send body. Its other fields (`read`, `pinned`, `threads`, ...) belong to the server and
-/// are ignored.
+/// The seed's send body, for a message or a reply. Its other fields (`read`, `pinned`, `threads`,
+/// ...) belong to the server and are ignored.
 #[derive(Deserialize)]
-pub struct NewMessage {
+pub struct NewPost {
     sender_id: UserId,
     message: String,
     #[serde(default)]
     media: Vec<String>,
     room_id: Option<RoomId>,
+    message_id: Option<MessageId>,
 }
 
-impl NewMessage {
-    /// The sender (who must be the caller), the text and the media URLs.
+impl NewPost {
+    /// The sender (who must be the caller), the text and the media URLs. A `room_id` (or, for a reply,
+    /// a `message_id`) in the body must name what the path names.
     pub fn check(
         self,
         caller: &UserId,
         room: &RoomId,
+        parent: Option<&MessageId>,
     ) -> Result<(UserId, MessageText, Vec<String>)> {
         if self.sender_id != *caller {
             return Err(Error::forbidden("sender_id must be the caller"));
@@ -34,6 +38,13 @@ impl NewMessage {
         if self.room_id.as_ref().is_some_and(|id| id != room) {
             return Err(Error::bad_request(
                 "room_id in the body must match the path",
+            ));
+        }
+        if let (Some(body), Some(path)) = (&self.message_id, parent)
+            && body != path
+        {
+            return Err(Error::bad_request(
+                "message_id in the body must match the path",
             ));
         }
         if self.media.len() > MAX_MEDIA {
