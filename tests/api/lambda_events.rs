@@ -153,3 +153,37 @@ async fn a_message_sent_and_listed_through_the_messages_function() {
     );
     assert_eq!(invoke(dm_messages::router(state), &spoof).await.0, 403);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_and_a_reaction_through_their_functions() {
+    let app = spawn_app().await;
+    let org = app.org_with("owner", &["bob"]).await;
+    let room = app.room(&org, "owner", &["bob"]).await;
+    let message = app.send(&org, &room, "owner", "hello").await;
+    let base = format!("/api/v1/org/{org}/rooms/{room}/messages/{message}");
+    let state = app.stack.state.clone();
+
+    let reply = authorized(
+        "POST",
+        &format!("{base}/threads"),
+        "bob",
+        &json!({ "sender_id": "bob", "message": "hi" }),
+    );
+    let (status, body) = invoke(dm_threads::router(state.clone()), &reply).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["event"], "thread_message_create");
+
+    let react = authorized(
+        "POST",
+        &format!("{base}/reactions"),
+        "bob",
+        &json!({ "sender_id": "bob", "data": "👋" }),
+    );
+    let (status, body) = invoke(dm_reactions::router(state.clone()), &react).await;
+    assert_eq!(status, 201, "{body}");
+
+    let list = authorized("GET", &format!("{base}/reactions"), "owner", &Value::Null);
+    let (status, body) = invoke(dm_reactions::router(state), &list).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["data"]["reactions"][0]["sender_ids"], json!(["bob"]));
+}

@@ -4,6 +4,8 @@ mod auth;
 mod lambda_events;
 mod members;
 mod messages;
+mod reactions;
 mod rooms;
 mod rooms_membership;
 mod template;
+mod threads;

@@ -1,22 +1,171 @@
-//! Thread replies to a message.
-//!
-//! The routes are wired as template.yaml declares them; their handlers are not built yet and
-//! answer a JSON 501.
+//! Thread replies: one level deep under a message, with the message's `thread_count` kept in the same
+//! transaction as each reply.
 
 use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, Uri};
+use axum::response::Response;
 use axum::routing::{post, put};
-use dm_shared::AppState;
-use dm_shared::http::{not_implemented, service};
+use dm_shared::access::RoomAccess;
+use dm_shared::auth::Caller;
+use dm_shared::http::{Json, Path, Query, ok, service};
+use dm_shared::ids::{MessageId, OrgId, RoomId, UserId};
+use dm_shared::input::{NewPost, idempotency_key};
+use dm_shared::model::Message;
+use dm_shared::paging::PageQuery;
+use dm_shared::posting::{self, Outgoing};
+use dm_shared::store::PostRef;
+use dm_shared::text::MessageText;
+use dm_shared::views;
+use dm_shared::{AppState, Error, Result};
+use serde::Deserialize;
+use serde_json::{Value, json};
 
 pub fn router(state: AppState) -> Router {
+    let thread = "/api/v1/org/{org_id}/rooms/{room_id}/messages/{message_id}/threads";
     let routes = Router::new()
-        .route(
-            "/api/v1/org/{org_id}/rooms/{room_id}/messages/{message_id}/threads",
-            post(not_implemented).get(not_implemented),
-        )
-        .route(
-            "/api/v1/org/{org_id}/rooms/{room_id}/messages/{message_id}/threads/{thread_id}",
-            put(not_implemented).delete(not_implemented),
-        );
+        .route(thread, post(reply).get(list))
+        .route(&format!("{thread}/{{thread_id}}"), put(edit).delete(remove));
     service(routes, state)
+}
+
+fn parent_missing() -> Error {
+    Error::not_found("message or room not found")
+}
+
+/// The parent message, for a member of its room. Naming a reply as the parent is a 400: threads are
+/// one level deep.
+async fn parent(
+    state: &AppState,
+    org: &OrgId,
+    room: &RoomId,
+    caller: &UserId,
+    id: &MessageId,
+) -> Result<(RoomAccess, Message)> {
+    let (access, mut posts) = RoomAccess::member_with_posts(
+        &state.store,
+        org,
+        room,
+        caller,
+        &[PostRef::Message(id.clone())],
+    )
+    .await?;
+    match posts.pop().flatten() {
+        Some(message) => Ok((access, message)),
+        None if state
+            .store
+            .locate(id)
+            .await?
+            .is_some_and(|p| p.parent.is_some() && p.room_id == *room) =>
+        {
+            Err(Error::bad_request(
+                "Threads are one level deep: reply to the message, not to a reply",
+            ))
+        }
+        None => Err(parent_missing()),
+    }
+}
+
+async fn reply(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path((org, room, parent_id)): Path<(OrgId, RoomId, MessageId)>,
+    headers: HeaderMap,
+    Json(body): Json<NewPost>,
+) -> Result<Response> {
+    let idempotency_key = idempotency_key(&headers)?;
+    let (sender, text, media) = body.check(&caller, &room, Some(&parent_id))?;
+    parent(&state, &org, &room, &caller, &parent_id).await?;
+    let outgoing = Outgoing {
+        org,
+        room,
+        parent: Some(parent_id),
+        sender,
+        text,
+        media,
+        idempotency_key,
+    };
+    posting::send(&state, outgoing).await
+}
+
+async fn list(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path((org, room, parent_id)): Path<(OrgId, RoomId, MessageId)>,
+    Query(query): Query<PageQuery>,
+    uri: Uri,
+) -> Result<Response> {
+    let page = query.parse()?;
+    let (_, message) = parent(&state, &org, &room, &caller, &parent_id).await?;
+    let replies = state.store.list_replies(&room, &parent_id, &page).await?;
+    let (next, previous) = replies.links(&uri);
+    let results: Vec<Value> = replies.items.iter().map(views::reply).collect();
+    Ok(ok(
+        json!({ "count": message.thread_count, "next": next, "previous": previous, "results": results }),
+    ))
+}
+
+/// The parent and the reply, for a member of their room; 404 when either is missing.
+async fn reply_of(
+    state: &AppState,
+    org: &OrgId,
+    room: &RoomId,
+    caller: &UserId,
+    parent: &MessageId,
+    id: &MessageId,
+) -> Result<(RoomAccess, Message)> {
+    let posts = [
+        PostRef::Message(parent.clone()),
+        PostRef::Reply {
+            parent: parent.clone(),
+            id: id.clone(),
+        },
+    ];
+    let (access, found) =
+        RoomAccess::member_with_posts(&state.store, org, room, caller, &posts).await?;
+    match <[Option<Message>; 2]>::try_from(found) {
+        Ok([Some(_), Some(reply)]) => Ok((access, reply)),
+        _ => Err(Error::not_found(
+            "room, message or thread message not found",
+        )),
+    }
+}
+
+#[derive(Deserialize)]
+struct Edit {
+    sender_id: UserId,
+    message: String,
+}
+
+async fn edit(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path((org, room, parent_id, id)): Path<(OrgId, RoomId, MessageId, MessageId)>,
+    Json(body): Json<Edit>,
+) -> Result<Response> {
+    if body.sender_id != caller {
+        return Err(Error::forbidden("sender_id must be the caller"));
+    }
+    let (_, reply) = reply_of(&state, &org, &room, &caller, &parent_id, &id).await?;
+    if reply.sender_id != caller {
+        return Err(Error::forbidden("Only the author may edit a reply"));
+    }
+    let text = MessageText::parse(body.message, !reply.media.is_empty())?;
+    let edited = state.store.edit_message(&reply, text).await?;
+    Ok(ok(views::edited_event("thread_message_update", &edited)))
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path((org, room, parent_id, id)): Path<(OrgId, RoomId, MessageId, MessageId)>,
+) -> Result<Response> {
+    let (access, reply) = reply_of(&state, &org, &room, &caller, &parent_id, &id).await?;
+    if reply.sender_id != caller && !access.me.role.is_manager() {
+        return Err(Error::forbidden(
+            "Only the author or an org owner or admin may delete a reply",
+        ));
+    }
+    state.store.delete_message(&reply).await?;
+    Ok(ok(json!({ "message": "OK" })))
 }
