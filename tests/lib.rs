@@ -54,36 +54,35 @@ pub struct Reply {
 
 impl Reply {
     pub fn str(&self, field: &str) -> String {
-        self.body[field]
-            .as_str()
-            .unwrap_or_else(|| panic!("no string {field} in {}", self.raw))
-            .to_owned()
+        self.body[field].as_str().unwrap_or_else(|| panic!("no string {field} in {}", self.raw)).to_owned()
     }
 }
 
 /// Starts the local API over its own table, on the shared DynamoDB Local.
 pub async fn spawn_app() -> TestApp {
-    let table = format!("test-{}", ulid::Ulid::new());
-    spawn_app_on(&table).await
+    spawn(true).await
 }
 
-pub async fn spawn_app_on(table: &str) -> TestApp {
+/// The local API without its once-a-second scheduler, for tests that run the scheduler themselves.
+pub async fn spawn_app_without_scheduler() -> TestApp {
+    spawn(false).await
+}
+
+async fn spawn(scheduler: bool) -> TestApp {
+    let table = format!("test-{}", ulid::Ulid::new());
     let options = Options {
         data_dir: None,
         dynamodb_endpoint: Some(shared_dynamodb().to_owned()),
-        table: table.to_owned(),
+        table,
         bucket: "dm-media".into(),
         jwt_secret: DEV_JWT_SECRET.into(),
         link_base: "http://dm.test".into(),
+        scheduler,
     };
     let stack = Stack::start(options).await.expect("the local stack starts");
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port");
     let base = format!("http://{}", listener.local_addr().expect("an address"));
-    let app = TestApp {
-        base,
-        stack,
-        client: reqwest::Client::new(),
-    };
+    let app = TestApp { base, stack, client: reqwest::Client::new() };
     let server = app.stack.serve_owned(listener);
     tokio::spawn(server);
     app
@@ -95,13 +94,7 @@ pub fn token(user: &str) -> String {
 
 impl TestApp {
     /// Sends `body` (JSON) as `user` (no token when `None`).
-    pub async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        user: Option<&str>,
-        body: Option<Value>,
-    ) -> Reply {
+    pub async fn call(&self, method: Method, path: &str, user: Option<&str>, body: Option<Value>) -> Reply {
         let mut request = self.client.request(method, format!("{}{path}", self.base));
         if let Some(user) = user {
             request = request.bearer_auth(token(user));
@@ -131,20 +124,15 @@ impl TestApp {
 
     /// A new org owned by `owner`.
     pub async fn org(&self, owner: &str) -> String {
-        let reply = self
-            .post("/api/v1/orgs", owner, json!({ "name": "Acme" }))
-            .await;
+        let reply = self.post("/api/v1/orgs", owner, json!({ "name": "Acme" })).await;
         assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.raw);
         reply.str("org_id")
     }
 
     /// Adds `member` to `org` with `role`, as the org's `owner`.
     pub async fn join(&self, org: &str, owner: &str, member: &str, role: &str) {
-        let body =
-            json!({ "member_id": member, "email": format!("{member}@example.com"), "role": role });
-        let reply = self
-            .post(&format!("/api/v1/org/{org}/members"), owner, body)
-            .await;
+        let body = json!({ "member_id": member, "email": format!("{member}@example.com"), "role": role });
+        let reply = self.post(&format!("/api/v1/org/{org}/members"), owner, body).await;
         assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.raw);
     }
 
@@ -159,18 +147,8 @@ impl TestApp {
 
     /// A room created by `creator` with `others`.
     pub async fn room(&self, org: &str, creator: &str, others: &[&str]) -> String {
-        let reply = self
-            .post(
-                &format!("/api/v1/org/{org}/room"),
-                creator,
-                json!({ "room_user_ids": others }),
-            )
-            .await;
-        assert!(
-            reply.status == StatusCode::CREATED || reply.status == StatusCode::OK,
-            "{}",
-            reply.raw
-        );
+        let reply = self.post(&format!("/api/v1/org/{org}/room"), creator, json!({ "room_user_ids": others })).await;
+        assert!(reply.status == StatusCode::CREATED || reply.status == StatusCode::OK, "{}", reply.raw);
         reply.str("room_id")
     }
 }
@@ -178,11 +156,8 @@ impl TestApp {
 pub async fn read(response: reqwest::Response) -> Reply {
     let status = response.status();
     let raw = response.text().await.expect("a body");
-    let body = if raw.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&raw).unwrap_or(Value::String(raw.clone()))
-    };
+    let body =
+        if raw.is_empty() { Value::Null } else { serde_json::from_str(&raw).unwrap_or(Value::String(raw.clone())) };
     Reply { status, body, raw }
 }
 
@@ -190,13 +165,7 @@ impl TestApp {
     /// Sends `text` to `room` as `sender`; returns the message id.
     pub async fn send(&self, org: &str, room: &str, sender: &str, text: &str) -> String {
         let path = format!("/api/v1/org/{org}/rooms/{room}/messages");
-        let reply = self
-            .post(
-                &path,
-                sender,
-                json!({ "sender_id": sender, "message": text }),
-            )
-            .await;
+        let reply = self.post(&path, sender, json!({ "sender_id": sender, "message": text })).await;
         assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.raw);
         reply.str("message_id")
     }

@@ -24,13 +24,7 @@ impl DynamoDbLocal {
         command
             .current_dir(&lib)
             .arg("-Djava.library.path=./DynamoDBLocal_lib")
-            .args([
-                "-jar",
-                "DynamoDBLocal.jar",
-                "-sharedDb",
-                "-port",
-                &port.to_string(),
-            ])
+            .args(["-jar", "DynamoDBLocal.jar", "-sharedDb", "-port", &port.to_string()])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
@@ -51,13 +45,8 @@ impl DynamoDbLocal {
                 Ok(())
             });
         }
-        let child = command
-            .spawn()
-            .map_err(|err| format!("cannot start java (is Java 17 installed?): {err}"))?;
-        let mut local = Self {
-            child,
-            endpoint: format!("http://127.0.0.1:{port}"),
-        };
+        let child = command.spawn().map_err(|err| format!("cannot start java (is Java 17 installed?): {err}"))?;
+        let mut local = Self { child, endpoint: format!("http://127.0.0.1:{port}") };
         local.wait_until_listening(port)?;
         Ok(local)
     }
@@ -94,9 +83,7 @@ fn jar_dir() -> Result<PathBuf, BoxError> {
     if let Ok(dir) = std::env::var("DM_DYNAMODB_LOCAL_DIR") {
         return Ok(PathBuf::from(dir));
     }
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf);
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf);
     let starts = std::env::current_dir().ok().into_iter().chain(workspace);
     for start in starts {
         for dir in start.ancestors() {
@@ -118,7 +105,5 @@ fn jar_dir() -> Result<PathBuf, BoxError> {
 }
 
 fn free_port() -> std::io::Result<u16> {
-    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
-        .local_addr()?
-        .port())
+    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()?.port())
 }

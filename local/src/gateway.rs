@@ -46,13 +46,8 @@ async fn forward(
     let (parts, body) = request.into_parts();
     let Ok(body) = to_bytes(body, MAX_PAYLOAD).await else {
         let status = StatusCode::PAYLOAD_TOO_LARGE;
-        let message =
-            "Request too large for a Lambda function (6 MB): upload files through media/upload-url";
-        return (
-            status,
-            axum::Json(json!({ "status": status.as_u16(), "message": message })),
-        )
-            .into_response();
+        let message = "Request too large for a Lambda function (6 MB): upload files through media/upload-url";
+        return (status, axum::Json(json!({ "status": status.as_u16(), "message": message }))).into_response();
     };
     let event = event(&parts.method, &parts.uri, &parts.headers, &body, peer);
     let mut last = None;
@@ -74,10 +69,7 @@ async fn forward(
         }
         last = Some(response);
     }
-    last.map_or_else(
-        || StatusCode::NOT_FOUND.into_response(),
-        |response| response.map(Body::new),
-    )
+    last.map_or_else(|| StatusCode::NOT_FOUND.into_response(), |response| response.map(Body::new))
 }
 
 /// The payload 2.0 event API Gateway would send for this request.
@@ -106,20 +98,12 @@ fn event(
     let host_ok = header_map
         .get("host")
         .and_then(Value::as_str)
-        .is_some_and(|host| {
-            !host.is_empty()
-                && host
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
-        });
+        .is_some_and(|host| !host.is_empty() && host.chars().all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c)));
     if !host_ok {
         header_map.insert("host".into(), Value::String("localhost".into()));
     }
     header_map.insert("x-forwarded-proto".into(), Value::String("http".into()));
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis())
-        .unwrap_or_default();
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or_default();
     let path = uri.path();
     json!({
         "version": "2.0",

@@ -31,6 +31,8 @@ pub struct Options {
     pub bucket: String,
     pub jwt_secret: String,
     pub link_base: String,
+    /// Run the scheduler every second, as EventBridge runs it every minute in AWS.
+    pub scheduler: bool,
 }
 
 impl Options {
@@ -44,6 +46,7 @@ impl Options {
             bucket: var("DM_BUCKET").unwrap_or_else(|| "dm-media".into()),
             jwt_secret: var("DM_JWT_SECRET").unwrap_or_else(|| DEV_JWT_SECRET.into()),
             link_base: var("DM_LINK_BASE").unwrap_or_else(|| "http://127.0.0.1:3000".into()),
+            scheduler: true,
         }
     }
 }
@@ -54,6 +57,7 @@ pub struct Stack {
     pub s3_endpoint: String,
     dynamodb: Option<DynamoDbLocal>,
     scratch: Option<PathBuf>,
+    scheduler: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Stack {
@@ -64,17 +68,12 @@ impl Stack {
             Some(_) => None,
             None => Some(std::env::temp_dir().join(format!("dm-local-{}", ulid::Ulid::new()))),
         };
-        let data_dir = options
-            .data_dir
-            .clone()
-            .or_else(|| scratch.clone())
-            .ok_or("no data folder")?;
+        let data_dir = options.data_dir.clone().or_else(|| scratch.clone()).ok_or("no data folder")?;
         let (dynamodb, endpoint) = match options.dynamodb_endpoint.clone() {
             Some(endpoint) => (None, endpoint),
             None => {
                 let persisted = options.data_dir.as_ref().map(|dir| dir.join("dynamodb"));
-                let local =
-                    tokio::task::block_in_place(|| DynamoDbLocal::start(persisted.as_deref()))?;
+                let local = tokio::task::block_in_place(|| DynamoDbLocal::start(persisted.as_deref()))?;
                 let endpoint = local.endpoint().to_owned();
                 (Some(local), endpoint)
             }
@@ -92,18 +91,11 @@ impl Stack {
         let state = AppState::new(config, &sdk);
         dm_shared::store::create_table(state.store.client(), state.store.table()).await?;
         let s3 = aws_sdk_s3::Client::from_conf(
-            S3ConfigBuilder::from(&sdk)
-                .endpoint_url(&s3_endpoint)
-                .force_path_style(true)
-                .build(),
+            S3ConfigBuilder::from(&sdk).endpoint_url(&s3_endpoint).force_path_style(true).build(),
         );
         s3::create_bucket(&s3, &options.bucket).await?;
-        Ok(Self {
-            state,
-            s3_endpoint,
-            dynamodb,
-            scratch,
-        })
+        let scheduler = options.scheduler.then(|| tokio::spawn(tick_every_second(state.clone())));
+        Ok(Self { state, s3_endpoint, dynamodb, scratch, scheduler })
     }
 
     pub fn dynamodb_endpoint(&self) -> Option<&str> {
@@ -111,17 +103,28 @@ impl Stack {
     }
 
     /// Serves the API on `listener` until the returned future is dropped.
-    pub fn serve_owned(
-        &self,
-        listener: TcpListener,
-    ) -> impl Future<Output = std::io::Result<()>> + Send + 'static {
+    pub fn serve_owned(&self, listener: TcpListener) -> impl Future<Output = std::io::Result<()>> + Send + 'static {
         let app = gateway::router(&self.state).into_make_service_with_connect_info::<SocketAddr>();
         axum::serve(listener, app).into_future()
     }
 }
 
+/// The local scheduler: what EventBridge does in AWS, every second instead of every minute.
+async fn tick_every_second(state: AppState) {
+    let mut interval = tokio::time::interval(std::time::Duration::from_secs(1));
+    loop {
+        interval.tick().await;
+        if let Err(err) = dm_scheduler::tick(&state, dm_scheduler::LEASE).await {
+            tracing::warn!(error = %err, "scheduler run failed");
+        }
+    }
+}
+
 impl Drop for Stack {
     fn drop(&mut self) {
+        if let Some(scheduler) = &self.scheduler {
+            scheduler.abort();
+        }
         if let Some(dir) = &self.scratch {
             let _ = std::fs::remove_dir_all(dir);
         }

@@ -23,10 +23,7 @@ async fn main() -> ExitCode {
     if args.first().map(String::as_str) == Some("token") {
         return token(&args[1..], &options.jwt_secret);
     }
-    let mut port: u16 = std::env::var("DM_PORT")
-        .ok()
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(3000);
+    let mut port: u16 = std::env::var("DM_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(3000);
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
         match arg.as_str() {
@@ -50,11 +47,7 @@ async fn main() -> ExitCode {
 async fn serve(options: Options, port: u16) -> Result<(), dm_local::BoxError> {
     let stack = Stack::start(options).await?;
     let listener = TcpListener::bind(("127.0.0.1", port)).await?;
-    eprintln!(
-        "dm-local: the API is on http://{} (S3 at {})",
-        listener.local_addr()?,
-        stack.s3_endpoint
-    );
+    eprintln!("dm-local: the API is on http://{} (S3 at {})", listener.local_addr()?, stack.s3_endpoint);
     eprintln!("dm-local: a token: cargo run -q -p dm-local -- token --user <user-id>");
     tokio::select! {
         served = stack.serve_owned(listener) => served?,

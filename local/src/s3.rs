@@ -18,8 +18,7 @@ pub const SECRET_KEY: &str = "local";
 /// Serves `root` on a free loopback port until the runtime stops; returns the endpoint.
 pub async fn serve(root: &Path) -> Result<String, BoxError> {
     std::fs::create_dir_all(root)?;
-    let fs = s3s_fs::FileSystem::new(root)
-        .map_err(|err| format!("cannot serve {}: {err:?}", root.display()))?;
+    let fs = s3s_fs::FileSystem::new(root).map_err(|err| format!("cannot serve {}: {err:?}", root.display()))?;
     let mut builder = S3ServiceBuilder::new(fs);
     builder.set_auth(SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
     let service = builder.build();
@@ -31,9 +30,7 @@ pub async fn serve(root: &Path) -> Result<String, BoxError> {
             let Ok((socket, _)) = listener.accept().await else {
                 continue;
             };
-            let connection = http
-                .serve_connection(TokioIo::new(socket), service.clone())
-                .into_owned();
+            let connection = http.serve_connection(TokioIo::new(socket), service.clone()).into_owned();
             tokio::spawn(async move {
                 let _ = connection.await;
             });
@@ -47,9 +44,9 @@ pub async fn create_bucket(client: &aws_sdk_s3::Client, bucket: &str) -> Result<
     match client.create_bucket().bucket(bucket).send().await {
         Ok(_) => Ok(()),
         Err(err)
-            if err.as_service_error().is_some_and(|e| {
-                e.is_bucket_already_owned_by_you() || e.is_bucket_already_exists()
-            }) =>
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_bucket_already_owned_by_you() || e.is_bucket_already_exists()) =>
         {
             Ok(())
         }

@@ -15,13 +15,7 @@ pub struct RoomAccess {
 
 impl RoomAccess {
     /// 403 when the caller is not in the org; 404 when the room does not exist in this org.
-    pub async fn load(
-        store: &Store,
-        org: &OrgId,
-        room: &RoomId,
-        caller: &UserId,
-        others: &[UserId],
-    ) -> Result<Self> {
+    pub async fn load(store: &Store, org: &OrgId, room: &RoomId, caller: &UserId, others: &[UserId]) -> Result<Self> {
         Ok(Self::bundle(store, org, room, caller, others, &[]).await?.0)
     }
 
@@ -46,18 +40,9 @@ impl RoomAccess {
         caller: &UserId,
         message: &MessageId,
     ) -> Result<(Self, Message)> {
-        let (access, mut posts) = Self::member_with_posts(
-            store,
-            org,
-            room,
-            caller,
-            &[PostRef::Message(message.clone())],
-        )
-        .await?;
-        let message = posts
-            .pop()
-            .flatten()
-            .ok_or_else(|| Error::not_found("message not found"))?;
+        let (access, mut posts) =
+            Self::member_with_posts(store, org, room, caller, &[PostRef::Message(message.clone())]).await?;
+        let message = posts.pop().flatten().ok_or_else(|| Error::not_found("message not found"))?;
         Ok((access, message))
     }
 
@@ -73,20 +58,9 @@ impl RoomAccess {
         users.push(caller.clone());
         users.extend_from_slice(others);
         let (room, mut members, posts) = store.room_bundle(org, room, &users, posts).await?;
-        let me = members
-            .remove(0)
-            .ok_or_else(|| Error::forbidden("You are not a member of this organization"))?;
-        let room = room
-            .filter(|room| room.org_id == *org)
-            .ok_or_else(|| Error::not_found("No such Room"))?;
-        Ok((
-            Self {
-                me,
-                room,
-                others: members,
-            },
-            posts,
-        ))
+        let me = members.remove(0).ok_or_else(|| Error::forbidden("You are not a member of this organization"))?;
+        let room = room.filter(|room| room.org_id == *org).ok_or_else(|| Error::not_found("No such Room"))?;
+        Ok((Self { me, room, others: members }, posts))
     }
 
     pub fn is_room_member(&self) -> bool {
@@ -95,11 +69,7 @@ impl RoomAccess {
 
     /// Everything inside a room is for its members.
     pub fn require_member(&self) -> Result<()> {
-        if self.is_room_member() {
-            Ok(())
-        } else {
-            Err(Error::forbidden("You are not a member of this room"))
-        }
+        if self.is_room_member() { Ok(()) } else { Err(Error::forbidden("You are not a member of this room")) }
     }
 
     /// Room members see and add to the room; org owners and admins may do so in any room of the org.

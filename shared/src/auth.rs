@@ -38,52 +38,30 @@ impl Verifier {
     pub fn new(secret: Option<&str>) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 0;
-        Self {
-            key: secret.map(|s| DecodingKey::from_secret(s.as_bytes())),
-            validation,
-        }
+        Self { key: secret.map(|s| DecodingKey::from_secret(s.as_bytes())), validation }
     }
 
     pub fn verify(&self, token: &str) -> Result<UserId, Error> {
-        let key = self
-            .key
-            .as_ref()
-            .ok_or_else(|| Error::Unauthorized("no token verifier is configured".into()))?;
+        let key = self.key.as_ref().ok_or_else(|| Error::Unauthorized("no token verifier is configured".into()))?;
         let data = jsonwebtoken::decode::<Claims>(token, key, &self.validation)
             .map_err(|_| Error::Unauthorized("invalid or expired token".into()))?;
-        UserId::parse(data.claims.sub)
-            .map_err(|_| Error::Unauthorized("the token's sub is not a valid user id".into()))
+        UserId::parse(data.claims.sub).map_err(|_| Error::Unauthorized("the token's sub is not a valid user id".into()))
     }
 }
 
 /// Mints an HS256 token for `user`, valid `ttl_secs` (dev tokens and tests).
 pub fn mint(secret: &str, user: &str, ttl_secs: u64) -> Result<String, Error> {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_err(Error::internal)?
-        .as_secs();
-    let claims = Claims {
-        sub: user.to_owned(),
-        exp: now + ttl_secs,
-    };
-    jsonwebtoken::encode(
-        &Header::new(Algorithm::HS256),
-        &claims,
-        &EncodingKey::from_secret(secret.as_bytes()),
-    )
-    .map_err(Error::internal)
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_err(Error::internal)?.as_secs();
+    let claims = Claims { sub: user.to_owned(), exp: now + ttl_secs };
+    jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret.as_bytes()))
+        .map_err(Error::internal)
 }
 
 fn authorizer_sub(parts: &Parts) -> Option<&str> {
     match parts.extensions.request_context_ref()? {
-        RequestContext::ApiGatewayV2(ctx) => ctx
-            .authorizer
-            .as_ref()?
-            .jwt
-            .as_ref()?
-            .claims
-            .get("sub")
-            .map(String::as_str),
+        RequestContext::ApiGatewayV2(ctx) => {
+            ctx.authorizer.as_ref()?.jwt.as_ref()?.claims.get("sub").map(String::as_str)
+        }
         #[allow(unreachable_patterns)]
         _ => None,
     }
@@ -108,9 +86,7 @@ impl FromRequestParts<AppState> for Caller {
             .and_then(|value| value.strip_prefix("Bearer "))
             .map(str::trim)
             .filter(|token| !token.is_empty())
-            .ok_or_else(|| {
-                Error::Unauthorized("the Authorization header must be Bearer <token>".into())
-            })?;
+            .ok_or_else(|| Error::Unauthorized("the Authorization header must be Bearer <token>".into()))?;
         state.verifier.verify(token).map(Caller)
     }
 }
@@ -125,14 +101,8 @@ mod tests {
         let token = mint("s3cret", "alice", 60).unwrap();
         assert_eq!(verifier.verify(&token).unwrap().as_str(), "alice");
         let foreign = mint("other", "alice", 60).unwrap();
-        assert!(matches!(
-            verifier.verify(&foreign),
-            Err(Error::Unauthorized(_))
-        ));
-        assert!(matches!(
-            verifier.verify("not.a.jwt"),
-            Err(Error::Unauthorized(_))
-        ));
+        assert!(matches!(verifier.verify(&foreign), Err(Error::Unauthorized(_))));
+        assert!(matches!(verifier.verify("not.a.jwt"), Err(Error::Unauthorized(_))));
     }
 
     #[test]

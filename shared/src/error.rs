@@ -22,10 +22,7 @@ pub enum Error {
     NotAcceptable(String),
     /// `existing` names the item the request collided with (the other room of a member set).
     #[error("{message}")]
-    Conflict {
-        message: String,
-        existing: Option<(&'static str, String)>,
-    },
+    Conflict { message: String, existing: Option<(&'static str, String)> },
     #[error("{0}")]
     PayloadTooLarge(String),
     #[error("Too many requests, retry later")]
@@ -49,10 +46,7 @@ impl Error {
         Self::NotFound(message.into())
     }
     pub fn conflict(message: impl Into<String>) -> Self {
-        Self::Conflict {
-            message: message.into(),
-            existing: None,
-        }
+        Self::Conflict { message: message.into(), existing: None }
     }
     pub fn internal(cause: impl Into<BoxError>) -> Self {
         Self::Internal(cause.into())
@@ -97,18 +91,12 @@ impl IntoResponse for Error {
             tracing::error!(status = status.as_u16(), cause = %cause_chain(&self), "request failed");
         }
         let mut body = json!({ "status": status.as_u16(), "message": self.to_string() });
-        if let Self::Conflict {
-            existing: Some((field, id)),
-            ..
-        } = &self
-        {
+        if let Self::Conflict { existing: Some((field, id)), .. } = &self {
             body[*field] = json!(id);
         }
         let mut response = (status, axum::Json(body)).into_response();
         if status == StatusCode::TOO_MANY_REQUESTS {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         response
     }

@@ -31,9 +31,7 @@ fn json_rejection(rejection: JsonRejection) -> Error {
             Error::bad_request("expected a JSON body with Content-Type: application/json")
         }
         JsonRejection::JsonSyntaxError(_) => Error::bad_request("the body is not valid JSON"),
-        JsonRejection::JsonDataError(err) => {
-            Error::bad_request(format!("invalid body: {}", err.body_text()))
-        }
+        JsonRejection::JsonDataError(err) => Error::bad_request(format!("invalid body: {}", err.body_text())),
         other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
             Error::PayloadTooLarge("the body is too large".into())
         }
@@ -50,9 +48,7 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T>
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Error> {
         match axum::extract::Path::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Path(value)) => Ok(Self(value)),
-            Err(PathRejection::FailedToDeserializePathParams(err)) => {
-                Err(Error::bad_request(err.body_text()))
-            }
+            Err(PathRejection::FailedToDeserializePathParams(err)) => Err(Error::bad_request(err.body_text())),
             Err(other) => Err(Error::bad_request(other.body_text())),
         }
     }
@@ -67,9 +63,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Error> {
         match axum::extract::Query::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Query(value)) => Ok(Self(value)),
-            Err(QueryRejection::FailedToDeserializeQueryString(err)) => Err(Error::bad_request(
-                format!("invalid query: {}", err.body_text()),
-            )),
+            Err(QueryRejection::FailedToDeserializeQueryString(err)) => {
+                Err(Error::bad_request(format!("invalid query: {}", err.body_text())))
+            }
             Err(other) => Err(Error::bad_request(other.body_text())),
         }
     }
@@ -123,7 +119,5 @@ pub fn optional_json<T: DeserializeOwned>(body: &[u8]) -> Result<Option<T>, Erro
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
-    serde_json::from_slice(body)
-        .map(Some)
-        .map_err(|err| Error::bad_request(format!("invalid body: {err}")))
+    serde_json::from_slice(body).map(Some).map_err(|err| Error::bad_request(format!("invalid body: {err}")))
 }

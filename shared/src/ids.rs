@@ -74,15 +74,10 @@ id_type!(
 /// one process within one millisecond still sort in the order they were made.
 pub fn new_id() -> String {
     static GENERATOR: std::sync::Mutex<Option<ulid::Generator>> = std::sync::Mutex::new(None);
-    let mut generator = GENERATOR
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut generator = GENERATOR.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let generator = generator.get_or_insert_with(ulid::Generator::new);
     // The generator refuses only when 2^80 ids were made in one millisecond.
-    generator
-        .generate()
-        .unwrap_or_else(|_| ulid::Ulid::new())
-        .to_string()
+    generator.generate().unwrap_or_else(|_| ulid::Ulid::new()).to_string()
 }
 
 impl OrgId {

@@ -5,10 +5,9 @@ use serde::Deserialize;
 
 use crate::error::{Error, Result};
 use crate::ids::{MessageId, RoomId, UserId};
-use crate::text::MessageText;
+use crate::text::{MessageText, is_web_url};
 
 const MAX_MEDIA: usize = 10;
-const MAX_URL: usize = 2_048;
 const MAX_IDEMPOTENCY_KEY: usize = 128;
 
 /// The seed's send body, for a message or a reply. Its other fields (`read`, `pinned`, `threads`,
@@ -36,33 +35,18 @@ impl NewPost {
             return Err(Error::forbidden("sender_id must be the caller"));
         }
         if self.room_id.as_ref().is_some_and(|id| id != room) {
-            return Err(Error::bad_request(
-                "room_id in the body must match the path",
-            ));
+            return Err(Error::bad_request("room_id in the body must match the path"));
         }
         if let (Some(body), Some(path)) = (&self.message_id, parent)
             && body != path
         {
-            return Err(Error::bad_request(
-                "message_id in the body must match the path",
-            ));
+            return Err(Error::bad_request("message_id in the body must match the path"));
         }
         if self.media.len() > MAX_MEDIA {
-            return Err(Error::bad_request(format!(
-                "a message carries at most {MAX_MEDIA} media urls"
-            )));
+            return Err(Error::bad_request(format!("a message carries at most {MAX_MEDIA} media urls")));
         }
-        for url in &self.media {
-            let lower = url.to_ascii_lowercase();
-            let web = lower.starts_with("https://") || lower.starts_with("http://");
-            if !web
-                || url.len() > MAX_URL
-                || url.chars().any(|c| c.is_whitespace() || c.is_control())
-            {
-                return Err(Error::bad_request(
-                    "media must hold http(s) urls of at most 2048 characters",
-                ));
-            }
+        if !self.media.iter().all(|url| is_web_url(url)) {
+            return Err(Error::bad_request("media must hold http(s) urls of at most 2048 characters"));
         }
         let text = MessageText::parse(self.message, !self.media.is_empty())?;
         Ok((self.sender_id, text, self.media))
@@ -77,9 +61,7 @@ pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>> {
     let key = value.to_str().unwrap_or("");
     let printable = key.bytes().all(|b| (0x20..0x7f).contains(&b));
     if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY || !printable {
-        return Err(Error::bad_request(
-            "Idempotency-Key must be 1 to 128 printable ASCII characters",
-        ));
+        return Err(Error::bad_request("Idempotency-Key must be 1 to 128 printable ASCII characters"));
     }
     Ok(Some(key.to_owned()))
 }

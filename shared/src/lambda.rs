@@ -15,3 +15,4 @@ pub async fn run(router: fn(AppState) -> Router) -> Result<(), Error> {
 }
 
 pub use lambda_http::Error;
+pub use lambda_http::lambda_runtime;

@@ -68,14 +68,11 @@ pub struct Room {
     pub room_id: RoomId,
     pub org_id: OrgId,
     pub room_user_ids: Vec<UserId>,
-    #[serde(default)]
+    /// Bookmark names: a string set, so concurrent saves never overwrite each other.
+    #[serde(default, skip_serializing_if = "Vec::is_empty", with = "serde_dynamo::string_set")]
     pub bookmarks: Vec<String>,
     /// Pinned message ids: a string set, so a pin and an unpin never overwrite each other.
-    #[serde(
-        default,
-        skip_serializing_if = "Vec::is_empty",
-        with = "serde_dynamo::string_set"
-    )]
+    #[serde(default, skip_serializing_if = "Vec::is_empty", with = "serde_dynamo::string_set")]
     pub pinned: Vec<String>,
     /// Messages in the room, kept by the send and delete transactions.
     #[serde(default)]
@@ -94,10 +91,20 @@ impl Room {
 
     /// The pinned message ids in the order the messages were sent.
     pub fn pinned_ids(&self) -> Vec<&str> {
-        let mut ids: Vec<&str> = self.pinned.iter().map(String::as_str).collect();
-        ids.sort_unstable();
-        ids
+        sorted(&self.pinned)
     }
+
+    /// The bookmark names, sorted.
+    pub fn bookmark_names(&self) -> Vec<&str> {
+        sorted(&self.bookmarks)
+    }
+}
+
+/// A string set as a sorted list: DynamoDB keeps sets unordered.
+fn sorted(set: &[String]) -> Vec<&str> {
+    let mut out: Vec<&str> = set.iter().map(String::as_str).collect();
+    out.sort_unstable();
+    out
 }
 
 /// A message, or a reply in a message's thread, as stored. What a list shows lives on the item
@@ -122,11 +129,7 @@ pub struct Message {
     #[serde(default)]
     pub pinned: bool,
     /// Who has read it: a string set, so one member's flag never touches another's.
-    #[serde(
-        default,
-        skip_serializing_if = "Vec::is_empty",
-        with = "serde_dynamo::string_set"
-    )]
+    #[serde(default, skip_serializing_if = "Vec::is_empty", with = "serde_dynamo::string_set")]
     pub read_by: Vec<String>,
     #[serde(default)]
     pub saved_by: Vec<UserId>,
@@ -184,12 +187,8 @@ impl Message {
 
     /// Emoji with at least one reaction, in the order first used, with their counts.
     pub fn reaction_counts(&self) -> Vec<(&str, i64)> {
-        let mut counts: Vec<(&str, i64)> = self
-            .reactions
-            .iter()
-            .filter(|(_, n)| **n > 0)
-            .map(|(e, n)| (e.as_str(), *n))
-            .collect();
+        let mut counts: Vec<(&str, i64)> =
+            self.reactions.iter().filter(|(_, n)| **n > 0).map(|(e, n)| (e.as_str(), *n)).collect();
         counts.sort_by_key(|(emoji, _)| (self.reacted_at.get(*emoji), *emoji));
         counts
     }

@@ -47,10 +47,7 @@ impl Cursor {
         if sort_key.is_empty() {
             return Err(bad());
         }
-        Ok(Self {
-            direction,
-            sort_key: sort_key.to_owned(),
-        })
+        Ok(Self { direction, sort_key: sort_key.to_owned() })
     }
 }
 
@@ -76,11 +73,7 @@ impl PageQuery {
                 .parse::<usize>()
                 .ok()
                 .filter(|n| (1..=MAX_LIMIT).contains(n))
-                .ok_or_else(|| {
-                    Error::bad_request(format!(
-                        "limit must be a whole number from 1 to {MAX_LIMIT}"
-                    ))
-                })?,
+                .ok_or_else(|| Error::bad_request(format!("limit must be a whole number from 1 to {MAX_LIMIT}")))?,
         };
         let cursor = self.cursor.as_deref().map(Cursor::decode).transpose()?;
         Ok(PageRequest { limit, cursor })
@@ -97,20 +90,13 @@ pub struct Page<T> {
 
 impl<T> Page<T> {
     pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
-        Page {
-            items: self.items.into_iter().map(f).collect(),
-            next: self.next,
-            previous: self.previous,
-        }
+        Page { items: self.items.into_iter().map(f).collect(), next: self.next, previous: self.previous }
     }
 
     /// The `next` and `previous` URLs: the request's own URL with its cursor replaced.
     pub fn links(&self, uri: &Uri) -> (Option<String>, Option<String>) {
         let link = |cursor: &Cursor| page_url(uri, cursor);
-        (
-            self.next.as_ref().map(link),
-            self.previous.as_ref().map(link),
-        )
+        (self.next.as_ref().map(link), self.previous.as_ref().map(link))
     }
 }
 
@@ -136,10 +122,7 @@ mod tests {
 
     #[test]
     fn a_cursor_survives_its_round_trip_and_garbage_is_refused() {
-        let cursor = Cursor {
-            direction: Direction::Before,
-            sort_key: "ROOM#01J".into(),
-        };
+        let cursor = Cursor { direction: Direction::Before, sort_key: "ROOM#01J".into() };
         assert_eq!(Cursor::decode(&cursor.encode()).unwrap(), cursor);
         for bad in ["", "!!!", "eDpST09N", "YTo"] {
             assert!(Cursor::decode(bad).is_err(), "{bad:?}");
@@ -148,13 +131,7 @@ mod tests {
 
     #[test]
     fn limit_is_bounded() {
-        let parse = |limit: &str| {
-            PageQuery {
-                limit: Some(limit.into()),
-                cursor: None,
-            }
-            .parse()
-        };
+        let parse = |limit: &str| PageQuery { limit: Some(limit.into()), cursor: None }.parse();
         assert_eq!(parse("100").unwrap().limit, 100);
         for bad in ["0", "101", "-1", "ten", ""] {
             assert!(parse(bad).is_err(), "{bad:?}");
@@ -164,15 +141,10 @@ mod tests {
 
     #[test]
     fn links_keep_the_query_and_replace_the_cursor() {
-        let uri: Uri = "https://api.example/api/v1/x?limit=2&cursor=old"
-            .parse()
-            .unwrap();
+        let uri: Uri = "https://api.example/api/v1/x?limit=2&cursor=old".parse().unwrap();
         let page = Page::<()> {
             items: vec![],
-            next: Some(Cursor {
-                direction: Direction::After,
-                sort_key: "K".into(),
-            }),
+            next: Some(Cursor { direction: Direction::After, sort_key: "K".into() }),
             previous: None,
         };
         let (next, previous) = page.links(&uri);

@@ -32,16 +32,9 @@ impl AppState {
         if let Some(endpoint) = &config.dynamodb_endpoint {
             dynamodb = dynamodb.endpoint_url(endpoint);
         }
-        let store = Store::new(
-            aws_sdk_dynamodb::Client::from_conf(dynamodb.build()),
-            &config.table,
-        );
+        let store = Store::new(aws_sdk_dynamodb::Client::from_conf(dynamodb.build()), &config.table);
         let verifier = Arc::new(Verifier::new(config.jwt_secret.as_deref()));
-        Self {
-            config: Arc::new(config),
-            store,
-            verifier,
-        }
+        Self { config: Arc::new(config), store, verifier }
     }
 }
 

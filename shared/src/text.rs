@@ -23,17 +23,13 @@ pub struct MessageText(String);
 impl MessageText {
     pub fn parse(text: String, has_media: bool) -> Result<Self> {
         if text.chars().count() > MAX_MESSAGE_CHARS {
-            return Err(Error::bad_request(format!(
-                "message is longer than {MAX_MESSAGE_CHARS} characters"
-            )));
+            return Err(Error::bad_request(format!("message is longer than {MAX_MESSAGE_CHARS} characters")));
         }
         if text.trim().is_empty() && !has_media {
             return Err(Error::bad_request("message must not be blank"));
         }
         if text.contains('\0') {
-            return Err(Error::bad_request(
-                "message must not contain NUL characters",
-            ));
+            return Err(Error::bad_request("message must not contain NUL characters"));
         }
         Ok(Self(text))
     }
@@ -47,20 +43,27 @@ impl MessageText {
     }
 }
 
+/// The longest URL a message's media or a bookmark may hold.
+pub const MAX_URL: usize = 2_048;
+
+/// An absolute http(s) URL with a host, of at most 2,048 characters, without spaces.
+pub fn is_web_url(url: &str) -> bool {
+    let lower = url.to_ascii_lowercase();
+    let rest = lower.strip_prefix("https://").or_else(|| lower.strip_prefix("http://"));
+    let host_ok = rest.is_some_and(|rest| rest.split(['/', '?', '#']).next().is_some_and(|host| !host.is_empty()));
+    host_ok && url.len() <= MAX_URL && !url.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
 /// Lowercase, accents folded: "Café" and "cafe" are one term.
 fn fold(word: &str) -> String {
-    word.nfkd()
-        .filter(|c| !is_combining_mark(*c))
-        .flat_map(char::to_lowercase)
-        .collect()
+    word.nfkd().filter(|c| !is_combining_mark(*c)).flat_map(char::to_lowercase).collect()
 }
 
 /// The distinct words of `text`, folded, in order of first use; punctuation separates words.
 pub fn words(text: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for word in fold(text).split(|c: char| !c.is_alphanumeric()) {
-        if word.is_empty() || word.chars().count() > MAX_TERM_CHARS || out.iter().any(|w| w == word)
-        {
+        if word.is_empty() || word.chars().count() > MAX_TERM_CHARS || out.iter().any(|w| w == word) {
             continue;
         }
         out.push(word.to_owned());
@@ -84,9 +87,7 @@ pub fn links(text: &str) -> Vec<String> {
     for link in finder.links(text) {
         let url = link.as_str();
         let lower = url.to_ascii_lowercase();
-        if (lower.starts_with("http://") || lower.starts_with("https://"))
-            && !out.iter().any(|u| u == url)
-        {
+        if (lower.starts_with("http://") || lower.starts_with("https://")) && !out.iter().any(|u| u == url) {
             out.push(url.to_owned());
         }
         if out.len() == MAX_LINKS {
@@ -102,10 +103,7 @@ mod tests {
 
     #[test]
     fn words_fold_case_and_accents_and_drop_punctuation() {
-        assert_eq!(
-            words("Café, CAFE! naïve... (Déjà-vu)"),
-            ["cafe", "naive", "deja", "vu"]
-        );
+        assert_eq!(words("Café, CAFE! naïve... (Déjà-vu)"), ["cafe", "naive", "deja", "vu"]);
         assert_eq!(words("  ...  "), Vec::<String>::new());
         assert_eq!(terms(&"w ".repeat(5)), ["w"]);
         let many: String = (0..100).map(|i| format!("word{i} ")).collect();
@@ -116,6 +114,16 @@ mod tests {
     fn links_stop_at_closing_punctuation_and_keep_only_http() {
         let text = "See https://example.com/a. Also (http://x.org/b) and ftp://f.org/c, https://example.com/a again";
         assert_eq!(links(text), ["https://example.com/a", "http://x.org/b"]);
+    }
+
+    #[test]
+    fn web_urls_are_absolute_http() {
+        assert!(is_web_url("https://example.com/a?b#c"));
+        assert!(is_web_url("HTTP://x.org"));
+        for bad in ["javascript:alert(1)", "https://", "https:///path", "ftp://x.org", "https://a b.org", "/relative"] {
+            assert!(!is_web_url(bad), "{bad}");
+        }
+        assert!(!is_web_url(&format!("https://x.org/{}", "a".repeat(MAX_URL))));
     }
 
     #[test]

@@ -7,10 +7,7 @@ use crate::model::Message;
 
 /// Per emoji, in the order first used: `{data, count}`.
 pub fn reaction_counts(post: &Message) -> Value {
-    post.reaction_counts()
-        .into_iter()
-        .map(|(emoji, count)| json!({ "data": emoji, "count": count }))
-        .collect()
+    post.reaction_counts().into_iter().map(|(emoji, count)| json!({ "data": emoji, "count": count })).collect()
 }
 
 /// A message as a list shows it to `caller`.
@@ -66,12 +63,7 @@ pub fn search_hit(post: &Message) -> Value {
 }
 
 /// What a create or update of a post answers: the seed's event reply.
-pub fn post_event(
-    event: &str,
-    post_id: &crate::ids::MessageId,
-    post: &Message,
-    data: Value,
-) -> Value {
+pub fn post_event(event: &str, post_id: &crate::ids::MessageId, post: &Message, data: Value) -> Value {
     let mut body = json!({ "event": event, "room_id": post.room_id, "thread": post.parent.is_some(), "data": data });
     match &post.parent {
         None => body["message_id"] = json!(post_id),

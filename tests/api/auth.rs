@@ -39,20 +39,8 @@ async fn every_other_route_refuses_a_missing_or_bad_token_with_json_401() {
         "Basic b3duZXI6cHc=".to_owned(),
         "Bearer ".to_owned(),
     ] {
-        let reply = read(
-            app.raw(Method::GET, &path)
-                .header("authorization", &header)
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
-        assert_eq!(
-            reply.status,
-            StatusCode::UNAUTHORIZED,
-            "{header}: {}",
-            reply.raw
-        );
+        let reply = read(app.raw(Method::GET, &path).header("authorization", &header).send().await.unwrap()).await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{header}: {}", reply.raw);
         assert_eq!(reply.body["status"], 401);
     }
     // The owner's own valid token still works.
@@ -63,9 +51,7 @@ async fn every_other_route_refuses_a_missing_or_bad_token_with_json_401() {
 async fn a_caller_outside_the_org_gets_403() {
     let app = spawn_app().await;
     let org = app.org("owner").await;
-    let reply = app
-        .get(&format!("/api/v1/org/{org}/members"), "stranger")
-        .await;
+    let reply = app.get(&format!("/api/v1/org/{org}/members"), "stranger").await;
     assert_eq!(reply.status, StatusCode::FORBIDDEN);
     assert_eq!(reply.body["status"], 403);
 }
@@ -79,12 +65,7 @@ async fn unknown_routes_and_unbuilt_groups_answer_json() {
 
     let org = app.org_with("owner", &["bob"]).await;
     let room = app.room(&org, "owner", &["bob"]).await;
-    let unbuilt = app
-        .get(
-            &format!("/api/v1/org/{org}/rooms/{room}/bookmarks"),
-            "owner",
-        )
-        .await;
+    let unbuilt = app.get(&format!("/api/v1/org/{org}/rooms/{room}/bookmarks"), "owner").await;
     assert_eq!(unbuilt.status, StatusCode::NOT_IMPLEMENTED);
     assert_eq!(unbuilt.body["status"], 501);
 }
@@ -94,11 +75,7 @@ async fn bad_bodies_get_a_clear_400_and_huge_ones_413() {
     let app = spawn_app().await;
     let token = dm_tests::token("owner");
     let send = |body: String, content_type: &'static str| {
-        app.raw(Method::POST, "/api/v1/orgs")
-            .bearer_auth(&token)
-            .header("content-type", content_type)
-            .body(body)
-            .send()
+        app.raw(Method::POST, "/api/v1/orgs").bearer_auth(&token).header("content-type", content_type).body(body).send()
     };
     for (body, content_type) in [
         ("{not json".to_owned(), "application/json"),
@@ -108,12 +85,7 @@ async fn bad_bodies_get_a_clear_400_and_huge_ones_413() {
         (r#"{"name": "x"}"#.to_owned(), "text/plain"),
     ] {
         let reply = read(send(body.clone(), content_type).await.unwrap()).await;
-        assert_eq!(
-            reply.status,
-            StatusCode::BAD_REQUEST,
-            "{body}: {}",
-            reply.raw
-        );
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{body}: {}", reply.raw);
         assert_eq!(reply.body["status"], 400);
         assert!(!reply.str("message").is_empty());
     }

@@ -13,17 +13,8 @@ async fn invoke(router: Router, event: &str) -> (u16, Value) {
     let request = lambda_http::request::from_str(event).expect("a valid API Gateway v2 event");
     let response = router.oneshot(request).await.expect("infallible");
     let status = response.status().as_u16();
-    let bytes = response
-        .into_body()
-        .collect()
-        .await
-        .expect("a body")
-        .to_bytes();
-    let body = if bytes.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&bytes).expect("JSON")
-    };
+    let bytes = response.into_body().collect().await.expect("a body").to_bytes();
+    let body = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).expect("JSON") };
     (status, body)
 }
 
@@ -43,30 +34,17 @@ async fn ping_through_the_members_function() {
     let app = spawn_app().await;
     let event = include_str!("data/apigw_v2_ping.json");
     let (status, body) = invoke(dm_members::router(app.stack.state.clone()), event).await;
-    assert_eq!(
-        (status, body),
-        (200, json!({ "status": 200, "server": true }))
-    );
+    assert_eq!((status, body), (200, json!({ "status": 200, "server": true })));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ping_says_503_when_the_table_does_not_answer() {
     let app = spawn_app().await;
-    let config = Config {
-        table: "no-such-table".into(),
-        ..(*app.stack.state.config).clone()
-    };
+    let config = Config { table: "no-such-table".into(), ..(*app.stack.state.config).clone() };
     let sdk = dm_shared::state::sdk_config(&config).await;
     let state = AppState::new(config, &sdk);
-    let (status, body) = invoke(
-        dm_members::router(state),
-        include_str!("data/apigw_v2_ping.json"),
-    )
-    .await;
-    assert_eq!(
-        (status, body),
-        (503, json!({ "status": 503, "server": false }))
-    );
+    let (status, body) = invoke(dm_members::router(state), include_str!("data/apigw_v2_ping.json")).await;
+    assert_eq!((status, body), (503, json!({ "status": 503, "server": false })));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -75,41 +53,21 @@ async fn the_authorizer_claims_name_the_caller_without_a_token_header() {
     let org = app.org_with("owner", &["bob"]).await;
     let state = app.stack.state.clone();
 
-    let create = authorized(
-        "POST",
-        &format!("/api/v1/org/{org}/room"),
-        "owner",
-        &json!({ "room_user_ids": ["bob"] }),
-    );
+    let create = authorized("POST", &format!("/api/v1/org/{org}/room"), "owner", &json!({ "room_user_ids": ["bob"] }));
     let (status, body) = invoke(dm_rooms::router(state.clone()), &create).await;
     assert_eq!(status, 201, "{body}");
     let room = body["room_id"].as_str().unwrap().to_owned();
 
-    let info = authorized(
-        "GET",
-        &format!("/api/v1/org/{org}/rooms/{room}/info"),
-        "bob",
-        &Value::Null,
-    );
+    let info = authorized("GET", &format!("/api/v1/org/{org}/rooms/{room}/info"), "bob", &Value::Null);
     let (status, body) = invoke(dm_rooms::router(state.clone()), &info).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["room_user_ids"], json!(["owner", "bob"]));
 
-    let stranger = authorized(
-        "GET",
-        &format!("/api/v1/org/{org}/rooms/{room}/info"),
-        "stranger",
-        &Value::Null,
-    );
+    let stranger = authorized("GET", &format!("/api/v1/org/{org}/rooms/{room}/info"), "stranger", &Value::Null);
     let (status, _) = invoke(dm_rooms::router(state.clone()), &stranger).await;
     assert_eq!(status, 403);
 
-    let members = authorized(
-        "GET",
-        &format!("/api/v1/org/{org}/members"),
-        "bob",
-        &Value::Null,
-    );
+    let members = authorized("GET", &format!("/api/v1/org/{org}/members"), "bob", &Value::Null);
     let (status, body) = invoke(dm_members::router(state), &members).await;
     assert_eq!(status, 200);
     assert_eq!(body["data"].as_array().map(Vec::len), Some(2));
@@ -131,12 +89,7 @@ async fn a_message_sent_and_listed_through_the_messages_function() {
     let path = format!("/api/v1/org/{org}/rooms/{room}/messages");
     let state = app.stack.state.clone();
 
-    let send = authorized(
-        "POST",
-        &path,
-        "bob",
-        &json!({ "sender_id": "bob", "message": "from Lambda" }),
-    );
+    let send = authorized("POST", &path, "bob", &json!({ "sender_id": "bob", "message": "from Lambda" }));
     let (status, body) = invoke(dm_messages::router(state.clone()), &send).await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["event"], "message_create");
@@ -145,12 +98,7 @@ async fn a_message_sent_and_listed_through_the_messages_function() {
     let (status, body) = invoke(dm_messages::router(state.clone()), &list).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["results"][0]["message"], "from Lambda");
-    let spoof = authorized(
-        "POST",
-        &path,
-        "owner",
-        &json!({ "sender_id": "bob", "message": "spoof" }),
-    );
+    let spoof = authorized("POST", &path, "owner", &json!({ "sender_id": "bob", "message": "spoof" }));
     assert_eq!(invoke(dm_messages::router(state), &spoof).await.0, 403);
 }
 
@@ -163,22 +111,12 @@ async fn a_reply_and_a_reaction_through_their_functions() {
     let base = format!("/api/v1/org/{org}/rooms/{room}/messages/{message}");
     let state = app.stack.state.clone();
 
-    let reply = authorized(
-        "POST",
-        &format!("{base}/threads"),
-        "bob",
-        &json!({ "sender_id": "bob", "message": "hi" }),
-    );
+    let reply = authorized("POST", &format!("{base}/threads"), "bob", &json!({ "sender_id": "bob", "message": "hi" }));
     let (status, body) = invoke(dm_threads::router(state.clone()), &reply).await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["event"], "thread_message_create");
 
-    let react = authorized(
-        "POST",
-        &format!("{base}/reactions"),
-        "bob",
-        &json!({ "sender_id": "bob", "data": "👋" }),
-    );
+    let react = authorized("POST", &format!("{base}/reactions"), "bob", &json!({ "sender_id": "bob", "data": "👋" }));
     let (status, body) = invoke(dm_reactions::router(state.clone()), &react).await;
     assert_eq!(status, 201, "{body}");
 

@@ -1,11 +1,13 @@
 //! Black-box tests of the local API over HTTP, and of the functions as Lambda calls them.
 
 mod auth;
+mod bookmarks;
 mod lambda_events;
 mod members;
 mod messages;
 mod reactions;
 mod rooms;
 mod rooms_membership;
+mod schedule;
 mod template;
 mod threads;

@@ -10,25 +10,19 @@ async fn the_creator_owns_a_new_org_and_adds_members() {
         "member_id": "bob", "email": "bob@example.com", "role": "member",
         "first_name": "Bob", "last_name": "Stone", "display_name": "bobby", "user_name": "bob",
     });
-    let added = app
-        .post(&format!("/api/v1/org/{org}/members"), "owner", body.clone())
-        .await;
+    let added = app.post(&format!("/api/v1/org/{org}/members"), "owner", body.clone()).await;
     assert_eq!(added.status, StatusCode::CREATED, "{}", added.raw);
     assert_eq!(added.body["data"]["role"], "member");
 
-    let again = app
-        .post(&format!("/api/v1/org/{org}/members"), "owner", body)
-        .await;
+    let again = app.post(&format!("/api/v1/org/{org}/members"), "owner", body).await;
     assert_eq!(again.status, StatusCode::CONFLICT);
 
     let list = app.get(&format!("/api/v1/org/{org}/members"), "bob").await;
     assert_eq!(list.status, StatusCode::OK);
     assert_eq!(list.body["message"], "Members retrieved successfully");
     let members = list.body["data"].as_array().unwrap();
-    let roles: Vec<(&str, &str)> = members
-        .iter()
-        .map(|m| (m["_id"].as_str().unwrap(), m["role"].as_str().unwrap()))
-        .collect();
+    let roles: Vec<(&str, &str)> =
+        members.iter().map(|m| (m["_id"].as_str().unwrap(), m["role"].as_str().unwrap())).collect();
     assert_eq!(roles, [("bob", "member"), ("owner", "owner")]);
     assert_eq!(members[0]["email"], "bob@example.com");
     assert_eq!(members[0]["display_name"], "bobby");
@@ -44,46 +38,16 @@ async fn only_owners_and_admins_add_members_and_only_owners_add_admins() {
     let path = format!("/api/v1/org/{org}/members");
     let new = |id: &str, role: &str| json!({ "member_id": id, "email": format!("{id}@example.com"), "role": role });
 
-    assert_eq!(
-        app.post(&path, "bob", new("carol", "member")).await.status,
-        StatusCode::FORBIDDEN
-    );
-    assert_eq!(
-        app.post(&path, "stranger", new("carol", "member"))
-            .await
-            .status,
-        StatusCode::FORBIDDEN
-    );
-    assert_eq!(
-        app.post(&path, "admin", new("carol", "member"))
-            .await
-            .status,
-        StatusCode::CREATED
-    );
-    assert_eq!(
-        app.post(&path, "admin", new("dave", "admin")).await.status,
-        StatusCode::FORBIDDEN
-    );
-    assert_eq!(
-        app.post(&path, "owner", new("dave", "owner")).await.status,
-        StatusCode::BAD_REQUEST
-    );
-    assert_eq!(
-        app.post(&path, "owner", new("dave", "superuser"))
-            .await
-            .status,
-        StatusCode::BAD_REQUEST
-    );
+    assert_eq!(app.post(&path, "bob", new("carol", "member")).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(app.post(&path, "stranger", new("carol", "member")).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(app.post(&path, "admin", new("carol", "member")).await.status, StatusCode::CREATED);
+    assert_eq!(app.post(&path, "admin", new("dave", "admin")).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(app.post(&path, "owner", new("dave", "owner")).await.status, StatusCode::BAD_REQUEST);
+    assert_eq!(app.post(&path, "owner", new("dave", "superuser")).await.status, StatusCode::BAD_REQUEST);
     let bad_email = json!({ "member_id": "erin", "email": "nope", "role": "member" });
-    assert_eq!(
-        app.post(&path, "owner", bad_email).await.status,
-        StatusCode::BAD_REQUEST
-    );
+    assert_eq!(app.post(&path, "owner", bad_email).await.status, StatusCode::BAD_REQUEST);
     let bad_id = json!({ "member_id": "../x", "email": "x@example.com" });
-    assert_eq!(
-        app.post(&path, "owner", bad_id).await.status,
-        StatusCode::BAD_REQUEST
-    );
+    assert_eq!(app.post(&path, "owner", bad_id).await.status, StatusCode::BAD_REQUEST);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -92,63 +56,27 @@ async fn profiles_read_as_the_seed_shows_them_and_change_by_their_owner_or_a_man
     let org = app.org_with("owner", &["bob", "carol"]).await;
     let bob = format!("/api/v1/org/{org}/members/bob/profile");
 
-    let patch = |user: &'static str, body: serde_json::Value| {
-        app.call(Method::PATCH, &bob, Some(user), Some(body))
-    };
-    let changed = patch(
-        "bob",
-        json!({ "bio": "Medic", "pronouns": "he/him", "status": "away" }),
-    )
-    .await;
+    let patch = |user: &'static str, body: serde_json::Value| app.call(Method::PATCH, &bob, Some(user), Some(body));
+    let changed = patch("bob", json!({ "bio": "Medic", "pronouns": "he/him", "status": "away" })).await;
     assert_eq!(changed.status, StatusCode::OK, "{}", changed.raw);
     assert_eq!(changed.body["bio"], "Medic");
 
-    assert_eq!(
-        patch("carol", json!({ "bio": "hacked" })).await.status,
-        StatusCode::FORBIDDEN
-    );
-    assert_eq!(
-        patch("owner", json!({ "display_name": "Bobby" }))
-            .await
-            .status,
-        StatusCode::OK
-    );
-    assert_eq!(
-        patch("bob", json!({ "role": "owner" })).await.status,
-        StatusCode::BAD_REQUEST
-    );
-    assert_eq!(
-        patch("bob", json!({ "bio": 5 })).await.status,
-        StatusCode::BAD_REQUEST
-    );
-    assert_eq!(
-        patch("bob", json!({ "phone": "1".repeat(300) }))
-            .await
-            .status,
-        StatusCode::BAD_REQUEST
-    );
+    assert_eq!(patch("carol", json!({ "bio": "hacked" })).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(patch("owner", json!({ "display_name": "Bobby" })).await.status, StatusCode::OK);
+    assert_eq!(patch("bob", json!({ "role": "owner" })).await.status, StatusCode::BAD_REQUEST);
+    assert_eq!(patch("bob", json!({ "bio": 5 })).await.status, StatusCode::BAD_REQUEST);
+    assert_eq!(patch("bob", json!({ "phone": "1".repeat(300) })).await.status, StatusCode::BAD_REQUEST);
 
     let profile = app.get(&bob, "carol").await;
     assert_eq!(profile.status, StatusCode::OK);
-    for (field, value) in [
-        ("bio", "Medic"),
-        ("pronouns", "he/him"),
-        ("status", "away"),
-        ("display_name", "Bobby"),
-    ] {
+    for (field, value) in [("bio", "Medic"), ("pronouns", "he/him"), ("status", "away"), ("display_name", "Bobby")] {
         assert_eq!(profile.body[field], value, "{}", profile.raw);
     }
     for field in ["first_name", "last_name", "user_name", "image_url", "phone"] {
-        assert!(
-            profile.body[field].is_string(),
-            "{field} in {}",
-            profile.raw
-        );
+        assert!(profile.body[field].is_string(), "{field} in {}", profile.raw);
     }
 
-    let missing = app
-        .get(&format!("/api/v1/org/{org}/members/nobody/profile"), "bob")
-        .await;
+    let missing = app.get(&format!("/api/v1/org/{org}/members/nobody/profile"), "bob").await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
     let patched_missing = app
         .call(
@@ -159,10 +87,7 @@ async fn profiles_read_as_the_seed_shows_them_and_change_by_their_owner_or_a_man
         )
         .await;
     assert_eq!(patched_missing.status, StatusCode::NOT_FOUND);
-    assert_eq!(
-        app.get(&bob, "stranger").await.status,
-        StatusCode::FORBIDDEN
-    );
+    assert_eq!(app.get(&bob, "stranger").await.status, StatusCode::FORBIDDEN);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -183,15 +108,8 @@ async fn the_member_list_pages_with_a_cursor() {
         }
     }
     assert_eq!(seen, ["m1", "m2", "m3", "m4", "owner"]);
-    let bad = app
-        .get(&format!("/api/v1/org/{org}/members?limit=0"), "owner")
-        .await;
+    let bad = app.get(&format!("/api/v1/org/{org}/members?limit=0"), "owner").await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
-    let bad = app
-        .get(
-            &format!("/api/v1/org/{org}/members?cursor=garbage!"),
-            "owner",
-        )
-        .await;
+    let bad = app.get(&format!("/api/v1/org/{org}/members?cursor=garbage!"), "owner").await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
 }

@@ -12,10 +12,7 @@ fn template_routes() -> Vec<(Method, String)> {
         if let Some(m) = line.strip_prefix("Method: ") {
             method = Some(m.parse::<Method>().expect("an HTTP method"));
         } else if let Some(path) = line.strip_prefix("Path: ") {
-            routes.push((
-                method.take().expect("Method: before Path:"),
-                path.to_owned(),
-            ));
+            routes.push((method.take().expect("Method: before Path:"), path.to_owned()));
         }
     }
     routes
@@ -29,22 +26,10 @@ async fn every_route_of_the_template_reaches_a_function_locally() {
     for (method, path) in routes {
         let concrete = path
             .split('/')
-            .map(|segment| {
-                if segment.starts_with('{') {
-                    "x1"
-                } else {
-                    segment
-                }
-            })
+            .map(|segment| if segment.starts_with('{') { "x1" } else { segment })
             .collect::<Vec<_>>()
             .join("/");
-        let reply = app
-            .call(method.clone(), &concrete, Some("someone"), None)
-            .await;
-        assert_ne!(
-            reply.body["message"], "No such route",
-            "{method} {path} is not served: {}",
-            reply.raw
-        );
+        let reply = app.call(method.clone(), &concrete, Some("someone"), None).await;
+        assert_ne!(reply.body["message"], "No such route", "{method} {path} is not served: {}", reply.raw);
     }
 }

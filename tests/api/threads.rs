@@ -16,17 +16,13 @@ fn thread(org: &str, room: &str, message: &str) -> String {
 }
 
 async fn reply(app: &TestApp, path: &str, user: &str, text: &str) -> String {
-    let reply = app
-        .post(path, user, json!({ "sender_id": user, "message": text }))
-        .await;
+    let reply = app.post(path, user, json!({ "sender_id": user, "message": text })).await;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.raw);
     reply.str("thread_id")
 }
 
 async fn thread_count(app: &TestApp, org: &str, room: &str) -> Value {
-    app.get(&format!("/api/v1/org/{org}/rooms/{room}/messages"), "alice")
-        .await
-        .body["results"][0]["thread_count"]
+    app.get(&format!("/api/v1/org/{org}/rooms/{room}/messages"), "alice").await.body["results"][0]["thread_count"]
         .clone()
 }
 
@@ -36,13 +32,7 @@ async fn a_reply_is_listed_under_its_message_and_counted() {
     let (org, room, message) = setup(app).await;
     let path = thread(&org, &room, &message);
 
-    let sent = app
-        .post(
-            &path,
-            "bob",
-            json!({ "sender_id": "bob", "message": "Yes!", "message_id": message }),
-        )
-        .await;
+    let sent = app.post(&path, "bob", json!({ "sender_id": "bob", "message": "Yes!", "message_id": message })).await;
     assert_eq!(sent.status, StatusCode::CREATED, "{}", sent.raw);
     assert_eq!(sent.body["event"], "thread_message_create");
     assert_eq!(sent.body["thread"], true);
@@ -71,49 +61,18 @@ async fn replies_are_refused_where_they_cannot_go() {
     let path = thread(&org, &room, &message);
     let id = reply(app, &path, "bob", "first").await;
 
-    let missing = app
-        .post(
-            &thread(&org, &room, "01NOSUCHMESSAGE"),
-            "bob",
-            json!({ "sender_id": "bob", "message": "x" }),
-        )
-        .await;
+    let missing =
+        app.post(&thread(&org, &room, "01NOSUCHMESSAGE"), "bob", json!({ "sender_id": "bob", "message": "x" })).await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
     assert_eq!(missing.body["message"], "message or room not found");
-    let nested = app
-        .post(
-            &thread(&org, &room, &id),
-            "bob",
-            json!({ "sender_id": "bob", "message": "x" }),
-        )
-        .await;
+    let nested = app.post(&thread(&org, &room, &id), "bob", json!({ "sender_id": "bob", "message": "x" })).await;
     assert_eq!(nested.status, StatusCode::BAD_REQUEST, "{}", nested.raw);
     let cases = [
-        (
-            "bob",
-            json!({ "sender_id": "alice", "message": "spoof" }),
-            StatusCode::FORBIDDEN,
-        ),
-        (
-            "carol",
-            json!({ "sender_id": "carol", "message": "not in room" }),
-            StatusCode::FORBIDDEN,
-        ),
-        (
-            "bob",
-            json!({ "sender_id": "bob", "message": "x", "message_id": "other" }),
-            StatusCode::BAD_REQUEST,
-        ),
-        (
-            "bob",
-            json!({ "sender_id": "bob", "message": "" }),
-            StatusCode::BAD_REQUEST,
-        ),
-        (
-            "bob",
-            json!({ "sender_id": "bob", "message": "x".repeat(10_001) }),
-            StatusCode::BAD_REQUEST,
-        ),
+        ("bob", json!({ "sender_id": "alice", "message": "spoof" }), StatusCode::FORBIDDEN),
+        ("carol", json!({ "sender_id": "carol", "message": "not in room" }), StatusCode::FORBIDDEN),
+        ("bob", json!({ "sender_id": "bob", "message": "x", "message_id": "other" }), StatusCode::BAD_REQUEST),
+        ("bob", json!({ "sender_id": "bob", "message": "" }), StatusCode::BAD_REQUEST),
+        ("bob", json!({ "sender_id": "bob", "message": "x".repeat(10_001) }), StatusCode::BAD_REQUEST),
     ];
     for (user, body, status) in cases {
         let reply = app.post(&path, user, body).await;
@@ -130,10 +89,7 @@ async fn concurrent_replies_are_each_counted_and_retries_are_not() {
     let path = thread(&org, &room, &message);
     let texts: Vec<String> = (0..20).map(|i| format!("reply {i}")).collect();
     futures_util::future::join_all(
-        texts
-            .iter()
-            .enumerate()
-            .map(|(i, text)| reply(app, &path, if i % 2 == 0 { "alice" } else { "bob" }, text)),
+        texts.iter().enumerate().map(|(i, text)| reply(app, &path, if i % 2 == 0 { "alice" } else { "bob" }, text)),
     )
     .await;
     assert_eq!(thread_count(app, &org, &room).await, 20);
@@ -152,14 +108,9 @@ async fn concurrent_replies_are_each_counted_and_retries_are_not() {
     assert_eq!(second.status, StatusCode::CREATED);
     assert_eq!(thread_count(app, &org, &room).await, 21);
 
-    let listed = app
-        .all_pages(&format!("{path}?limit=7"), "alice", "results")
-        .await;
+    let listed = app.all_pages(&format!("{path}?limit=7"), "alice", "results").await;
     assert_eq!(listed.len(), 21);
-    let ids: Vec<&str> = listed
-        .iter()
-        .map(|r| r["thread_id"].as_str().unwrap())
-        .collect();
+    let ids: Vec<&str> = listed.iter().map(|r| r["thread_id"].as_str().unwrap()).collect();
     let mut sorted = ids.clone();
     sorted.sort();
     assert_eq!(ids, sorted, "oldest first");
@@ -181,22 +132,11 @@ async fn a_reply_is_edited_by_its_author_and_searched_by_its_new_words() {
     assert_eq!(found.body["results"][0]["_id"], id.as_str());
     assert_eq!(found.body["results"][0]["message_id"], message.as_str());
 
-    let refused = app
-        .call(
-            Method::PUT,
-            &path,
-            Some("alice"),
-            Some(json!({ "sender_id": "alice", "message": "x" })),
-        )
-        .await;
+    let refused =
+        app.call(Method::PUT, &path, Some("alice"), Some(json!({ "sender_id": "alice", "message": "x" }))).await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
     let edited = app
-        .call(
-            Method::PUT,
-            &path,
-            Some("bob"),
-            Some(json!({ "sender_id": "bob", "message": "sushi tonight" })),
-        )
+        .call(Method::PUT, &path, Some("bob"), Some(json!({ "sender_id": "bob", "message": "sushi tonight" })))
         .await;
     assert_eq!(edited.status, StatusCode::OK, "{}", edited.raw);
     assert_eq!(edited.body["event"], "thread_message_update");
@@ -216,10 +156,7 @@ async fn a_reply_is_edited_by_its_author_and_searched_by_its_new_words() {
         )
         .await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
-    assert_eq!(
-        missing.body["message"],
-        "room, message or thread message not found"
-    );
+    assert_eq!(missing.body["message"], "room, message or thread message not found");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -231,39 +168,18 @@ async fn deleting_a_reply_lowers_the_count() {
     let alices = reply(app, &path, "alice", "two").await;
 
     assert_eq!(
-        app.call(
-            Method::DELETE,
-            &format!("{path}/{alices}"),
-            Some("bob"),
-            None
-        )
-        .await
-        .status,
+        app.call(Method::DELETE, &format!("{path}/{alices}"), Some("bob"), None).await.status,
         StatusCode::FORBIDDEN
     );
-    let deleted = app
-        .call(Method::DELETE, &format!("{path}/{bobs}"), Some("bob"), None)
-        .await;
+    let deleted = app.call(Method::DELETE, &format!("{path}/{bobs}"), Some("bob"), None).await;
     assert_eq!(deleted.body, json!({ "status": 200, "message": "OK" }));
     assert_eq!(thread_count(app, &org, &room).await, 1);
     assert_eq!(
-        app.call(Method::DELETE, &format!("{path}/{bobs}"), Some("bob"), None)
-            .await
-            .status,
+        app.call(Method::DELETE, &format!("{path}/{bobs}"), Some("bob"), None).await.status,
         StatusCode::NOT_FOUND
     );
     // The org owner may delete anyone's reply.
-    assert_eq!(
-        app.call(
-            Method::DELETE,
-            &format!("{path}/{alices}"),
-            Some("alice"),
-            None
-        )
-        .await
-        .status,
-        StatusCode::OK
-    );
+    assert_eq!(app.call(Method::DELETE, &format!("{path}/{alices}"), Some("alice"), None).await.status, StatusCode::OK);
     assert_eq!(thread_count(app, &org, &room).await, 0);
     assert_eq!(app.get(&path, "bob").await.body["results"], json!([]));
 }
@@ -276,13 +192,7 @@ async fn a_deleted_message_takes_its_replies_and_their_reactions_with_it() {
     let id = reply(app, &path, "bob", "walrus at https://walrus.example.com").await;
     let reactions = format!("{path}/{id}/reactions");
     assert_eq!(
-        app.post(
-            &reactions,
-            "alice",
-            json!({ "sender_id": "alice", "data": "👍" })
-        )
-        .await
-        .status,
+        app.post(&reactions, "alice", json!({ "sender_id": "alice", "data": "👍" })).await.status,
         StatusCode::CREATED
     );
 
@@ -294,19 +204,9 @@ async fn a_deleted_message_takes_its_replies_and_their_reactions_with_it() {
     )
     .await;
     assert_eq!(app.get(&path, "bob").await.status, StatusCode::NOT_FOUND);
-    assert_eq!(
-        app.get(&reactions, "bob").await.status,
-        StatusCode::NOT_FOUND
-    );
-    let search = app
-        .get(
-            &format!("/api/v1/org/{org}/users/bob/messages/search?keyword=walrus"),
-            "bob",
-        )
-        .await;
+    assert_eq!(app.get(&reactions, "bob").await.status, StatusCode::NOT_FOUND);
+    let search = app.get(&format!("/api/v1/org/{org}/users/bob/messages/search?keyword=walrus"), "bob").await;
     assert_eq!(search.body["count"], 0);
-    let links = app
-        .get(&format!("/api/v1/org/{org}/rooms/{room}/links"), "bob")
-        .await;
+    let links = app.get(&format!("/api/v1/org/{org}/rooms/{room}/links"), "bob").await;
     assert_eq!(links.body["links"], json!([]));
 }

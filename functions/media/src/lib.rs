@@ -10,17 +10,8 @@ use dm_shared::http::{not_implemented, service};
 
 pub fn router(state: AppState) -> Router {
     let routes = Router::new()
-        .route(
-            "/api/v1/org/{org_id}/rooms/{room_id}/messagemedia",
-            post(not_implemented),
-        )
-        .route(
-            "/api/v1/org/{org_id}/rooms/{room_id}/media/upload-url",
-            post(not_implemented),
-        )
-        .route(
-            "/api/v1/org/{org_id}/rooms/{room_id}/media/{media_id}/{file_name}",
-            get(not_implemented),
-        );
+        .route("/api/v1/org/{org_id}/rooms/{room_id}/messagemedia", post(not_implemented))
+        .route("/api/v1/org/{org_id}/rooms/{room_id}/media/upload-url", post(not_implemented))
+        .route("/api/v1/org/{org_id}/rooms/{room_id}/media/{media_id}/{file_name}", get(not_implemented));
     service(routes, state)
 }

@@ -23,14 +23,8 @@ pub fn router(state: AppState) -> Router {
     let routes = Router::new()
         .route("/api/v1/ping", get(ping))
         .route("/api/v1/orgs", post(create_org))
-        .route(
-            "/api/v1/org/{org_id}/members",
-            post(add_member).get(list_members),
-        )
-        .route(
-            "/api/v1/org/{org_id}/members/{member_id}/profile",
-            get(profile).patch(update_profile),
-        );
+        .route("/api/v1/org/{org_id}/members", post(add_member).get(list_members))
+        .route("/api/v1/org/{org_id}/members/{member_id}/profile", get(profile).patch(update_profile));
     service(routes, state)
 }
 
@@ -41,11 +35,7 @@ async fn ping(State(state): State<AppState>) -> Response {
         Err(err) => {
             tracing::warn!(error = %err, "ping: the table did not answer");
             let status = StatusCode::SERVICE_UNAVAILABLE;
-            (
-                status,
-                axum::Json(json!({ "status": status.as_u16(), "server": false })),
-            )
-                .into_response()
+            (status, axum::Json(json!({ "status": status.as_u16(), "server": false }))).into_response()
         }
     }
 }
@@ -63,12 +53,7 @@ async fn create_org(
 ) -> Result<Response> {
     let name = check_name(&body.name, "name")?;
     let now = dm_shared::time::now();
-    let org = Org {
-        org_id: OrgId::generate(),
-        name,
-        created_at: now.clone(),
-        created_by: caller.clone(),
-    };
+    let org = Org { org_id: OrgId::generate(), name, created_at: now.clone(), created_by: caller.clone() };
     let owner = Member {
         id: caller,
         org_id: org.org_id.clone(),
@@ -123,9 +108,7 @@ async fn add_member(
         deleted: false,
     };
     state.store.add_member(&member).await?;
-    Ok(created(
-        json!({ "message": "Member added successfully", "data": member }),
-    ))
+    Ok(created(json!({ "message": "Member added successfully", "data": member })))
 }
 
 async fn list_members(
@@ -159,12 +142,7 @@ struct ProfileView<'a> {
 }
 
 fn profile_view(member: &Member) -> axum::Json<ProfileView<'_>> {
-    axum::Json(ProfileView {
-        id: &member.id,
-        role: member.role,
-        email: &member.email,
-        profile: &member.profile,
-    })
+    axum::Json(ProfileView { id: &member.id, role: member.role, email: &member.email, profile: &member.profile })
 }
 
 async fn profile(
@@ -173,11 +151,7 @@ async fn profile(
     Path((org, member_id)): Path<(OrgId, UserId)>,
 ) -> Result<Response> {
     state.store.org_member(&org, &caller).await?;
-    let member = state
-        .store
-        .member(&org, &member_id)
-        .await?
-        .ok_or_else(|| Error::not_found("No such member"))?;
+    let member = state.store.member(&org, &member_id).await?.ok_or_else(|| Error::not_found("No such member"))?;
     Ok(profile_view(&member).into_response())
 }
 
@@ -189,14 +163,9 @@ async fn update_profile(
 ) -> Result<Response> {
     let me = state.store.org_member(&org, &caller).await?;
     if me.id != member_id && !me.role.is_manager() {
-        return Err(Error::forbidden(
-            "Only the member or an owner or admin may change a profile",
-        ));
+        return Err(Error::forbidden("Only the member or an owner or admin may change a profile"));
     }
     changes.check()?;
-    let member = state
-        .store
-        .update_member(&org, &member_id, &changes)
-        .await?;
+    let member = state.store.update_member(&org, &member_id, &changes).await?;
     Ok(profile_view(&member).into_response())
 }

@@ -47,14 +47,10 @@ impl ProfileChanges {
             let value = value.as_str().unwrap_or_default();
             let max = if name == "bio" { MAX_BIO } else { MAX_FIELD };
             if value.chars().count() > max {
-                return Err(Error::bad_request(format!(
-                    "{name} is longer than {max} characters"
-                )));
+                return Err(Error::bad_request(format!("{name} is longer than {max} characters")));
             }
             if name != "bio" && value.chars().any(char::is_control) {
-                return Err(Error::bad_request(format!(
-                    "{name} holds control characters"
-                )));
+                return Err(Error::bad_request(format!("{name} holds control characters")));
             }
         }
         Ok(())
@@ -75,9 +71,7 @@ impl ProfileChanges {
 pub fn check_name(name: &str, field: &str) -> Result<String> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-        return Err(Error::bad_request(format!(
-            "{field} must be 1 to 100 characters"
-        )));
+        return Err(Error::bad_request(format!("{field} must be 1 to 100 characters")));
     }
     Ok(name.to_owned())
 }
@@ -85,9 +79,7 @@ pub fn check_name(name: &str, field: &str) -> Result<String> {
 pub fn check_email(email: &str) -> Result<String> {
     let email = email.trim();
     let valid = email.len() <= 254
-        && email
-            .split_once('@')
-            .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.'))
+        && email.split_once('@').is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.'))
         && !email.chars().any(|c| c.is_whitespace() || c.is_control());
     if !valid {
         return Err(Error::bad_request("email is not a valid address"));

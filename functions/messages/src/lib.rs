@@ -8,7 +8,7 @@ use axum::response::Response;
 use axum::routing::{delete, get, post, put};
 use dm_shared::access::RoomAccess;
 use dm_shared::auth::Caller;
-use dm_shared::http::{Json, Path, Query, not_implemented, ok, optional_json, reply, service};
+use dm_shared::http::{Json, Path, Query, ok, optional_json, reply, service};
 use dm_shared::ids::{MessageId, OrgId, RoomId, UserId};
 use dm_shared::input::{NewPost, idempotency_key};
 use dm_shared::model::Message;
@@ -20,28 +20,23 @@ use dm_shared::{AppState, Error, Result};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+mod schedule;
+
 pub fn router(state: AppState) -> Router {
     let room = "/api/v1/org/{org_id}/rooms/{room_id}";
     let routes = Router::new()
         .route(&format!("{room}/messages"), post(send).get(list))
         .route(&format!("{room}/messages/{{message_id}}"), put(edit))
-        .route(
-            &format!("{room}/messages/{{message_id}}/message"),
-            delete(remove),
-        )
-        .route(
-            &format!("{room}/messages/{{message_id}}/history"),
-            get(history),
-        )
+        .route(&format!("{room}/messages/{{message_id}}/message"), delete(remove))
+        .route(&format!("{room}/messages/{{message_id}}/history"), get(history))
         .route(&format!("{room}/links"), get(room_links))
-        .route(&format!("{room}/schedule-message"), post(not_implemented))
+        .route(&format!("{room}/schedule-message"), post(schedule::create))
+        .route(&format!("{room}/scheduled-messages"), get(schedule::list))
+        .route(&format!("{room}/scheduled-messages/{{schedule_id}}"), delete(schedule::cancel))
         .route("/api/v1/org/{org_id}/messages/{message_id}/read", put(read))
         .route("/api/v1/org/{org_id}/messages/{message_id}/pin", put(pin))
         .route("/api/v1/org/{org_id}/messages/{message_id}/link", get(link))
-        .route(
-            "/api/v1/org/{org_id}/users/{user_id}/messages/search",
-            get(search),
-        );
+        .route("/api/v1/org/{org_id}/users/{user_id}/messages/search", get(search));
     service(routes, state)
 }
 
@@ -54,18 +49,8 @@ async fn send(
 ) -> Result<Response> {
     let idempotency_key = idempotency_key(&headers)?;
     let (sender, text, media) = body.check(&caller, &room, None)?;
-    RoomAccess::load(&state.store, &org, &room, &caller, &[])
-        .await?
-        .require_member()?;
-    let outgoing = Outgoing {
-        org,
-        room,
-        parent: None,
-        sender,
-        text,
-        media,
-        idempotency_key,
-    };
+    RoomAccess::load(&state.store, &org, &room, &caller, &[]).await?.require_member()?;
+    let outgoing = Outgoing { org, room, parent: None, sender, text, media, idempotency_key };
     posting::send(&state, outgoing).await
 }
 
@@ -81,11 +66,7 @@ async fn list(
     access.require_member()?;
     let messages = state.store.list_messages(&room, &page).await?;
     let (next, previous) = messages.links(&uri);
-    let results: Vec<Value> = messages
-        .items
-        .iter()
-        .map(|m| views::message(m, &caller))
-        .collect();
+    let results: Vec<Value> = messages.items.iter().map(|m| views::message(m, &caller)).collect();
     Ok(ok(json!({
         "count": access.room.message_count,
         "next": next,
@@ -109,8 +90,7 @@ async fn edit(
     if body.sender_id != caller {
         return Err(Error::forbidden("sender_id must be the caller"));
     }
-    let (_, message) =
-        RoomAccess::member_with_message(&state.store, &org, &room, &caller, &id).await?;
+    let (_, message) = RoomAccess::member_with_message(&state.store, &org, &room, &caller, &id).await?;
     if message.sender_id != caller {
         return Err(Error::forbidden("Only the sender may edit a message"));
     }
@@ -124,12 +104,9 @@ async fn remove(
     Caller(caller): Caller,
     Path((org, room, id)): Path<(OrgId, RoomId, MessageId)>,
 ) -> Result<Response> {
-    let (access, message) =
-        RoomAccess::member_with_message(&state.store, &org, &room, &caller, &id).await?;
+    let (access, message) = RoomAccess::member_with_message(&state.store, &org, &room, &caller, &id).await?;
     if message.sender_id != caller && !access.me.role.is_manager() {
-        return Err(Error::forbidden(
-            "Only the sender or an org owner or admin may delete a message",
-        ));
+        return Err(Error::forbidden("Only the sender or an org owner or admin may delete a message"));
     }
     state.store.delete_message(&message).await?;
     Ok(ok(json!({ "message": "OK" })))
@@ -156,18 +133,9 @@ async fn history(
 }
 
 /// A message named without its room: found through its pointer, for members of its room only.
-async fn locate(
-    state: &AppState,
-    org: &OrgId,
-    caller: &UserId,
-    id: &MessageId,
-) -> Result<(RoomAccess, Message)> {
+async fn locate(state: &AppState, org: &OrgId, caller: &UserId, id: &MessageId) -> Result<(RoomAccess, Message)> {
     // Read, pin and link name messages; a reply's id is not one.
-    let pointer = state
-        .store
-        .locate(id)
-        .await?
-        .filter(|p| p.org_id == *org && p.parent.is_none());
+    let pointer = state.store.locate(id).await?.filter(|p| p.org_id == *org && p.parent.is_none());
     let pointer = pointer.ok_or_else(|| Error::not_found("message not found"))?;
     RoomAccess::member_with_message(&state.store, org, &pointer.room_id, caller, id).await
 }
@@ -209,10 +177,7 @@ async fn pin(
     state.store.set_pinned(&message, pinned).await?;
     let ids = access.room.with_pin(&id, pinned);
     Ok(if pinned {
-        reply(
-            StatusCode::CREATED,
-            json!({ "message_id": id, "pinned": ids, "event": "pin_message" }),
-        )
+        reply(StatusCode::CREATED, json!({ "message_id": id, "pinned": ids, "event": "pin_message" }))
     } else {
         ok(json!({ "message_id": id, "pinned": ids, "event": "unpin_message" }))
     })
@@ -240,14 +205,10 @@ async fn room_links(
     uri: Uri,
 ) -> Result<Response> {
     let page = query.parse()?;
-    RoomAccess::load(&state.store, &org, &room, &caller, &[])
-        .await?
-        .require_member()?;
+    RoomAccess::load(&state.store, &org, &room, &caller, &[]).await?.require_member()?;
     let links = state.store.room_links(&room, &page).await?;
     let (next, previous) = links.links(&uri);
-    Ok(ok(
-        json!({ "room_id": room, "links": links.items, "next": next, "previous": previous }),
-    ))
+    Ok(ok(json!({ "room_id": room, "links": links.items, "next": next, "previous": previous })))
 }
 
 #[derive(Deserialize)]
@@ -273,9 +234,7 @@ async fn search(
         return Err(Error::bad_request("keyword is required"));
     }
     if words.len() > MAX_SEARCH_WORDS {
-        return Err(Error::bad_request(format!(
-            "keyword holds at most {MAX_SEARCH_WORDS} words"
-        )));
+        return Err(Error::bad_request(format!("keyword holds at most {MAX_SEARCH_WORDS} words")));
     }
     state.store.org_member(&org, &caller).await?;
     if user != caller {
@@ -284,7 +243,5 @@ async fn search(
     let hits = state.store.search(&org, &user, &words, &page).await?;
     let (next, previous) = hits.links(&uri);
     let results: Vec<Value> = hits.items.iter().map(views::search_hit).collect();
-    Ok(ok(
-        json!({ "count": results.len(), "next": next, "previous": previous, "results": results }),
-    ))
+    Ok(ok(json!({ "count": results.len(), "next": next, "previous": previous, "results": results })))
 }

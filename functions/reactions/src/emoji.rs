@@ -14,10 +14,7 @@ impl TryFrom<String> for Emoji {
 
     fn try_from(value: String) -> Result<Self, Error> {
         let count = value.chars().count();
-        if count == 0
-            || count > MAX_EMOJI_CHARS
-            || value.chars().any(|c| c.is_control() || c.is_whitespace())
-        {
+        if count == 0 || count > MAX_EMOJI_CHARS || value.chars().any(|c| c.is_control() || c.is_whitespace()) {
             return Err(Error::bad_request(format!(
                 "an emoji is 1 to {MAX_EMOJI_CHARS} characters without spaces or control characters"
             )));

@@ -24,22 +24,10 @@ pub fn router(state: AppState) -> Router {
     let message = "/api/v1/org/{org_id}/rooms/{room_id}/messages/{message_id}";
     let reply = format!("{message}/threads/{{thread_id}}");
     let routes = Router::new()
-        .route(
-            &format!("{message}/reactions"),
-            post(add_to_message).get(list_on_message),
-        )
-        .route(
-            &format!("{message}/reactions/{{emoji}}"),
-            delete(remove_from_message),
-        )
-        .route(
-            &format!("{reply}/reactions"),
-            post(add_to_reply).get(list_on_reply),
-        )
-        .route(
-            &format!("{reply}/reactions/{{emoji}}"),
-            delete(remove_from_reply),
-        );
+        .route(&format!("{message}/reactions"), post(add_to_message).get(list_on_message))
+        .route(&format!("{message}/reactions/{{emoji}}"), delete(remove_from_message))
+        .route(&format!("{reply}/reactions"), post(add_to_reply).get(list_on_reply))
+        .route(&format!("{reply}/reactions/{{emoji}}"), delete(remove_from_reply));
     service(routes, state)
 }
 
@@ -52,19 +40,11 @@ struct Target {
 
 impl Target {
     fn message((org, room, message): (OrgId, RoomId, MessageId)) -> Self {
-        Self {
-            org,
-            room,
-            post: PostRef::Message(message),
-        }
+        Self { org, room, post: PostRef::Message(message) }
     }
 
     fn reply((org, room, parent, id): (OrgId, RoomId, MessageId, MessageId)) -> Self {
-        Self {
-            org,
-            room,
-            post: PostRef::Reply { parent, id },
-        }
+        Self { org, room, post: PostRef::Reply { parent, id } }
     }
 
     /// The message or reply, for a member of its room; a reply needs its message too.
@@ -73,17 +53,11 @@ impl Target {
         if let PostRef::Reply { parent, .. } = &self.post {
             posts.push(PostRef::Message(parent.clone()));
         }
-        let (_, found) =
-            RoomAccess::member_with_posts(&state.store, &self.org, &self.room, caller, &posts)
-                .await?;
+        let (_, found) = RoomAccess::member_with_posts(&state.store, &self.org, &self.room, caller, &posts).await?;
         if found.iter().any(Option::is_none) {
             return Err(Error::not_found("message not found"));
         }
-        found
-            .into_iter()
-            .flatten()
-            .next()
-            .ok_or_else(|| Error::not_found("message not found"))
+        found.into_iter().flatten().next().ok_or_else(|| Error::not_found("message not found"))
     }
 
     /// The ids a reaction reply names: `message_id`, and `thread_id` for a reply.
@@ -120,21 +94,13 @@ struct NewReaction {
 const MAX_ALIASES: usize = 20;
 const MAX_LABEL: usize = 64;
 
-async fn add(
-    state: AppState,
-    caller: UserId,
-    target: Target,
-    body: NewReaction,
-) -> Result<Response> {
+async fn add(state: AppState, caller: UserId, target: Target, body: NewReaction) -> Result<Response> {
     if body.sender_id != caller {
         return Err(Error::forbidden("sender_id must be the caller"));
     }
     let labels_ok = body.category.chars().count() <= MAX_LABEL
         && body.aliases.len() <= MAX_ALIASES
-        && body
-            .aliases
-            .iter()
-            .all(|alias| alias.chars().count() <= MAX_LABEL);
+        && body.aliases.iter().all(|alias| alias.chars().count() <= MAX_LABEL);
     if !labels_ok {
         return Err(Error::bad_request(format!(
             "category and aliases hold at most {MAX_LABEL} characters, at most {MAX_ALIASES} aliases"
@@ -164,10 +130,7 @@ async fn list(state: AppState, caller: UserId, target: Target) -> Result<Respons
     // One entry per emoji, in the order first used (reactions come oldest first).
     let mut entries: Vec<Value> = Vec::new();
     for reaction in reactions {
-        match entries
-            .iter_mut()
-            .find(|entry| entry["data"] == reaction.emoji.as_str())
-        {
+        match entries.iter_mut().find(|entry| entry["data"] == reaction.emoji.as_str()) {
             Some(entry) => {
                 entry["count"] = json!(entry["count"].as_u64().unwrap_or_default() + 1);
                 if let Some(senders) = entry["sender_ids"].as_array_mut() {
@@ -184,22 +147,14 @@ async fn list(state: AppState, caller: UserId, target: Target) -> Result<Respons
             })),
         }
     }
-    Ok(ok(target.event(
-        "get_message_reactions",
-        json!({ "data": { "reactions": entries } }),
-    )))
+    Ok(ok(target.event("get_message_reactions", json!({ "data": { "reactions": entries } }))))
 }
 
 async fn remove(state: AppState, caller: UserId, target: Target, emoji: Emoji) -> Result<Response> {
     let post = target.load(&state, &caller).await?;
-    state
-        .store
-        .remove_reaction(&post, emoji.as_str(), &caller)
-        .await?;
+    state.store.remove_reaction(&post, emoji.as_str(), &caller).await?;
     let data = json!({ "sender_id": caller, "reaction": emoji.as_str() });
-    Ok(ok(
-        target.event("remove_message_reaction", json!({ "data": data }))
-    ))
+    Ok(ok(target.event("remove_message_reaction", json!({ "data": data }))))
 }
 
 async fn add_to_message(

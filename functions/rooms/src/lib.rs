@@ -24,28 +24,13 @@ use dm_shared::access::RoomAccess;
 pub fn router(state: AppState) -> Router {
     let routes = Router::new()
         .route("/api/v1/org/{org_id}/room", post(create_room))
-        .route(
-            "/api/v1/org/{org_id}/users/{user_id}/rooms",
-            get(user_rooms),
-        )
+        .route("/api/v1/org/{org_id}/users/{user_id}/rooms", get(user_rooms))
         .route("/api/v1/org/{org_id}/rooms/{room_id}/info", get(room_info))
-        .route(
-            "/api/v1/org/{org_id}/rooms/{room_id}/add-member/{member_id}",
-            put(add_member),
-        )
+        .route("/api/v1/org/{org_id}/rooms/{room_id}/add-member/{member_id}", put(add_member))
         .route("/api/v1/org/{org_id}/rooms/{room_id}/members", post(invite))
-        .route(
-            "/api/v1/org/{org_id}/rooms/{room_id}/remove-member/{member_id}",
-            put(remove_member),
-        )
-        .route(
-            "/api/v1/org/{org_id}/rooms/{room_id}/members/{member_id}",
-            delete(delete_membership),
-        )
-        .route(
-            "/api/v1/org/{org_id}/rooms/{room_id}/participants",
-            delete(remove_participant),
-        );
+        .route("/api/v1/org/{org_id}/rooms/{room_id}/remove-member/{member_id}", put(remove_member))
+        .route("/api/v1/org/{org_id}/rooms/{room_id}/members/{member_id}", delete(delete_membership))
+        .route("/api/v1/org/{org_id}/rooms/{room_id}/participants", delete(remove_participant));
     service(routes, state)
 }
 
@@ -56,7 +41,7 @@ fn room_json(room: &Room) -> Value {
         "room_id": room.room_id,
         "org_id": room.org_id,
         "room_user_ids": room.room_user_ids,
-        "bookmarks": room.bookmarks,
+        "bookmarks": room.bookmark_names(),
         "pinned": room.pinned_ids(),
         "created_at": room.created_at,
         "created_by": room.created_by,
@@ -92,22 +77,15 @@ async fn create_room(
         }
     }
     if members.len() > MAX_ROOM_MEMBERS {
-        return Err(Error::bad_request(format!(
-            "a room holds at most {MAX_ROOM_MEMBERS} members"
-        )));
+        return Err(Error::bad_request(format!("a room holds at most {MAX_ROOM_MEMBERS} members")));
     }
     let missing = state.store.non_members(&org, &members).await?;
     if missing.contains(&caller) {
-        return Err(Error::forbidden(
-            "You are not a member of this organization",
-        ));
+        return Err(Error::forbidden("You are not a member of this organization"));
     }
     if !missing.is_empty() {
         let names: Vec<&str> = missing.iter().map(UserId::as_str).collect();
-        return Err(Error::bad_request(format!(
-            "not members of the organization: {}",
-            names.join(", ")
-        )));
+        return Err(Error::bad_request(format!("not members of the organization: {}", names.join(", "))));
     }
     let room = Room {
         room_id: RoomId::generate(),
@@ -141,9 +119,7 @@ async fn user_rooms(
     let rooms = state.store.user_rooms(&org, &user, &page).await?;
     let (next, previous) = rooms.links(&uri);
     let results: Vec<Value> = rooms.items.iter().map(room_json).collect();
-    Ok(ok(
-        json!({ "count": results.len(), "next": next, "previous": previous, "results": results }),
-    ))
+    Ok(ok(json!({ "count": results.len(), "next": next, "previous": previous, "results": results })))
 }
 
 async fn room_info(
@@ -164,7 +140,7 @@ async fn room_info(
         "description": description(&room),
         "Number of users": count.to_string(),
         "member_count": count,
-        "bookmarks": room.bookmarks,
+        "bookmarks": room.bookmark_names(),
         "pinned": room.pinned_ids(),
     })))
 }
@@ -175,17 +151,14 @@ fn description(room: &Room) -> String {
     match ids.split_last() {
         None => "This room has no members".to_owned(),
         Some((only, [])) => format!("This room contains the conversation of {only} only"),
-        Some((last, rest)) => format!(
-            "This room contains the conversation between {} and {last} only",
-            rest.join(", ")
-        ),
+        Some((last, rest)) => {
+            format!("This room contains the conversation between {} and {last} only", rest.join(", "))
+        }
     }
 }
 
 fn membership_reply(room: &Room) -> Response {
-    ok(
-        json!({ "message": "success", "room_id": room.room_id, "room_user_ids": room.room_user_ids }),
-    )
+    ok(json!({ "message": "success", "room_id": room.room_id, "room_user_ids": room.room_user_ids }))
 }
 
 async fn add_member(
@@ -193,14 +166,7 @@ async fn add_member(
     Caller(caller): Caller,
     Path((org, room, member)): Path<(OrgId, RoomId, UserId)>,
 ) -> Result<Response> {
-    let access = RoomAccess::load(
-        &state.store,
-        &org,
-        &room,
-        &caller,
-        std::slice::from_ref(&member),
-    )
-    .await?;
+    let access = RoomAccess::load(&state.store, &org, &room, &caller, std::slice::from_ref(&member)).await?;
     access.require_member_or_manager()?;
     if access.others[0].is_none() {
         return Err(Error::not_found("No such member in this organization"));
@@ -209,10 +175,7 @@ async fn add_member(
     if access.room.has_member(&member) {
         return Err(twice());
     }
-    let change = MembershipChange {
-        add: vec![member],
-        remove: Vec::new(),
-    };
+    let change = MembershipChange { add: vec![member], remove: Vec::new() };
     let changed = state.store.change_membership(access.room, &change).await?;
     if changed.added.is_empty() {
         return Err(twice());
@@ -240,50 +203,27 @@ async fn invite(
         (Some(one), None) => vec![one],
         (None, Some(many)) if (1..=MAX_INVITES).contains(&many.len()) => many,
         (None, Some(_)) => {
-            return Err(Error::bad_request(format!(
-                "member_ids must hold 1 to {MAX_INVITES} ids"
-            )));
+            return Err(Error::bad_request(format!("member_ids must hold 1 to {MAX_INVITES} ids")));
         }
         _ => return Err(Error::bad_request("send either member_id or member_ids")),
     };
     let access = RoomAccess::load(&state.store, &org, &room, &caller, &invited).await?;
     access.require_member_or_manager()?;
-    let missing: Vec<&str> = invited
-        .iter()
-        .zip(&access.others)
-        .filter(|(_, member)| member.is_none())
-        .map(|(id, _)| id.as_str())
-        .collect();
+    let missing: Vec<&str> =
+        invited.iter().zip(&access.others).filter(|(_, member)| member.is_none()).map(|(id, _)| id.as_str()).collect();
     if !missing.is_empty() {
-        return Err(Error::bad_request(format!(
-            "not members of the organization: {}",
-            missing.join(", ")
-        )));
+        return Err(Error::bad_request(format!("not members of the organization: {}", missing.join(", "))));
     }
-    let change = MembershipChange {
-        add: invited.clone(),
-        remove: Vec::new(),
-    };
+    let change = MembershipChange { add: invited.clone(), remove: Vec::new() };
     let changed = state.store.change_membership(access.room, &change).await?;
-    let mut already: Vec<&UserId> = invited
-        .iter()
-        .filter(|id| !changed.added.contains(id))
-        .collect();
+    let mut already: Vec<&UserId> = invited.iter().filter(|id| !changed.added.contains(id)).collect();
     already.dedup();
-    Ok(ok(
-        json!({ "room": room_json(&changed.room), "added": changed.added, "already_members": already }),
-    ))
+    Ok(ok(json!({ "room": room_json(&changed.room), "added": changed.added, "already_members": already })))
 }
 
 /// Removes `member` from the room when the caller may: the member themself, the room's creator or an
 /// org owner/admin.
-async fn remove(
-    state: &AppState,
-    caller: &UserId,
-    org: &OrgId,
-    room: &RoomId,
-    member: UserId,
-) -> Result<Room> {
+async fn remove(state: &AppState, caller: &UserId, org: &OrgId, room: &RoomId, member: UserId) -> Result<Room> {
     let access = RoomAccess::load(&state.store, org, room, caller, &[]).await?;
     if !may_remove(&access, &member) {
         return Err(Error::forbidden(
@@ -294,10 +234,7 @@ async fn remove(
     if !access.room.has_member(&member) {
         return Err(not_member());
     }
-    let change = MembershipChange {
-        add: Vec::new(),
-        remove: vec![member],
-    };
+    let change = MembershipChange { add: Vec::new(), remove: vec![member] };
     let changed = state.store.change_membership(access.room, &change).await?;
     if changed.removed.is_empty() {
         return Err(not_member());

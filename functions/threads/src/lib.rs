@@ -42,25 +42,12 @@ async fn parent(
     caller: &UserId,
     id: &MessageId,
 ) -> Result<(RoomAccess, Message)> {
-    let (access, mut posts) = RoomAccess::member_with_posts(
-        &state.store,
-        org,
-        room,
-        caller,
-        &[PostRef::Message(id.clone())],
-    )
-    .await?;
+    let (access, mut posts) =
+        RoomAccess::member_with_posts(&state.store, org, room, caller, &[PostRef::Message(id.clone())]).await?;
     match posts.pop().flatten() {
         Some(message) => Ok((access, message)),
-        None if state
-            .store
-            .locate(id)
-            .await?
-            .is_some_and(|p| p.parent.is_some() && p.room_id == *room) =>
-        {
-            Err(Error::bad_request(
-                "Threads are one level deep: reply to the message, not to a reply",
-            ))
+        None if state.store.locate(id).await?.is_some_and(|p| p.parent.is_some() && p.room_id == *room) => {
+            Err(Error::bad_request("Threads are one level deep: reply to the message, not to a reply"))
         }
         None => Err(parent_missing()),
     }
@@ -76,15 +63,7 @@ async fn reply(
     let idempotency_key = idempotency_key(&headers)?;
     let (sender, text, media) = body.check(&caller, &room, Some(&parent_id))?;
     parent(&state, &org, &room, &caller, &parent_id).await?;
-    let outgoing = Outgoing {
-        org,
-        room,
-        parent: Some(parent_id),
-        sender,
-        text,
-        media,
-        idempotency_key,
-    };
+    let outgoing = Outgoing { org, room, parent: Some(parent_id), sender, text, media, idempotency_key };
     posting::send(&state, outgoing).await
 }
 
@@ -100,9 +79,7 @@ async fn list(
     let replies = state.store.list_replies(&room, &parent_id, &page).await?;
     let (next, previous) = replies.links(&uri);
     let results: Vec<Value> = replies.items.iter().map(views::reply).collect();
-    Ok(ok(
-        json!({ "count": message.thread_count, "next": next, "previous": previous, "results": results }),
-    ))
+    Ok(ok(json!({ "count": message.thread_count, "next": next, "previous": previous, "results": results })))
 }
 
 /// The parent and the reply, for a member of their room; 404 when either is missing.
@@ -114,20 +91,11 @@ async fn reply_of(
     parent: &MessageId,
     id: &MessageId,
 ) -> Result<(RoomAccess, Message)> {
-    let posts = [
-        PostRef::Message(parent.clone()),
-        PostRef::Reply {
-            parent: parent.clone(),
-            id: id.clone(),
-        },
-    ];
-    let (access, found) =
-        RoomAccess::member_with_posts(&state.store, org, room, caller, &posts).await?;
+    let posts = [PostRef::Message(parent.clone()), PostRef::Reply { parent: parent.clone(), id: id.clone() }];
+    let (access, found) = RoomAccess::member_with_posts(&state.store, org, room, caller, &posts).await?;
     match <[Option<Message>; 2]>::try_from(found) {
         Ok([Some(_), Some(reply)]) => Ok((access, reply)),
-        _ => Err(Error::not_found(
-            "room, message or thread message not found",
-        )),
+        _ => Err(Error::not_found("room, message or thread message not found")),
     }
 }
 
@@ -162,9 +130,7 @@ async fn remove(
 ) -> Result<Response> {
     let (access, reply) = reply_of(&state, &org, &room, &caller, &parent_id, &id).await?;
     if reply.sender_id != caller && !access.me.role.is_manager() {
-        return Err(Error::forbidden(
-            "Only the author or an org owner or admin may delete a reply",
-        ));
+        return Err(Error::forbidden("Only the author or an org owner or admin may delete a reply"));
     }
     state.store.delete_message(&reply).await?;
     Ok(ok(json!({ "message": "OK" })))

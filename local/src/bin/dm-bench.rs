@@ -23,13 +23,7 @@ struct Bench {
 }
 
 impl Bench {
-    async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        user: &str,
-        body: Option<Value>,
-    ) -> (u16, Value) {
+    async fn call(&self, method: Method, path: &str, user: &str, body: Option<Value>) -> (u16, Value) {
         let token = dm_shared::auth::mint(DEV_JWT_SECRET, user, 3600).expect("a token");
         let mut request = Request::builder()
             .method(method)
@@ -41,36 +35,19 @@ impl Bench {
         }
         let body = body.map_or_else(Body::empty, |b| Body::from(b.to_string()));
         let mut request = request.body(body).expect("a request");
-        request
-            .extensions_mut()
-            .insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 9))));
+        request.extensions_mut().insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 9))));
         let response = self.api.clone().oneshot(request).await.expect("infallible");
         let status = response.status().as_u16();
-        let bytes = to_bytes(response.into_body(), usize::MAX)
-            .await
-            .expect("a body");
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
+        let bytes = to_bytes(response.into_body(), usize::MAX).await.expect("a body");
+        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
     }
 
     /// Runs one request and prints what it cost.
-    async fn measure(
-        &self,
-        route: &str,
-        method: Method,
-        path: &str,
-        user: &str,
-        body: Option<Value>,
-    ) -> Value {
+    async fn measure(&self, route: &str, method: Method, path: &str, user: &str, body: Option<Value>) -> Value {
         let before = self.stack.state.store.usage();
         let (status, reply) = self.call(method, path, user, body).await;
         let used = self.stack.state.store.usage().since(before);
-        println!(
-            "| {route} | {status} | {} | {:.1} |",
-            used.calls, used.capacity_units
-        );
+        println!("| {route} | {status} | {} | {:.1} |", used.calls, used.capacity_units);
         reply
     }
 }
@@ -87,51 +64,25 @@ async fn main() {
     };
     let mut options = Options::from_env();
     options.data_dir = None;
+    options.scheduler = false;
     options.dynamodb_endpoint = std::env::var("DM_DYNAMODB_ENDPOINT").ok();
     let stack = Stack::start(options).await.expect("the local stack starts");
     let api = dm_local::gateway::router(&stack.state);
     let bench = Bench { stack, api };
 
-    let (_, org) = bench
-        .call(
-            Method::POST,
-            "/api/v1/orgs",
-            "alice",
-            Some(json!({ "name": "Bench" })),
-        )
-        .await;
+    let (_, org) = bench.call(Method::POST, "/api/v1/orgs", "alice", Some(json!({ "name": "Bench" }))).await;
     let org = org["org_id"].as_str().expect("an org").to_owned();
     for user in ["bob", "carol", "noise"] {
         let body = json!({ "member_id": user, "email": format!("{user}@example.com") });
-        bench
-            .call(
-                Method::POST,
-                &format!("/api/v1/org/{org}/members"),
-                "alice",
-                Some(body),
-            )
-            .await;
+        bench.call(Method::POST, &format!("/api/v1/org/{org}/members"), "alice", Some(body)).await;
     }
     let (_, noise_room) = bench
-        .call(
-            Method::POST,
-            &format!("/api/v1/org/{org}/room"),
-            "noise",
-            Some(json!({ "room_user_ids": ["carol"] })),
-        )
+        .call(Method::POST, &format!("/api/v1/org/{org}/room"), "noise", Some(json!({ "room_user_ids": ["carol"] })))
         .await;
     let noise_room = noise_room["room_id"].as_str().expect("a room").to_owned();
     for i in 0..noise {
-        let body =
-            json!({ "sender_id": "noise", "message": format!("needle in another room {i}") });
-        bench
-            .call(
-                Method::POST,
-                &format!("/api/v1/org/{org}/rooms/{noise_room}/messages"),
-                "noise",
-                Some(body),
-            )
-            .await;
+        let body = json!({ "sender_id": "noise", "message": format!("needle in another room {i}") });
+        bench.call(Method::POST, &format!("/api/v1/org/{org}/rooms/{noise_room}/messages"), "noise", Some(body)).await;
     }
 
     println!("DynamoDB cost per request ({noise} messages stored elsewhere in the table)\n");
@@ -159,48 +110,16 @@ async fn main() {
             Some(json!({ "room_user_ids": ["alice"] })),
         )
         .await;
+    bench.measure("GET /users/{id}/rooms", Method::GET, &format!("{o}/users/alice/rooms"), "alice", None).await;
+    bench.measure("GET /rooms/{id}/info", Method::GET, &format!("{o}/rooms/{room}/info"), "alice", None).await;
+    bench.measure("PUT /add-member", Method::PUT, &format!("{o}/rooms/{room}/add-member/carol"), "alice", None).await;
     bench
-        .measure(
-            "GET /users/{id}/rooms",
-            Method::GET,
-            &format!("{o}/users/alice/rooms"),
-            "alice",
-            None,
-        )
-        .await;
-    bench
-        .measure(
-            "GET /rooms/{id}/info",
-            Method::GET,
-            &format!("{o}/rooms/{room}/info"),
-            "alice",
-            None,
-        )
-        .await;
-    bench
-        .measure(
-            "PUT /add-member",
-            Method::PUT,
-            &format!("{o}/rooms/{room}/add-member/carol"),
-            "alice",
-            None,
-        )
-        .await;
-    bench
-        .measure(
-            "PUT /remove-member",
-            Method::PUT,
-            &format!("{o}/rooms/{room}/remove-member/carol"),
-            "alice",
-            None,
-        )
+        .measure("PUT /remove-member", Method::PUT, &format!("{o}/rooms/{room}/remove-member/carol"), "alice", None)
         .await;
     let r = format!("{o}/rooms/{room}");
     for i in 0..49 {
         let body = json!({ "sender_id": "bob", "message": format!("warm up message {i} https://example.com/{i}") });
-        bench
-            .call(Method::POST, &format!("{r}/messages"), "bob", Some(body))
-            .await;
+        bench.call(Method::POST, &format!("{r}/messages"), "bob", Some(body)).await;
     }
     let text = "The needle is in the haystack, see https://example.com/needle";
     let sent = bench
@@ -213,15 +132,7 @@ async fn main() {
         )
         .await;
     let id = sent["message_id"].as_str().expect("a message").to_owned();
-    bench
-        .measure(
-            "GET /messages (50)",
-            Method::GET,
-            &format!("{r}/messages"),
-            "bob",
-            None,
-        )
-        .await;
+    bench.measure("GET /messages (50)", Method::GET, &format!("{r}/messages"), "bob", None).await;
     bench
         .measure(
             "GET /users/{id}/messages/search",
@@ -231,62 +142,14 @@ async fn main() {
             None,
         )
         .await;
-    bench
-        .measure(
-            "GET /rooms/{id}/links",
-            Method::GET,
-            &format!("{r}/links"),
-            "bob",
-            None,
-        )
-        .await;
-    bench
-        .measure(
-            "PUT /messages/{id}/read",
-            Method::PUT,
-            &format!("{o}/messages/{id}/read"),
-            "bob",
-            None,
-        )
-        .await;
-    bench
-        .measure(
-            "PUT /messages/{id}/pin",
-            Method::PUT,
-            &format!("{o}/messages/{id}/pin"),
-            "bob",
-            None,
-        )
-        .await;
-    bench
-        .measure(
-            "GET /messages/{id}/link",
-            Method::GET,
-            &format!("{o}/messages/{id}/link"),
-            "bob",
-            None,
-        )
-        .await;
+    bench.measure("GET /rooms/{id}/links", Method::GET, &format!("{r}/links"), "bob", None).await;
+    bench.measure("PUT /messages/{id}/read", Method::PUT, &format!("{o}/messages/{id}/read"), "bob", None).await;
+    bench.measure("PUT /messages/{id}/pin", Method::PUT, &format!("{o}/messages/{id}/pin"), "bob", None).await;
+    bench.measure("GET /messages/{id}/link", Method::GET, &format!("{o}/messages/{id}/link"), "bob", None).await;
     let edit = json!({ "sender_id": "alice", "message": "The needle moved" });
+    bench.measure("PUT /messages/{id}", Method::PUT, &format!("{r}/messages/{id}"), "alice", Some(edit)).await;
     bench
-        .measure(
-            "PUT /messages/{id}",
-            Method::PUT,
-            &format!("{r}/messages/{id}"),
-            "alice",
-            Some(edit),
-        )
+        .measure("DELETE /messages/{id}/message", Method::DELETE, &format!("{r}/messages/{id}/message"), "alice", None)
         .await;
-    bench
-        .measure(
-            "DELETE /messages/{id}/message",
-            Method::DELETE,
-            &format!("{r}/messages/{id}/message"),
-            "alice",
-            None,
-        )
-        .await;
-    bench
-        .measure("GET /ping", Method::GET, "/api/v1/ping", "alice", None)
-        .await;
+    bench.measure("GET /ping", Method::GET, "/api/v1/ping", "alice", None).await;
 }

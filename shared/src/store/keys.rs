@@ -16,17 +16,11 @@ pub const MEMBER_PREFIX: &str = "MEMBER#";
 pub const ROOM_PREFIX: &str = "ROOM#";
 
 pub fn org(org: &OrgId) -> Key {
-    Key {
-        pk: format!("ORG#{org}"),
-        sk: META.into(),
-    }
+    Key { pk: format!("ORG#{org}"), sk: META.into() }
 }
 
 pub fn member(org: &OrgId, user: &UserId) -> Key {
-    Key {
-        pk: format!("ORG#{org}"),
-        sk: format!("{MEMBER_PREFIX}{user}"),
-    }
+    Key { pk: format!("ORG#{org}"), sk: format!("{MEMBER_PREFIX}{user}") }
 }
 
 pub fn members_pk(org: &OrgId) -> String {
@@ -34,18 +28,12 @@ pub fn members_pk(org: &OrgId) -> String {
 }
 
 pub fn room(room: &RoomId) -> Key {
-    Key {
-        pk: format!("ROOM#{room}"),
-        sk: META.into(),
-    }
+    Key { pk: format!("ROOM#{room}"), sk: META.into() }
 }
 
 /// The item that makes a member set unique within an org; `digest` names the sorted set.
 pub fn member_set(org: &OrgId, digest: &str) -> Key {
-    Key {
-        pk: format!("ORG#{org}"),
-        sk: format!("ROOMSET#{digest}"),
-    }
+    Key { pk: format!("ORG#{org}"), sk: format!("ROOMSET#{digest}") }
 }
 
 pub fn user_rooms_pk(org: &OrgId, user: &UserId) -> String {
@@ -53,27 +41,18 @@ pub fn user_rooms_pk(org: &OrgId, user: &UserId) -> String {
 }
 
 pub fn user_room(org: &OrgId, user: &UserId, room: &RoomId) -> Key {
-    Key {
-        pk: user_rooms_pk(org, user),
-        sk: format!("{ROOM_PREFIX}{room}"),
-    }
+    Key { pk: user_rooms_pk(org, user), sk: format!("{ROOM_PREFIX}{room}") }
 }
 
 /// A key that no item ever has: the cheapest read that proves the table answers.
 pub fn probe() -> Key {
-    Key {
-        pk: "PING".into(),
-        sk: META.into(),
-    }
+    Key { pk: "PING".into(), sk: META.into() }
 }
 
 pub const MESSAGE_PREFIX: &str = "MSG#";
 
 pub fn message(room: &RoomId, message: &MessageId) -> Key {
-    Key {
-        pk: format!("ROOM#{room}"),
-        sk: format!("{MESSAGE_PREFIX}{message}"),
-    }
+    Key { pk: format!("ROOM#{room}"), sk: format!("{MESSAGE_PREFIX}{message}") }
 }
 
 pub fn room_pk(room: &RoomId) -> String {
@@ -82,18 +61,12 @@ pub fn room_pk(room: &RoomId) -> String {
 
 /// Routes that name no room (read, pin, link) find the message's room through this pointer.
 pub fn message_pointer(message: &MessageId) -> Key {
-    Key {
-        pk: format!("MSG#{message}"),
-        sk: META.into(),
-    }
+    Key { pk: format!("MSG#{message}"), sk: META.into() }
 }
 
 /// The previous text of an edited message, at the time of the edit.
 pub fn message_version(room: &RoomId, message: &MessageId, at: &str) -> Key {
-    Key {
-        pk: format!("ROOM#{room}"),
-        sk: format!("EDIT#{message}#{at}"),
-    }
+    Key { pk: format!("ROOM#{room}"), sk: format!("EDIT#{message}#{at}") }
 }
 
 pub fn message_versions_prefix(message: &MessageId) -> String {
@@ -106,18 +79,12 @@ pub const LINK_PREFIX: &str = "LINK#";
 /// down: a message's links then list in the order of its text.
 pub fn link(room: &RoomId, message: &MessageId, n: usize) -> Key {
     let rank = 99usize.saturating_sub(n);
-    Key {
-        pk: format!("ROOM#{room}"),
-        sk: format!("{LINK_PREFIX}{message}#{rank:02}"),
-    }
+    Key { pk: format!("ROOM#{room}"), sk: format!("{LINK_PREFIX}{message}#{rank:02}") }
 }
 
 /// A search term's entry for one message or reply (`item_id`) of a room.
 pub fn term(room: &RoomId, term: &str, item_id: &MessageId) -> Key {
-    Key {
-        pk: term_pk(room, term),
-        sk: format!("{MESSAGE_PREFIX}{item_id}"),
-    }
+    Key { pk: term_pk(room, term), sk: format!("{MESSAGE_PREFIX}{item_id}") }
 }
 
 pub fn term_pk(room: &RoomId, term: &str) -> String {
@@ -126,18 +93,12 @@ pub fn term_pk(room: &RoomId, term: &str) -> String {
 
 /// A retried send finds its first reply here.
 pub fn idempotency(room: &RoomId, user: &UserId, key: &str) -> Key {
-    Key {
-        pk: format!("IDEMPOTENCY#{room}#{user}#{key}"),
-        sk: META.into(),
-    }
+    Key { pk: format!("IDEMPOTENCY#{room}#{user}#{key}"), sk: META.into() }
 }
 
 /// A reply in the thread of `parent`.
 pub fn thread_reply(room: &RoomId, parent: &MessageId, reply: &MessageId) -> Key {
-    Key {
-        pk: format!("ROOM#{room}"),
-        sk: format!("{}{reply}", thread_prefix(parent)),
-    }
+    Key { pk: format!("ROOM#{room}"), sk: format!("{}{reply}", thread_prefix(parent)) }
 }
 
 pub fn thread_prefix(parent: &MessageId) -> String {
@@ -147,12 +108,41 @@ pub fn thread_prefix(parent: &MessageId) -> String {
 /// One user's reaction with one emoji on a message or reply (`target`). User ids hold no `#`, so the
 /// last segment is always the user, whatever the emoji holds.
 pub fn reaction(room: &RoomId, target: &MessageId, emoji: &str, user: &UserId) -> Key {
-    Key {
-        pk: format!("ROOM#{room}"),
-        sk: format!("{}{emoji}#{user}", reactions_prefix(target)),
-    }
+    Key { pk: format!("ROOM#{room}"), sk: format!("{}{emoji}#{user}", reactions_prefix(target)) }
 }
 
 pub fn reactions_prefix(target: &MessageId) -> String {
     format!("REACTION#{target}#")
+}
+
+pub const BOOKMARK_PREFIX: &str = "BOOKMARK#";
+
+pub fn bookmark(room: &RoomId, name: &str) -> Key {
+    Key { pk: format!("ROOM#{room}"), sk: format!("{BOOKMARK_PREFIX}{name}") }
+}
+
+/// Scheduled messages due in one minute (epoch minutes), sorted by due time.
+pub fn schedule_bucket(minute: i64) -> String {
+    format!("SCHEDULE#{minute}")
+}
+
+/// A scheduled message in its minute's bucket: what the scheduler claims.
+pub fn scheduled(due_ms: i64, id: &MessageId) -> Key {
+    Key { pk: schedule_bucket(due_ms.div_euclid(60_000)), sk: format!("{DUE_PREFIX}{due_ms:015}#{id}") }
+}
+
+pub const DUE_PREFIX: &str = "DUE#";
+
+/// The same scheduled message in its sender's pending list for the room.
+pub fn scheduled_for_sender(room: &RoomId, user: &UserId, due_ms: i64, id: &MessageId) -> Key {
+    Key { pk: format!("ROOM#{room}"), sk: format!("{}{due_ms:015}#{id}", scheduled_prefix(user)) }
+}
+
+pub fn scheduled_prefix(user: &UserId) -> String {
+    format!("SCHEDULED#{user}#")
+}
+
+/// The first minute the scheduler has not finished.
+pub fn schedule_cursor() -> Key {
+    Key { pk: "SCHEDULE#CURSOR".into(), sk: META.into() }
 }

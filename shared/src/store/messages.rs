@@ -7,17 +7,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_sdk_dynamodb::types::builders::UpdateBuilder;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Put, ReturnConsumedCapacity, ReturnValue,
-    ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+    AttributeValue, ConditionCheck, Put, ReturnConsumedCapacity, ReturnValue, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem, Update,
 };
 use futures_util::{StreamExt, TryStreamExt, stream};
 use serde::{Deserialize, Serialize};
 
 use super::meter::Consumed;
-use super::{
-    Item, Order, PostRef, Store, failed_at, from_item, key_item, keys, sdk_error, string_attr,
-    to_item,
-};
+use super::{Item, Order, PostRef, Store, failed_at, from_item, key_item, keys, sdk_error, string_attr, to_item};
 use crate::error::{Error, Result};
 use crate::ids::{MessageId, OrgId, RoomId, UserId};
 use crate::model::{Message, Room};
@@ -48,13 +45,14 @@ struct TermEntry {
     item_sk: String,
 }
 
+/// A URL among the room's links, from a message, a reply or a bookmark (`message_id` names it).
 #[derive(Serialize, Deserialize)]
-struct LinkEntry {
-    url: String,
-    message_id: MessageId,
+pub(crate) struct LinkEntry {
+    pub url: String,
+    pub message_id: MessageId,
     /// For a reply's link: its message, which must still exist for the link to show.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    parent: Option<MessageId>,
+    pub parent: Option<MessageId>,
 }
 
 /// A message's earlier text.
@@ -84,10 +82,7 @@ pub enum Sent {
 }
 
 fn epoch_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default()
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default()
 }
 
 pub(crate) fn value<T: Serialize>(value: &T) -> Result<AttributeValue> {
@@ -104,50 +99,30 @@ pub(crate) fn number(n: i64) -> AttributeValue {
 
 /// `update` as a transaction item.
 pub(crate) fn tx_update(update: UpdateBuilder) -> Result<TransactWriteItem> {
-    Ok(TransactWriteItem::builder()
-        .update(update.build().map_err(Error::internal)?)
-        .build())
+    Ok(TransactWriteItem::builder().update(update.build().map_err(Error::internal)?).build())
 }
 
 impl Store {
     pub(crate) fn update_builder(&self, key: &keys::Key) -> UpdateBuilder {
-        Update::builder()
-            .table_name(self.table())
-            .set_key(Some(key_item(key)))
+        Update::builder().table_name(self.table()).set_key(Some(key_item(key)))
     }
 
     fn term_puts(&self, post: &Message, item_sk: &str) -> Result<Vec<TransactWriteItem>> {
-        let entry = TermEntry {
-            room_id: post.room_id.clone(),
-            item_sk: item_sk.to_owned(),
-        };
-        post.terms
-            .iter()
-            .map(|term| self.put(&keys::term(&post.room_id, term, &post.id), &entry))
-            .collect()
+        let entry = TermEntry { room_id: post.room_id.clone(), item_sk: item_sk.to_owned() };
+        post.terms.iter().map(|term| self.put(&keys::term(&post.room_id, term, &post.id), &entry)).collect()
     }
 
     fn link_puts(&self, post: &Message, urls: &[String]) -> Result<Vec<TransactWriteItem>> {
-        let entry = |url: &String| LinkEntry {
-            url: url.clone(),
-            message_id: post.id.clone(),
-            parent: post.parent.clone(),
-        };
-        urls.iter()
-            .enumerate()
-            .map(|(n, url)| self.put(&keys::link(&post.room_id, &post.id, n), &entry(url)))
-            .collect()
+        let entry =
+            |url: &String| LinkEntry { url: url.clone(), message_id: post.id.clone(), parent: post.parent.clone() };
+        urls.iter().enumerate().map(|(n, url)| self.put(&keys::link(&post.room_id, &post.id, n), &entry(url))).collect()
     }
 
     /// Stores a new message or reply with its pointer, search terms, links and count (the room's, or
     /// the parent's `thread_count`), and the sender's idempotency key when one is given, all in one
     /// transaction. It commits only while the sender is a member of the room and a reply's parent
     /// exists.
-    pub async fn send_message(
-        &self,
-        post: &mut Message,
-        idempotency_key: Option<&str>,
-    ) -> Result<Sent> {
+    pub async fn send_message(&self, post: &mut Message, idempotency_key: Option<&str>) -> Result<Sent> {
         let urls = links(&post.message);
         post.terms = terms(&post.message);
         post.link_count = urls.len();
@@ -161,15 +136,9 @@ impl Store {
         let key = PostRef::of(post).key(&post.room_id);
         let sender = AttributeValue::S(post.sender_id.to_string());
         let room_key = keys::room(&post.room_id);
-        let pointer = Pointer {
-            org_id: post.org_id.clone(),
-            room_id: post.room_id.clone(),
-            parent: post.parent.clone(),
-        };
-        let mut items = vec![
-            self.put_new(&key, post)?,
-            self.put(&keys::message_pointer(&post.id), &pointer)?,
-        ];
+        let pointer =
+            Pointer { org_id: post.org_id.clone(), room_id: post.room_id.clone(), parent: post.parent.clone() };
+        let mut items = vec![self.put_new(&key, post)?, self.put(&keys::message_pointer(&post.id), &pointer)?];
         // The membership condition rides on the room's count, or on a check for a reply.
         let membership = match &post.parent {
             None => tx_update(
@@ -202,8 +171,7 @@ impl Store {
             )?);
         }
         let idempotency_at = items.len();
-        let idempotency =
-            idempotency_key.map(|key| keys::idempotency(&post.room_id, &post.sender_id, key));
+        let idempotency = idempotency_key.map(|key| keys::idempotency(&post.room_id, &post.sender_id, key));
         if let Some(key) = &idempotency {
             let put = Put::builder()
                 .table_name(self.table())
@@ -212,9 +180,7 @@ impl Store {
                 .condition_expression("attribute_not_exists(PK) OR #ttl < :now")
                 .expression_attribute_names("#ttl", super::TTL_ATTRIBUTE)
                 .expression_attribute_values(":now", value(&epoch_secs())?)
-                .return_values_on_condition_check_failure(
-                    ReturnValuesOnConditionCheckFailure::AllOld,
-                )
+                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
                 .build()
                 .map_err(Error::internal)?;
             items.push(TransactWriteItem::builder().put(put).build());
@@ -225,17 +191,14 @@ impl Store {
         match self.transact(items).await? {
             Ok(()) => Ok(Sent::New(receipt)),
             Err(reasons) if idempotency.is_some() && failed_at(&reasons, idempotency_at) => {
-                let receipt = match (
-                    reasons.get(idempotency_at).and_then(|r| r.item()),
-                    &idempotency,
-                ) {
+                let receipt = match (reasons.get(idempotency_at).and_then(|r| r.item()), &idempotency) {
                     (Some(item), _) => Some(from_item(item.clone())?),
                     (None, Some(key)) => self.get::<SendReceipt>(key).await?,
                     (None, None) => None,
                 };
-                receipt.map(Sent::Repeat).ok_or_else(|| {
-                    Error::internal_msg("an idempotency key vanished while it was read")
-                })
+                receipt
+                    .map(Sent::Repeat)
+                    .ok_or_else(|| Error::internal_msg("an idempotency key vanished while it was read"))
             }
             Err(reasons) if failed_at(&reasons, membership_at) => {
                 Err(Error::forbidden("You are not a member of this room"))
@@ -243,27 +206,18 @@ impl Store {
             Err(reasons) if post.parent.is_some() && failed_at(&reasons, parent_at) => {
                 Err(Error::not_found("message or room not found"))
             }
-            Err(_) => Err(Error::internal_msg(
-                "sending failed a condition it cannot fail",
-            )),
+            Err(_) => Err(Error::internal_msg("sending failed a condition it cannot fail")),
         }
     }
 
     /// A page of the room's messages, newest first: one strongly consistent Query.
     pub async fn list_messages(&self, room: &RoomId, page: &PageRequest) -> Result<Page<Message>> {
-        self.query_posts(room, keys::MESSAGE_PREFIX, Order::NewestFirst, page)
-            .await
+        self.query_posts(room, keys::MESSAGE_PREFIX, Order::NewestFirst, page).await
     }
 
     /// A page of a message's thread, oldest first: one strongly consistent Query.
-    pub async fn list_replies(
-        &self,
-        room: &RoomId,
-        parent: &MessageId,
-        page: &PageRequest,
-    ) -> Result<Page<Message>> {
-        self.query_posts(room, &keys::thread_prefix(parent), Order::OldestFirst, page)
-            .await
+    pub async fn list_replies(&self, room: &RoomId, parent: &MessageId, page: &PageRequest) -> Result<Page<Message>> {
+        self.query_posts(room, &keys::thread_prefix(parent), Order::OldestFirst, page).await
     }
 
     async fn query_posts(
@@ -273,19 +227,9 @@ impl Store {
         order: Order,
         page: &PageRequest,
     ) -> Result<Page<Message>> {
-        let page = self
-            .query_page(keys::room_pk(room), prefix, order, page)
-            .await?;
-        let items = page
-            .items
-            .into_iter()
-            .map(from_item)
-            .collect::<Result<Vec<Message>>>()?;
-        Ok(Page {
-            items,
-            next: page.next,
-            previous: page.previous,
-        })
+        let page = self.query_page(keys::room_pk(room), prefix, order, page).await?;
+        let items = page.items.into_iter().map(from_item).collect::<Result<Vec<Message>>>()?;
+        Ok(Page { items, next: page.next, previous: page.previous })
     }
 
     /// Where a message or reply lives, from its pointer.
@@ -321,28 +265,16 @@ impl Store {
             .expression_attribute_values(":links", value(&new.link_count)?);
         let version = Version {
             message: old.message.clone(),
-            written_at: old
-                .edited_at
-                .clone()
-                .unwrap_or_else(|| old.created_at.clone()),
+            written_at: old.edited_at.clone().unwrap_or_else(|| old.created_at.clone()),
             replaced_at: at.clone(),
         };
-        let mut items = vec![
-            tx_update(update)?,
-            self.put(&keys::message_version(&old.room_id, &old.id, &at), &version)?,
-        ];
+        let mut items =
+            vec![tx_update(update)?, self.put(&keys::message_version(&old.room_id, &old.id, &at), &version)?];
         for term in old.terms.iter().filter(|t| !new.terms.contains(t)) {
             items.push(self.delete(&keys::term(&old.room_id, term, &old.id))?);
         }
-        let added = Message {
-            terms: new
-                .terms
-                .iter()
-                .filter(|t| !old.terms.contains(t))
-                .cloned()
-                .collect(),
-            ..new.clone()
-        };
+        let added =
+            Message { terms: new.terms.iter().filter(|t| !old.terms.contains(t)).cloned().collect(), ..new.clone() };
         items.extend(self.term_puts(&added, &key.sk)?);
         items.extend(self.link_puts(&new, &urls)?);
         for n in urls.len()..old.link_count {
@@ -350,12 +282,10 @@ impl Store {
         }
         match self.transact(items).await? {
             Ok(()) => Ok(new),
-            Err(reasons) if failed_at(&reasons, 0) => Err(Error::conflict(
-                "The message changed while it was edited; try again",
-            )),
-            Err(_) => Err(Error::internal_msg(
-                "editing failed a condition it cannot fail",
-            )),
+            Err(reasons) if failed_at(&reasons, 0) => {
+                Err(Error::conflict("The message changed while it was edited; try again"))
+            }
+            Err(_) => Err(Error::internal_msg("editing failed a condition it cannot fail")),
         }
     }
 
@@ -373,9 +303,7 @@ impl Store {
                 .update_builder(&keys::room(room))
                 .update_expression("ADD message_count :minus DELETE pinned :id")
                 .expression_attribute_values(":id", string_set(&[post.id.as_str()])),
-            None => self
-                .update_builder(&keys::room(room))
-                .update_expression("ADD message_count :minus"),
+            None => self.update_builder(&keys::room(room)).update_expression("ADD message_count :minus"),
         };
         let mut items = vec![
             super::tx::conditional_delete(self, &PostRef::of(post).key(room))?,
@@ -393,9 +321,7 @@ impl Store {
             Err(reasons) if failed_at(&reasons, 0) || failed_at(&reasons, 2) => {
                 Err(Error::not_found("message not found"))
             }
-            Err(_) => Err(Error::internal_msg(
-                "deleting failed a condition it cannot fail",
-            )),
+            Err(_) => Err(Error::internal_msg("deleting failed a condition it cannot fail")),
         }
     }
 
@@ -407,19 +333,9 @@ impl Store {
         page: &PageRequest,
     ) -> Result<Page<Version>> {
         let prefix = keys::message_versions_prefix(message);
-        let page = self
-            .query_page(keys::room_pk(room), &prefix, Order::OldestFirst, page)
-            .await?;
-        let items = page
-            .items
-            .into_iter()
-            .map(from_item)
-            .collect::<Result<Vec<Version>>>()?;
-        Ok(Page {
-            items,
-            next: page.next,
-            previous: page.previous,
-        })
+        let page = self.query_page(keys::room_pk(room), &prefix, Order::OldestFirst, page).await?;
+        let items = page.items.into_iter().map(from_item).collect::<Result<Vec<Version>>>()?;
+        Ok(Page { items, next: page.next, previous: page.previous })
     }
 
     /// Sets whether `user` has read `message`; one member's flag never touches another's.
@@ -439,11 +355,7 @@ impl Store {
             .await;
         match self.metered(updated, |o| o.consumed_capacity.units()) {
             Ok(_) => Ok(()),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
                 Err(Error::not_found("message not found"))
             }
             Err(err) => Err(sdk_error(err)),
@@ -463,70 +375,44 @@ impl Store {
         let room_update = if pinned {
             room_update
                 .update_expression("ADD pinned :id")
-                .condition_expression(
-                    "attribute_not_exists(pinned) OR size(pinned) < :max OR contains(pinned, :one)",
-                )
+                .condition_expression("attribute_not_exists(pinned) OR size(pinned) < :max OR contains(pinned, :one)")
                 .expression_attribute_values(":max", value(&MAX_PINS)?)
                 .expression_attribute_values(":one", AttributeValue::S(message.id.to_string()))
         } else {
             room_update.update_expression("DELETE pinned :id")
         };
-        match self
-            .transact(vec![tx_update(message_update)?, tx_update(room_update)?])
-            .await?
-        {
+        match self.transact(vec![tx_update(message_update)?, tx_update(room_update)?]).await? {
             Ok(()) => Ok(()),
             Err(reasons) if failed_at(&reasons, 0) => Err(Error::not_found("message not found")),
-            Err(reasons) if failed_at(&reasons, 1) => Err(Error::bad_request(format!(
-                "a room pins at most {MAX_PINS} messages"
-            ))),
-            Err(_) => Err(Error::internal_msg(
-                "pinning failed a condition it cannot fail",
-            )),
+            Err(reasons) if failed_at(&reasons, 1) => {
+                Err(Error::bad_request(format!("a room pins at most {MAX_PINS} messages")))
+            }
+            Err(_) => Err(Error::internal_msg("pinning failed a condition it cannot fail")),
         }
     }
 
     /// Which of the messages named (room, id) still exist: one batch read for the distinct ones.
-    async fn live_messages(
-        &self,
-        mut refs: Vec<(RoomId, MessageId)>,
-    ) -> Result<HashSet<MessageId>> {
+    async fn live_messages(&self, mut refs: Vec<(RoomId, MessageId)>) -> Result<HashSet<MessageId>> {
         refs.sort();
         refs.dedup();
         if refs.is_empty() {
             return Ok(HashSet::new());
         }
-        let keys: Vec<keys::Key> = refs
-            .iter()
-            .map(|(room, id)| keys::message(room, id))
-            .collect();
+        let keys: Vec<keys::Key> = refs.iter().map(|(room, id)| keys::message(room, id)).collect();
         let found = self.get_many(&keys).await?;
-        Ok(refs
-            .into_iter()
-            .zip(found)
-            .filter(|(_, item)| item.is_some())
-            .map(|((_, id), _)| id)
-            .collect())
+        Ok(refs.into_iter().zip(found).filter(|(_, item)| item.is_some()).map(|((_, id), _)| id).collect())
     }
 
     /// The room's links, newest first, each once, paged. A reply's links show while its message
     /// exists.
     pub async fn room_links(&self, room: &RoomId, page: &PageRequest) -> Result<Page<String>> {
         let mut entries = Vec::new();
-        for item in self
-            .query_all(keys::room_pk(room), keys::LINK_PREFIX, false)
-            .await?
-        {
-            if let (Some(sk), Ok(entry)) =
-                (string_attr(&item, keys::SK), from_item::<LinkEntry>(item))
-            {
+        for item in self.query_all(keys::room_pk(room), keys::LINK_PREFIX, false).await? {
+            if let (Some(sk), Ok(entry)) = (string_attr(&item, keys::SK), from_item::<LinkEntry>(item)) {
                 entries.push((sk, entry));
             }
         }
-        let parents = entries
-            .iter()
-            .filter_map(|(_, e)| e.parent.clone().map(|p| (room.clone(), p)))
-            .collect();
+        let parents = entries.iter().filter_map(|(_, e)| e.parent.clone().map(|p| (room.clone(), p))).collect();
         let live = self.live_messages(parents).await?;
         let mut seen = HashSet::new();
         let links = entries
@@ -557,18 +443,14 @@ impl Store {
             .filter_map(|item| string_attr(&item, "room_id").and_then(|id| RoomId::parse(id).ok()))
             .collect();
         // Owned values: the lookups run as concurrent futures that must not borrow across tasks.
-        let lookups: Vec<(RoomId, String)> = rooms
-            .iter()
-            .flat_map(|room| words.iter().map(|word| (room.clone(), word.clone())))
-            .collect();
+        let lookups: Vec<(RoomId, String)> =
+            rooms.iter().flat_map(|room| words.iter().map(|word| (room.clone(), word.clone()))).collect();
         let store = self.clone();
         let entries: Vec<(RoomId, Vec<Item>)> = stream::iter(lookups)
             .map(move |(room, word)| {
                 let store = store.clone();
                 async move {
-                    let items = store
-                        .query_all(keys::term_pk(&room, &word), keys::MESSAGE_PREFIX, false)
-                        .await?;
+                    let items = store.query_all(keys::term_pk(&room, &word), keys::MESSAGE_PREFIX, false).await?;
                     Ok::<_, Error>((room, items))
                 }
             })
@@ -580,9 +462,7 @@ impl Store {
         for (room, items) in entries {
             let found = per_room.entry(room).or_default();
             for item in &items {
-                if let (Some(sk), Some(item_sk)) =
-                    (string_attr(item, keys::SK), string_attr(item, "item_sk"))
-                {
+                if let (Some(sk), Some(item_sk)) = (string_attr(item, keys::SK), string_attr(item, "item_sk")) {
                     found.entry(sk).or_insert((0, item_sk)).0 += 1;
                 }
             }
@@ -591,51 +471,24 @@ impl Store {
         for (room, found) in per_room {
             for (sk, (count, item_sk)) in found {
                 if count == words.len() {
-                    hits.push((
-                        sk,
-                        keys::Key {
-                            pk: keys::room_pk(&room),
-                            sk: item_sk,
-                        },
-                    ));
+                    hits.push((sk, keys::Key { pk: keys::room_pk(&room), sk: item_sk }));
                 }
             }
         }
         hits.sort_by(|a, b| b.0.cmp(&a.0));
         let page = page_in_memory(hits, page, keys::MESSAGE_PREFIX)?;
-        let found = if page.items.is_empty() {
-            Vec::new()
-        } else {
-            self.get_many(&page.items).await?
-        };
-        let posts = found
-            .into_iter()
-            .flatten()
-            .map(from_item)
-            .collect::<Result<Vec<Message>>>()?;
-        let parents = posts
-            .iter()
-            .filter_map(|p| p.parent.clone().map(|parent| (p.room_id.clone(), parent)))
-            .collect();
+        let found = if page.items.is_empty() { Vec::new() } else { self.get_many(&page.items).await? };
+        let posts = found.into_iter().flatten().map(from_item).collect::<Result<Vec<Message>>>()?;
+        let parents = posts.iter().filter_map(|p| p.parent.clone().map(|parent| (p.room_id.clone(), parent))).collect();
         let live = self.live_messages(parents).await?;
-        let items = posts
-            .into_iter()
-            .filter(|p| p.parent.as_ref().is_none_or(|parent| live.contains(parent)))
-            .collect();
-        Ok(Page {
-            items,
-            next: page.next,
-            previous: page.previous,
-        })
+        let items =
+            posts.into_iter().filter(|p| p.parent.as_ref().is_none_or(|parent| live.contains(parent))).collect();
+        Ok(Page { items, next: page.next, previous: page.previous })
     }
 }
 
 /// Pages a list already sorted newest first by its sort keys, with the same cursors as a Query.
-fn page_in_memory<T: Clone>(
-    items: Vec<(String, T)>,
-    page: &PageRequest,
-    prefix: &str,
-) -> Result<Page<T>> {
+fn page_in_memory<T: Clone>(items: Vec<(String, T)>, page: &PageRequest, prefix: &str) -> Result<Page<T>> {
     use crate::paging::{Cursor, Direction};
     let (start, end) = match &page.cursor {
         None => (0, page.limit.min(items.len())),
@@ -644,56 +497,26 @@ fn page_in_memory<T: Clone>(
         }
         Some(cursor) => {
             // Newest first: "after" a key means smaller keys.
-            let after = items
-                .iter()
-                .position(|(sk, _)| *sk < cursor.sort_key)
-                .unwrap_or(items.len());
-            let before = items
-                .iter()
-                .position(|(sk, _)| *sk <= cursor.sort_key)
-                .unwrap_or(items.len());
+            let after = items.iter().position(|(sk, _)| *sk < cursor.sort_key).unwrap_or(items.len());
+            let before = items.iter().position(|(sk, _)| *sk <= cursor.sort_key).unwrap_or(items.len());
             match cursor.direction {
                 Direction::After => (after, (after + page.limit).min(items.len())),
                 Direction::Before => (before.saturating_sub(page.limit), before),
             }
         }
     };
-    let cursor_at = |index: usize, direction| {
-        items.get(index).map(|(sk, _)| Cursor {
-            direction,
-            sort_key: sk.clone(),
-        })
-    };
-    let next = if end < items.len() && end > start {
-        cursor_at(end - 1, Direction::After)
-    } else {
-        None
-    };
-    let previous = if start > 0 && end > start {
-        cursor_at(start, Direction::Before)
-    } else {
-        None
-    };
-    let slice = items[start..end]
-        .iter()
-        .map(|(_, item)| item.clone())
-        .collect();
-    Ok(Page {
-        items: slice,
-        next,
-        previous,
-    })
+    let cursor_at =
+        |index: usize, direction| items.get(index).map(|(sk, _)| Cursor { direction, sort_key: sk.clone() });
+    let next = if end < items.len() && end > start { cursor_at(end - 1, Direction::After) } else { None };
+    let previous = if start > 0 && end > start { cursor_at(start, Direction::Before) } else { None };
+    let slice = items[start..end].iter().map(|(_, item)| item.clone()).collect();
+    Ok(Page { items: slice, next, previous })
 }
 
 impl Room {
     /// The room's pinned ids after pinning or unpinning `message`.
     pub fn with_pin(&self, message: &MessageId, pinned: bool) -> Vec<String> {
-        let mut ids: Vec<String> = self
-            .pinned
-            .iter()
-            .filter(|id| *id != message.as_str())
-            .cloned()
-            .collect();
+        let mut ids: Vec<String> = self.pinned.iter().filter(|id| *id != message.as_str()).cloned().collect();
         if pinned {
             ids.push(message.to_string());
         }

@@ -23,10 +23,7 @@ pub struct Usage {
 impl Usage {
     /// What was used between `earlier` and `self`.
     pub fn since(self, earlier: Usage) -> Usage {
-        Usage {
-            calls: self.calls - earlier.calls,
-            capacity_units: self.capacity_units - earlier.capacity_units,
-        }
+        Usage { calls: self.calls - earlier.calls, capacity_units: self.capacity_units - earlier.capacity_units }
     }
 }
 
@@ -37,26 +34,20 @@ pub(crate) trait Consumed {
 
 impl Consumed for Option<ConsumedCapacity> {
     fn units(&self) -> f64 {
-        self.as_ref()
-            .and_then(ConsumedCapacity::capacity_units)
-            .unwrap_or_default()
+        self.as_ref().and_then(ConsumedCapacity::capacity_units).unwrap_or_default()
     }
 }
 
 impl Consumed for Option<Vec<ConsumedCapacity>> {
     fn units(&self) -> f64 {
-        self.iter()
-            .flatten()
-            .filter_map(ConsumedCapacity::capacity_units)
-            .sum()
+        self.iter().flatten().filter_map(ConsumedCapacity::capacity_units).sum()
     }
 }
 
 impl Meter {
     pub(crate) fn record(&self, units: f64) {
         self.calls.fetch_add(1, Ordering::Relaxed);
-        self.milli_units
-            .fetch_add((units * 1000.0).round() as u64, Ordering::Relaxed);
+        self.milli_units.fetch_add((units * 1000.0).round() as u64, Ordering::Relaxed);
     }
 
     pub(crate) fn usage(&self) -> Usage {

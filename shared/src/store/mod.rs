@@ -1,5 +1,6 @@
 //! The single DynamoDB table: one client plus the table's name, cheap to clone into tasks.
 
+mod bookmarks;
 mod keys;
 mod messages;
 mod meter;
@@ -7,6 +8,7 @@ mod orgs;
 mod posts;
 mod reactions;
 mod rooms;
+mod schedule;
 mod table;
 mod tx;
 
@@ -18,21 +20,20 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, CancellationReason, KeysAndAttributes, ReturnConsumedCapacity,
-    TransactWriteItem,
+    AttributeValue, CancellationReason, KeysAndAttributes, ReturnConsumedCapacity, TransactWriteItem,
 };
 use meter::Consumed;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+pub use bookmarks::{Bookmark, MAX_BOOKMARKS};
 pub use keys::Key;
 pub use messages::{IDEMPOTENCY_TTL_SECS, MAX_PINS, Pointer, SendReceipt, Sent, Version};
 pub use meter::Usage;
 pub use posts::PostRef;
 pub use reactions::{MAX_EMOJI, Reacted, Reaction};
-pub use rooms::{
-    CreatedRoom, MAX_ROOM_MEMBERS, MembershipChange, MembershipChanged, member_digest,
-};
+pub use rooms::{CreatedRoom, MAX_ROOM_MEMBERS, MembershipChange, MembershipChanged, member_digest};
+pub use schedule::Scheduled;
 pub use table::{TTL_ATTRIBUTE, create_table};
 
 use crate::error::{Error, Result};
@@ -56,11 +57,7 @@ pub(crate) enum Order {
 
 impl Store {
     pub fn new(client: Client, table: &str) -> Self {
-        Self {
-            client,
-            table: table.into(),
-            meter: Arc::default(),
-        }
+        Self { client, table: table.into(), meter: Arc::default() }
     }
 
     pub fn client(&self) -> &Client {
@@ -82,16 +79,13 @@ impl Store {
         result: std::result::Result<O, E>,
         units: impl Fn(&O) -> f64,
     ) -> std::result::Result<O, E> {
-        self.meter
-            .record(result.as_ref().map(&units).unwrap_or_default());
+        self.meter.record(result.as_ref().map(&units).unwrap_or_default());
         result
     }
 
     /// One cheap read: proves the table answers (ping) and warms the connection (init).
     pub async fn ping(&self) -> Result<()> {
-        self.get::<serde_json::Value>(&keys::probe())
-            .await
-            .map(drop)
+        self.get::<serde_json::Value>(&keys::probe()).await.map(drop)
     }
 
     /// A strongly consistent read of one item.
@@ -105,9 +99,7 @@ impl Store {
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await;
-        let output = self
-            .metered(sent, |o| o.consumed_capacity.units())
-            .map_err(sdk_error)?;
+        let output = self.metered(sent, |o| o.consumed_capacity.units()).map_err(sdk_error)?;
         output.item.map(from_item).transpose()
     }
 
@@ -122,9 +114,7 @@ impl Store {
                 unique.push(key);
             }
         }
-        let mut batches = unique
-            .chunks(100)
-            .map(|chunk| chunk.iter().map(|key| key_item(key)).collect());
+        let mut batches = unique.chunks(100).map(|chunk| chunk.iter().map(|key| key_item(key)).collect());
         let mut pending: Vec<Item> = batches.next().unwrap_or_default();
         let mut attempt = 0;
         while !pending.is_empty() {
@@ -140,18 +130,9 @@ impl Store {
                 .return_consumed_capacity(ReturnConsumedCapacity::Total)
                 .send()
                 .await;
-            let output = self
-                .metered(sent, |o| o.consumed_capacity.units())
-                .map_err(sdk_error)?;
-            for item in output
-                .responses
-                .unwrap_or_default()
-                .remove(self.table())
-                .unwrap_or_default()
-            {
-                if let (Some(pk), Some(sk)) =
-                    (string_attr(&item, keys::PK), string_attr(&item, keys::SK))
-                {
+            let output = self.metered(sent, |o| o.consumed_capacity.units()).map_err(sdk_error)?;
+            for item in output.responses.unwrap_or_default().remove(self.table()).unwrap_or_default() {
+                if let (Some(pk), Some(sk)) = (string_attr(&item, keys::PK), string_attr(&item, keys::SK)) {
                     found.insert((pk, sk), item);
                 }
             }
@@ -169,10 +150,7 @@ impl Store {
                 pending = batches.next().unwrap_or_default();
             }
         }
-        Ok(keys
-            .iter()
-            .map(|key| found.get(&(key.pk.clone(), key.sk.clone())).cloned())
-            .collect())
+        Ok(keys.iter().map(|key| found.get(&(key.pk.clone(), key.sk.clone())).cloned()).collect())
     }
 
     /// One page of a partition's items whose sort key starts with `prefix`: one Query.
@@ -183,22 +161,14 @@ impl Store {
         order: Order,
         page: &PageRequest,
     ) -> Result<Page<Item>> {
-        let direction = page
-            .cursor
-            .as_ref()
-            .map_or(Direction::After, |c| c.direction);
+        let direction = page.cursor.as_ref().map_or(Direction::After, |c| c.direction);
         if let Some(cursor) = &page.cursor
             && !cursor.sort_key.starts_with(prefix)
         {
             return Err(Error::bad_request("invalid cursor"));
         }
         let ascending = (order == Order::OldestFirst) == (direction == Direction::After);
-        let start = page.cursor.as_ref().map(|cursor| {
-            key_item(&Key {
-                pk: pk.clone(),
-                sk: cursor.sort_key.clone(),
-            })
-        });
+        let start = page.cursor.as_ref().map(|cursor| key_item(&Key { pk: pk.clone(), sk: cursor.sort_key.clone() }));
         let limit = i32::try_from(page.limit + 1).map_err(Error::internal)?;
         let sent = self
             .client
@@ -214,9 +184,7 @@ impl Store {
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await;
-        let output = self
-            .metered(sent, |o| o.consumed_capacity.units())
-            .map_err(sdk_error)?;
+        let output = self.metered(sent, |o| o.consumed_capacity.units()).map_err(sdk_error)?;
         let mut items = output.items.unwrap_or_default();
         let more = items.len() > page.limit;
         items.truncate(page.limit);
@@ -224,47 +192,23 @@ impl Store {
             items.reverse();
         }
         let cursor_at = |item: Option<&Item>, direction| {
-            item.and_then(|item| string_attr(item, keys::SK))
-                .map(|sort_key| Cursor {
-                    direction,
-                    sort_key,
-                })
+            item.and_then(|item| string_attr(item, keys::SK)).map(|sort_key| Cursor { direction, sort_key })
         };
         let (first, last) = (items.first(), items.last());
         let (next, previous) = match direction {
             Direction::After => (
-                if more {
-                    cursor_at(last, Direction::After)
-                } else {
-                    None
-                },
-                page.cursor
-                    .as_ref()
-                    .and(cursor_at(first, Direction::Before)),
+                if more { cursor_at(last, Direction::After) } else { None },
+                page.cursor.as_ref().and(cursor_at(first, Direction::Before)),
             ),
-            Direction::Before => (
-                cursor_at(last, Direction::After),
-                if more {
-                    cursor_at(first, Direction::Before)
-                } else {
-                    None
-                },
-            ),
+            Direction::Before => {
+                (cursor_at(last, Direction::After), if more { cursor_at(first, Direction::Before) } else { None })
+            }
         };
-        Ok(Page {
-            items,
-            next,
-            previous,
-        })
+        Ok(Page { items, next, previous })
     }
 
     /// Every item of a partition whose sort key starts with `prefix`, page after page.
-    pub(crate) async fn query_all(
-        &self,
-        pk: String,
-        prefix: &str,
-        ascending: bool,
-    ) -> Result<Vec<Item>> {
+    pub(crate) async fn query_all(&self, pk: String, prefix: &str, ascending: bool) -> Result<Vec<Item>> {
         let mut items = Vec::new();
         let mut start = None;
         loop {
@@ -281,9 +225,7 @@ impl Store {
                 .return_consumed_capacity(ReturnConsumedCapacity::Total)
                 .send()
                 .await;
-            let output = self
-                .metered(sent, |o| o.consumed_capacity.units())
-                .map_err(sdk_error)?;
+            let output = self.metered(sent, |o| o.consumed_capacity.units()).map_err(sdk_error)?;
             items.extend(output.items.unwrap_or_default());
             match output.last_evaluated_key {
                 Some(key) if !key.is_empty() => start = Some(key),
@@ -318,20 +260,14 @@ impl Store {
                 }
                 _ => return Err(sdk_error(err)),
             };
-            let conflicted = reasons
-                .iter()
-                .any(|r| r.code() == Some("TransactionConflict"));
-            let failed_condition = reasons
-                .iter()
-                .any(|r| r.code() == Some("ConditionalCheckFailed"));
+            let conflicted = reasons.iter().any(|r| r.code() == Some("TransactionConflict"));
+            let failed_condition = reasons.iter().any(|r| r.code() == Some("ConditionalCheckFailed"));
             if failed_condition || !conflicted {
                 return Ok(Err(reasons));
             }
             attempt += 1;
             if attempt > 8 {
-                return Err(Error::Throttled(
-                    "the transaction kept conflicting with other writes".into(),
-                ));
+                return Err(Error::Throttled("the transaction kept conflicting with other writes".into()));
             }
             tokio::time::sleep(Duration::from_millis(10 * u64::from(attempt))).await;
         }
@@ -365,12 +301,8 @@ pub(crate) fn failed_at(reasons: &[CancellationReason], index: usize) -> bool {
     reasons.get(index).and_then(CancellationReason::code) == Some("ConditionalCheckFailed")
 }
 
-const THROTTLED: [&str; 4] = [
-    "ThrottlingException",
-    "ProvisionedThroughputExceededException",
-    "RequestLimitExceeded",
-    "LimitExceededException",
-];
+const THROTTLED: [&str; 4] =
+    ["ThrottlingException", "ProvisionedThroughputExceededException", "RequestLimitExceeded", "LimitExceededException"];
 const UNAVAILABLE: [&str; 2] = ["InternalServerError", "ServiceUnavailable"];
 
 /// What an SDK failure means to a client: throttled (429), the table not answering (503), or a bug

@@ -18,9 +18,7 @@ impl Store {
             self.put_new(&keys::org(&org.org_id), org)?,
             self.put_new(&keys::member(&org.org_id, &owner.id), owner)?,
         ];
-        self.transact(items)
-            .await?
-            .map_err(|_| Error::conflict("the org already exists"))
+        self.transact(items).await?.map_err(|_| Error::conflict("the org already exists"))
     }
 
     pub async fn member(&self, org: &OrgId, user: &UserId) -> Result<Option<Member>> {
@@ -29,9 +27,7 @@ impl Store {
 
     /// The caller's membership of `org`, or 403.
     pub async fn org_member(&self, org: &OrgId, user: &UserId) -> Result<Member> {
-        self.member(org, user)
-            .await?
-            .ok_or_else(|| Error::forbidden("You are not a member of this organization"))
+        self.member(org, user).await?.ok_or_else(|| Error::forbidden("You are not a member of this organization"))
     }
 
     /// Adds a member; 409 when they already are one.
@@ -48,54 +44,25 @@ impl Store {
             .await;
         match self.metered(put, |o| o.consumed_capacity.units()) {
             Ok(_) => Ok(()),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Err(Error::conflict(
-                    "This user is already a member of the organization",
-                ))
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+                Err(Error::conflict("This user is already a member of the organization"))
             }
             Err(err) => Err(sdk_error(err)),
         }
     }
 
     pub async fn list_members(&self, org: &OrgId, page: &PageRequest) -> Result<Page<Member>> {
-        let page = self
-            .query_page(
-                keys::members_pk(org),
-                keys::MEMBER_PREFIX,
-                Order::OldestFirst,
-                page,
-            )
-            .await?;
-        let items = page
-            .items
-            .into_iter()
-            .map(from_item)
-            .collect::<Result<Vec<Member>>>()?;
-        Ok(Page {
-            items,
-            next: page.next,
-            previous: page.previous,
-        })
+        let page = self.query_page(keys::members_pk(org), keys::MEMBER_PREFIX, Order::OldestFirst, page).await?;
+        let items = page.items.into_iter().map(from_item).collect::<Result<Vec<Member>>>()?;
+        Ok(Page { items, next: page.next, previous: page.previous })
     }
 
     /// Sets the given fields of a member's item (`changes` serialises to the fields to set) and
     /// returns the member as now stored; 404 when there is no such member.
-    pub async fn update_member(
-        &self,
-        org: &OrgId,
-        user: &UserId,
-        changes: &impl Serialize,
-    ) -> Result<Member> {
+    pub async fn update_member(&self, org: &OrgId, user: &UserId, changes: &impl Serialize) -> Result<Member> {
         let fields: super::Item = serde_dynamo::to_item(changes).map_err(Error::internal)?;
         if fields.is_empty() {
-            return self
-                .member(org, user)
-                .await?
-                .ok_or_else(|| Error::not_found("No such member"));
+            return self.member(org, user).await?.ok_or_else(|| Error::not_found("No such member"));
         }
         let mut update = self
             .client
@@ -118,11 +85,7 @@ impl Store {
             .await;
         match self.metered(sent, |o| o.consumed_capacity.units()) {
             Ok(output) => from_item(output.attributes.unwrap_or_default()),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
                 Err(Error::not_found("No such member"))
             }
             Err(err) => Err(sdk_error(err)),

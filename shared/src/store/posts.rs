@@ -15,10 +15,7 @@ impl PostRef {
     pub fn of(message: &Message) -> Self {
         match &message.parent {
             None => Self::Message(message.id.clone()),
-            Some(parent) => Self::Reply {
-                parent: parent.clone(),
-                id: message.id.clone(),
-            },
+            Some(parent) => Self::Reply { parent: parent.clone(), id: message.id.clone() },
         }
     }
 

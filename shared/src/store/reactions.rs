@@ -3,8 +3,7 @@
 //! without reading the reactions.
 
 use aws_sdk_dynamodb::types::{
-    AttributeValue, Put, ReturnConsumedCapacity, ReturnValuesOnConditionCheckFailure,
-    TransactWriteItem,
+    AttributeValue, Put, ReturnConsumedCapacity, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
 };
 use serde::{Deserialize, Serialize};
 
@@ -41,12 +40,7 @@ impl Store {
     /// Adds `reaction` to `target` and counts it, in one transaction; the same user and emoji again
     /// changes nothing.
     pub async fn add_reaction(&self, target: &Message, reaction: &Reaction) -> Result<Reacted> {
-        let key = keys::reaction(
-            &target.room_id,
-            &target.id,
-            &reaction.emoji,
-            &reaction.sender_id,
-        );
+        let key = keys::reaction(&target.room_id, &target.id, &reaction.emoji, &reaction.sender_id);
         let put = Put::builder()
             .table_name(self.table())
             .set_item(Some(to_item(&key, reaction)?))
@@ -66,62 +60,35 @@ impl Store {
             .expression_attribute_values(":one", number(1))
             .expression_attribute_values(":now", AttributeValue::S(reaction.created_at.clone()))
             .expression_attribute_values(":max", value(&MAX_EMOJI)?);
-        match self
-            .transact(vec![
-                TransactWriteItem::builder().put(put).build(),
-                tx_update(count)?,
-            ])
-            .await?
-        {
+        match self.transact(vec![TransactWriteItem::builder().put(put).build(), tx_update(count)?]).await? {
             Ok(()) => Ok(Reacted::New),
             Err(reasons) if failed_at(&reasons, 0) => {
                 let first = match reasons.first().and_then(|r| r.item()) {
                     Some(item) => Some(from_item(item.clone())?),
                     None => self.get::<Reaction>(&key).await?,
                 };
-                first
-                    .map(Reacted::Existing)
-                    .ok_or_else(|| Error::internal_msg("a reaction vanished while it was read"))
+                first.map(Reacted::Existing).ok_or_else(|| Error::internal_msg("a reaction vanished while it was read"))
             }
-            Err(reasons) if failed_at(&reasons, 1) => Err(Error::bad_request(format!(
-                "a message carries at most {MAX_EMOJI} different emoji"
-            ))),
-            Err(_) => Err(Error::internal_msg(
-                "reacting failed a condition it cannot fail",
-            )),
+            Err(reasons) if failed_at(&reasons, 1) => {
+                Err(Error::bad_request(format!("a message carries at most {MAX_EMOJI} different emoji")))
+            }
+            Err(_) => Err(Error::internal_msg("reacting failed a condition it cannot fail")),
         }
     }
 
     /// Every reaction on `target`, oldest first.
     pub async fn reactions(&self, target: &Message) -> Result<Vec<Reaction>> {
-        let items = self
-            .query_all(
-                keys::room_pk(&target.room_id),
-                &keys::reactions_prefix(&target.id),
-                true,
-            )
-            .await?;
-        let mut reactions = items
-            .into_iter()
-            .map(from_item)
-            .collect::<Result<Vec<Reaction>>>()?;
+        let items = self.query_all(keys::room_pk(&target.room_id), &keys::reactions_prefix(&target.id), true).await?;
+        let mut reactions = items.into_iter().map(from_item).collect::<Result<Vec<Reaction>>>()?;
         reactions.sort_by(|a, b| a.reaction_id.cmp(&b.reaction_id));
         Ok(reactions)
     }
 
     /// Removes `user`'s reaction with `emoji` and lowers the count, in one transaction; an emoji whose
     /// count reaches zero leaves the message.
-    pub async fn remove_reaction(
-        &self,
-        target: &Message,
-        emoji: &str,
-        user: &UserId,
-    ) -> Result<()> {
+    pub async fn remove_reaction(&self, target: &Message, emoji: &str, user: &UserId) -> Result<()> {
         let target_key = PostRef::of(target).key(&target.room_id);
-        let delete = super::tx::conditional_delete(
-            self,
-            &keys::reaction(&target.room_id, &target.id, emoji, user),
-        )?;
+        let delete = super::tx::conditional_delete(self, &keys::reaction(&target.room_id, &target.id, emoji, user))?;
         let count = self
             .update_builder(&target_key)
             .update_expression("SET reactions.#e = reactions.#e - :one")
@@ -137,9 +104,7 @@ impl Store {
                 return Err(Error::not_found("message not found"));
             }
             Err(_) => {
-                return Err(Error::internal_msg(
-                    "removing a reaction failed a condition it cannot fail",
-                ));
+                return Err(Error::internal_msg("removing a reaction failed a condition it cannot fail"));
             }
         }
         if target.reactions.get(emoji).copied().unwrap_or_default() > 1 {
@@ -160,13 +125,7 @@ impl Store {
             .await;
         match self.metered(cleaned, |o| o.consumed_capacity.units()) {
             Ok(_) => Ok(()),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(()),
             Err(err) => Err(sdk_error(err)),
         }
     }

@@ -4,9 +4,7 @@
 //! ids) is written with a condition in the same transaction as the room and every user's-room item, so
 //! concurrent creates of one set make one room, and a membership change moves the set atomically.
 
-use aws_sdk_dynamodb::types::{
-    Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
-};
+use aws_sdk_dynamodb::types::{Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -62,42 +60,21 @@ pub struct MembershipChanged {
 }
 
 fn existing_room(item: Option<&Item>) -> Option<RoomId> {
-    item.and_then(|item| string_attr(item, "room_id"))
-        .and_then(|id| RoomId::parse(id).ok())
+    item.and_then(|item| string_attr(item, "room_id")).and_then(|id| RoomId::parse(id).ok())
 }
 
 impl Store {
-    fn user_room_put(
-        &self,
-        org: &OrgId,
-        user: &UserId,
-        room: &RoomId,
-    ) -> Result<TransactWriteItem> {
-        self.put(
-            &keys::user_room(org, user, room),
-            &UserRoom {
-                room_id: room.clone(),
-            },
-        )
+    fn user_room_put(&self, org: &OrgId, user: &UserId, room: &RoomId) -> Result<TransactWriteItem> {
+        self.put(&keys::user_room(org, user, room), &UserRoom { room_id: room.clone() })
     }
 
     /// The member-set item, written only where no room holds the set yet; a failed condition hands
     /// back the room that does.
-    fn member_set_put(
-        &self,
-        org: &OrgId,
-        members: &[UserId],
-        room: &RoomId,
-    ) -> Result<TransactWriteItem> {
+    fn member_set_put(&self, org: &OrgId, members: &[UserId], room: &RoomId) -> Result<TransactWriteItem> {
         let key = keys::member_set(org, &member_digest(members));
         let put = Put::builder()
             .table_name(self.table())
-            .set_item(Some(to_item(
-                &key,
-                &MemberSet {
-                    room_id: room.clone(),
-                },
-            )?))
+            .set_item(Some(to_item(&key, &MemberSet { room_id: room.clone() })?))
             .condition_expression("attribute_not_exists(PK)")
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()
@@ -106,32 +83,19 @@ impl Store {
     }
 
     /// The room that holds a member set, when the failed condition did not hand it back.
-    async fn room_of_set(
-        &self,
-        org: &OrgId,
-        members: &[UserId],
-        returned: Option<&Item>,
-    ) -> Result<RoomId> {
+    async fn room_of_set(&self, org: &OrgId, members: &[UserId], returned: Option<&Item>) -> Result<RoomId> {
         if let Some(room) = existing_room(returned) {
             return Ok(room);
         }
-        let set: Option<MemberSet> = self
-            .get(&keys::member_set(org, &member_digest(members)))
-            .await?;
-        set.map(|set| set.room_id)
-            .ok_or_else(|| Error::internal_msg("a member set vanished while it was read"))
+        let set: Option<MemberSet> = self.get(&keys::member_set(org, &member_digest(members))).await?;
+        set.map(|set| set.room_id).ok_or_else(|| Error::internal_msg("a member set vanished while it was read"))
     }
 
     /// The ids of `users` that are not members of `org` (one batch read).
     pub async fn non_members(&self, org: &OrgId, users: &[UserId]) -> Result<Vec<UserId>> {
         let keys: Vec<_> = users.iter().map(|user| keys::member(org, user)).collect();
         let found = self.get_many(&keys).await?;
-        Ok(users
-            .iter()
-            .zip(found)
-            .filter(|(_, item)| item.is_none())
-            .map(|(user, _)| user.clone())
-            .collect())
+        Ok(users.iter().zip(found).filter(|(_, item)| item.is_none()).map(|(user, _)| user.clone()).collect())
     }
 
     /// Creates `room`, or finds the room that already has exactly its members.
@@ -148,13 +112,9 @@ impl Store {
             Ok(()) => Ok(CreatedRoom::New(room.room_id.clone())),
             Err(reasons) if failed_at(&reasons, 0) => {
                 let returned = reasons.first().and_then(|reason| reason.item());
-                Ok(CreatedRoom::Existing(
-                    self.room_of_set(&room.org_id, members, returned).await?,
-                ))
+                Ok(CreatedRoom::Existing(self.room_of_set(&room.org_id, members, returned).await?))
             }
-            Err(_) => Err(Error::internal_msg(
-                "creating a room failed a condition it cannot fail",
-            )),
+            Err(_) => Err(Error::internal_msg("creating a room failed a condition it cannot fail")),
         }
     }
 
@@ -171,88 +131,38 @@ impl Store {
         keys.extend(users.iter().map(|user| keys::member(org, user)));
         let mut found = self.get_many(&keys).await?.into_iter();
         let room = found.next().flatten().map(from_item).transpose()?;
-        let posts = found
-            .by_ref()
-            .take(posts.len())
-            .map(|item| item.map(from_item).transpose())
-            .collect::<Result<_>>()?;
-        let members = found
-            .map(|item| item.map(from_item).transpose())
-            .collect::<Result<_>>()?;
+        let posts =
+            found.by_ref().take(posts.len()).map(|item| item.map(from_item).transpose()).collect::<Result<_>>()?;
+        let members = found.map(|item| item.map(from_item).transpose()).collect::<Result<_>>()?;
         Ok((room, members, posts))
     }
 
     /// A page of the user's rooms, newest first: one Query for the page, one batch read for the rooms.
-    pub async fn user_rooms(
-        &self,
-        org: &OrgId,
-        user: &UserId,
-        page: &PageRequest,
-    ) -> Result<Page<Room>> {
-        let page = self
-            .query_page(
-                keys::user_rooms_pk(org, user),
-                keys::ROOM_PREFIX,
-                Order::NewestFirst,
-                page,
-            )
-            .await?;
-        let ids = page
-            .items
-            .iter()
-            .map(|item| from_item::<UserRoom>(item.clone()))
-            .collect::<Result<Vec<_>>>()?;
-        let keys: Vec<_> = ids
-            .iter()
-            .map(|user_room| keys::room(&user_room.room_id))
-            .collect();
-        let rooms = if keys.is_empty() {
-            Vec::new()
-        } else {
-            self.get_many(&keys).await?
-        };
-        let rooms = rooms
-            .into_iter()
-            .flatten()
-            .map(from_item)
-            .collect::<Result<Vec<Room>>>()?;
-        Ok(Page {
-            items: rooms,
-            next: page.next,
-            previous: page.previous,
-        })
+    pub async fn user_rooms(&self, org: &OrgId, user: &UserId, page: &PageRequest) -> Result<Page<Room>> {
+        let page = self.query_page(keys::user_rooms_pk(org, user), keys::ROOM_PREFIX, Order::NewestFirst, page).await?;
+        let ids = page.items.iter().map(|item| from_item::<UserRoom>(item.clone())).collect::<Result<Vec<_>>>()?;
+        let keys: Vec<_> = ids.iter().map(|user_room| keys::room(&user_room.room_id)).collect();
+        let rooms = if keys.is_empty() { Vec::new() } else { self.get_many(&keys).await? };
+        let rooms = rooms.into_iter().flatten().map(from_item).collect::<Result<Vec<Room>>>()?;
+        Ok(Page { items: rooms, next: page.next, previous: page.previous })
     }
 
     /// Applies `change` to `room` in one transaction: the room, its member-set item and the users'
     /// room items move together. A concurrent change makes it read the room again and retry; a change
     /// that would give the room the member set of another room is a 409 naming that room.
-    pub async fn change_membership(
-        &self,
-        mut room: Room,
-        change: &MembershipChange,
-    ) -> Result<MembershipChanged> {
+    pub async fn change_membership(&self, mut room: Room, change: &MembershipChange) -> Result<MembershipChanged> {
         for _ in 0..5 {
             let added: Vec<UserId> = dedup(change.add.iter().filter(|user| !room.has_member(user)));
-            let removed: Vec<UserId> =
-                dedup(change.remove.iter().filter(|user| room.has_member(user)));
+            let removed: Vec<UserId> = dedup(change.remove.iter().filter(|user| room.has_member(user)));
             if added.is_empty() && removed.is_empty() {
-                return Ok(MembershipChanged {
-                    room,
-                    added,
-                    removed,
-                });
+                return Ok(MembershipChanged { room, added, removed });
             }
             let old_members = room.room_user_ids.clone();
-            let mut new_members: Vec<UserId> = old_members
-                .iter()
-                .filter(|user| !removed.contains(user))
-                .cloned()
-                .collect();
+            let mut new_members: Vec<UserId> =
+                old_members.iter().filter(|user| !removed.contains(user)).cloned().collect();
             new_members.extend(added.iter().cloned());
             if new_members.len() > MAX_ROOM_MEMBERS {
-                return Err(Error::bad_request(format!(
-                    "a room holds at most {MAX_ROOM_MEMBERS} members"
-                )));
+                return Err(Error::bad_request(format!("a room holds at most {MAX_ROOM_MEMBERS} members")));
             }
 
             let update = Update::builder()
@@ -276,10 +186,7 @@ impl Store {
                 .map_err(Error::internal)?;
             let mut items = vec![TransactWriteItem::builder().update(update).build()];
             if !old_members.is_empty() {
-                items.push(self.delete(&keys::member_set(
-                    &room.org_id,
-                    &member_digest(&old_members),
-                ))?);
+                items.push(self.delete(&keys::member_set(&room.org_id, &member_digest(&old_members)))?);
             }
             let set_index = items.len();
             if !new_members.is_empty() {
@@ -296,38 +203,26 @@ impl Store {
                 Ok(()) => {
                     room.room_user_ids = new_members;
                     room.version += 1;
-                    return Ok(MembershipChanged {
-                        room,
-                        added,
-                        removed,
-                    });
+                    return Ok(MembershipChanged { room, added, removed });
                 }
                 Err(reasons) if failed_at(&reasons, 0) => {
-                    room = self
-                        .get(&keys::room(&room.room_id))
-                        .await?
-                        .ok_or_else(|| Error::not_found("No such Room"))?;
+                    room =
+                        self.get(&keys::room(&room.room_id)).await?.ok_or_else(|| Error::not_found("No such Room"))?;
                 }
                 Err(reasons) if failed_at(&reasons, set_index) => {
                     let returned = reasons.get(set_index).and_then(|reason| reason.item());
-                    let other = self
-                        .room_of_set(&room.org_id, &new_members, returned)
-                        .await?;
+                    let other = self.room_of_set(&room.org_id, &new_members, returned).await?;
                     return Err(Error::Conflict {
                         message: "Another room already has exactly these members".into(),
                         existing: Some(("room_id", other.to_string())),
                     });
                 }
                 Err(_) => {
-                    return Err(Error::internal_msg(
-                        "a membership change failed a condition it cannot fail",
-                    ));
+                    return Err(Error::internal_msg("a membership change failed a condition it cannot fail"));
                 }
             }
         }
-        Err(Error::Throttled(
-            "the room kept changing while it was updated".into(),
-        ))
+        Err(Error::Throttled("the room kept changing while it was updated".into()))
     }
 }
 
@@ -347,11 +242,7 @@ mod tests {
 
     #[test]
     fn the_digest_ignores_order_and_duplicates() {
-        let ids = |list: &[&str]| {
-            list.iter()
-                .map(|id| UserId::parse(*id).unwrap())
-                .collect::<Vec<_>>()
-        };
+        let ids = |list: &[&str]| list.iter().map(|id| UserId::parse(*id).unwrap()).collect::<Vec<_>>();
         let a = member_digest(&ids(&["alice", "bob"]));
         assert_eq!(a, member_digest(&ids(&["bob", "alice", "bob"])));
         assert_ne!(a, member_digest(&ids(&["alice", "bob", "carol"])));

@@ -2,8 +2,8 @@
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    StreamSpecification, StreamViewType, TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, StreamSpecification,
+    StreamViewType, TimeToLiveSpecification,
 };
 
 use super::keys::{PK, SK};
@@ -16,11 +16,7 @@ pub const TTL_ATTRIBUTE: &str = "ttl";
 /// unless it exists.
 pub async fn create_table(client: &Client, name: &str) -> Result<()> {
     let key = |name: &str, kind: KeyType| {
-        KeySchemaElement::builder()
-            .attribute_name(name)
-            .key_type(kind)
-            .build()
-            .map_err(Error::internal)
+        KeySchemaElement::builder().attribute_name(name).key_type(kind).build().map_err(Error::internal)
     };
     let attribute = |name: &str| {
         AttributeDefinition::builder()
@@ -47,11 +43,7 @@ pub async fn create_table(client: &Client, name: &str) -> Result<()> {
         .await;
     match created {
         Ok(_) => {}
-        Err(err)
-            if err
-                .as_service_error()
-                .is_some_and(|e| e.is_resource_in_use_exception()) =>
-        {
+        Err(err) if err.as_service_error().is_some_and(|e| e.is_resource_in_use_exception()) => {
             return Ok(());
         }
         Err(err) => return Err(super::sdk_error(err)),

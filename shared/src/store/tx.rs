@@ -29,11 +29,8 @@ impl Store {
     }
 
     pub(crate) fn delete(&self, key: &Key) -> Result<TransactWriteItem> {
-        let delete = Delete::builder()
-            .table_name(self.table())
-            .set_key(Some(key_item(key)))
-            .build()
-            .map_err(Error::internal)?;
+        let delete =
+            Delete::builder().table_name(self.table()).set_key(Some(key_item(key))).build().map_err(Error::internal)?;
         Ok(TransactWriteItem::builder().delete(delete).build())
     }
 }

@@ -1,0 +1,99 @@
+//! Scheduled messages: stored now, sent by the scheduler when due.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use dm_shared::access::RoomAccess;
+use dm_shared::auth::Caller;
+use dm_shared::http::{Json, Path, ok, reply};
+use dm_shared::ids::{MessageId, OrgId, RoomId};
+use dm_shared::input::NewPost;
+use dm_shared::store::Scheduled;
+use dm_shared::{AppState, Error, Result};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// The furthest ahead a message may be scheduled.
+const MAX_AHEAD_DAYS: i64 = 120;
+
+#[derive(Deserialize)]
+pub struct NewSchedule {
+    #[serde(flatten)]
+    post: NewPost,
+    timer: String,
+}
+
+/// `timer` as epoch milliseconds: RFC 3339, in the future, at most 120 days ahead.
+fn due_ms(timer: &str) -> Result<i64> {
+    let due = OffsetDateTime::parse(timer, &Rfc3339)
+        .map_err(|_| Error::bad_request("timer must be an RFC 3339 time, such as 2030-01-31T09:00:00Z"))?;
+    let now = OffsetDateTime::now_utc();
+    if due <= now {
+        return Err(Error::bad_request("timer must be in the future"));
+    }
+    if due > now + time::Duration::days(MAX_AHEAD_DAYS) {
+        return Err(Error::bad_request(format!("timer must be at most {MAX_AHEAD_DAYS} days ahead")));
+    }
+    i64::try_from(due.unix_timestamp_nanos() / 1_000_000).map_err(Error::internal)
+}
+
+fn scheduled_json(item: &Scheduled) -> Value {
+    json!({
+        "schedule_id": item.schedule_id,
+        "room_id": item.room_id,
+        "sender_id": item.sender_id,
+        "message": item.message,
+        "media": item.media,
+        "timer": item.timer,
+    })
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path((org, room)): Path<(OrgId, RoomId)>,
+    Json(body): Json<NewSchedule>,
+) -> Result<Response> {
+    let (sender, text, media) = body.post.check(&caller, &room, None)?;
+    let due_ms = due_ms(&body.timer)?;
+    RoomAccess::load(&state.store, &org, &room, &caller, &[]).await?.require_member()?;
+    let item = Scheduled {
+        schedule_id: MessageId::generate(),
+        org_id: org,
+        room_id: room,
+        sender_id: sender,
+        message: text.into_string(),
+        media,
+        timer: body.timer,
+        due_ms,
+        claimed_until_ms: 0,
+    };
+    state.store.schedule(&item).await?;
+    Ok(reply(
+        StatusCode::CREATED,
+        json!({ "message": "Message Scheduled", "schedule_id": item.schedule_id, "timer": item.timer }),
+    ))
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path((org, room)): Path<(OrgId, RoomId)>,
+) -> Result<Response> {
+    RoomAccess::load(&state.store, &org, &room, &caller, &[]).await?.require_member()?;
+    let pending = state.store.scheduled_by(&room, &caller).await?;
+    let results: Vec<Value> = pending.iter().map(scheduled_json).collect();
+    Ok(ok(json!({ "count": results.len(), "results": results })))
+}
+
+pub async fn cancel(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path((org, room, id)): Path<(OrgId, RoomId, MessageId)>,
+) -> Result<Response> {
+    RoomAccess::load(&state.store, &org, &room, &caller, &[]).await?.require_member()?;
+    state.store.cancel_scheduled(&room, &caller, &id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

@@ -1,0 +1,171 @@
+use std::time::Duration;
+
+use dm_tests::{TestApp, spawn_app, spawn_app_without_scheduler};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+async fn setup(app: &TestApp) -> (String, String) {
+    let org = app.org_with("alice", &["bob", "carol"]).await;
+    let room = app.room(&org, "alice", &["bob"]).await;
+    (org, room)
+}
+
+fn in_ms(ms: i64) -> String {
+    (OffsetDateTime::now_utc() + time::Duration::milliseconds(ms)).format(&Rfc3339).unwrap()
+}
+
+async fn schedule(app: &TestApp, org: &str, room: &str, text: &str, timer: &str) -> String {
+    let path = format!("/api/v1/org/{org}/rooms/{room}/schedule-message");
+    let reply = app.post(&path, "alice", json!({ "sender_id": "alice", "message": text, "timer": timer })).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.raw);
+    reply.str("schedule_id")
+}
+
+async fn messages(app: &TestApp, org: &str, room: &str) -> Vec<Value> {
+    app.all_pages(&format!("/api/v1/org/{org}/rooms/{room}/messages?limit=100"), "bob", "results").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_scheduled_two_seconds_ahead_arrives_once() {
+    let app = &spawn_app().await;
+    let (org, room) = setup(app).await;
+    let timer = in_ms(2_000);
+    let path = format!("/api/v1/org/{org}/rooms/{room}/schedule-message");
+    let reply = app
+        .post(
+            &path,
+            "alice",
+            json!({ "sender_id": "alice", "message": "Happy birthday https://cake.example.com", "timer": timer }),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.raw);
+    assert_eq!(reply.body["message"], "Message Scheduled");
+    assert_eq!(reply.body["timer"], timer.as_str());
+    let pending = app.get(&format!("/api/v1/org/{org}/rooms/{room}/scheduled-messages"), "alice").await;
+    assert_eq!(pending.body["count"], 1);
+    assert_eq!(pending.body["results"][0]["schedule_id"], reply.body["schedule_id"]);
+    assert!(messages(app, &org, &room).await.is_empty());
+
+    let mut delivered = Vec::new();
+    for _ in 0..40 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        delivered = messages(app, &org, &room).await;
+        if !delivered.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(delivered.len(), 1, "delivered within 10 s");
+    assert_eq!(delivered[0]["message"], "Happy birthday https://cake.example.com");
+    assert_eq!(delivered[0]["sender_id"], "alice");
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    assert_eq!(messages(app, &org, &room).await.len(), 1, "sent once");
+    let search = app.get(&format!("/api/v1/org/{org}/users/bob/messages/search?keyword=birthday"), "bob").await;
+    assert_eq!(search.body["count"], 1);
+    let links = app.get(&format!("/api/v1/org/{org}/rooms/{room}/links"), "bob").await;
+    assert_eq!(links.body["links"], json!(["https://cake.example.com"]));
+    let pending = app.get(&format!("/api/v1/org/{org}/rooms/{room}/scheduled-messages"), "alice").await;
+    assert_eq!(pending.body["count"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_schedulers_racing_over_a_hundred_due_messages_send_each_once() {
+    let app = &spawn_app_without_scheduler().await;
+    let (org, room) = setup(app).await;
+    let due = OffsetDateTime::now_utc() + time::Duration::seconds(8);
+    let timer = due.format(&Rfc3339).unwrap();
+    for i in 0..100 {
+        schedule(app, &org, &room, &format!("due {i}"), &timer).await;
+    }
+    let wait = due - OffsetDateTime::now_utc() + time::Duration::milliseconds(100);
+    tokio::time::sleep(Duration::try_from(wait).unwrap_or_default()).await;
+    let state = &app.stack.state;
+    let (a, b) =
+        tokio::join!(dm_scheduler::tick(state, dm_scheduler::LEASE), dm_scheduler::tick(state, dm_scheduler::LEASE));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.sent + b.sent, 100, "{a:?} {b:?}");
+    let sent = messages(app, &org, &room).await;
+    assert_eq!(sent.len(), 100);
+    let mut texts: Vec<&str> = sent.iter().map(|m| m["message"].as_str().unwrap()).collect();
+    texts.sort();
+    texts.dedup();
+    assert_eq!(texts.len(), 100);
+    assert_eq!(dm_scheduler::tick(state, dm_scheduler::LEASE).await.unwrap().sent, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_whose_run_died_is_sent_by_a_later_run_once() {
+    let app = &spawn_app_without_scheduler().await;
+    let (org, room) = setup(app).await;
+    schedule(app, &org, &room, "survives a crash", &in_ms(1_000)).await;
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    // A run that claims for half a second and dies before sending: mimicked by claiming only.
+    let state = &app.stack.state;
+    let minute = OffsetDateTime::now_utc().unix_timestamp() / 60;
+    let mut due = Vec::new();
+    for m in minute - 1..=minute {
+        due.extend(state.store.scheduled_in(m).await.unwrap());
+    }
+    assert_eq!(due.len(), 1);
+    let now = (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
+    assert!(state.store.claim_scheduled(&due[0], now, now + 500).await.unwrap());
+
+    assert_eq!(dm_scheduler::tick(state, dm_scheduler::LEASE).await.unwrap().sent, 0, "the claim still holds");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(dm_scheduler::tick(state, dm_scheduler::LEASE).await.unwrap().sent, 1);
+    assert_eq!(dm_scheduler::tick(state, dm_scheduler::LEASE).await.unwrap().sent, 0);
+    assert_eq!(messages(app, &org, &room).await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_message_is_never_sent() {
+    let app = &spawn_app_without_scheduler().await;
+    let (org, room) = setup(app).await;
+    let id = schedule(app, &org, &room, "never mind", &in_ms(1_000)).await;
+    let keep = schedule(app, &org, &room, "still on", &in_ms(1_000)).await;
+    let cancel = |user: &'static str, id: &str| {
+        let path = format!("/api/v1/org/{org}/rooms/{room}/scheduled-messages/{id}");
+        async move { app.call(Method::DELETE, &path, Some(user), None).await }
+    };
+    assert_eq!(cancel("bob", &id).await.status, StatusCode::NOT_FOUND, "only its sender");
+    let cancelled = cancel("alice", &id).await;
+    assert_eq!(cancelled.status, StatusCode::NO_CONTENT);
+    assert!(cancelled.raw.is_empty());
+    assert_eq!(cancel("alice", &id).await.status, StatusCode::NOT_FOUND);
+
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    assert_eq!(dm_scheduler::tick(&app.stack.state, dm_scheduler::LEASE).await.unwrap().sent, 1);
+    let sent = messages(app, &org, &room).await;
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0]["message"], "still on");
+    assert_eq!(cancel("alice", &keep).await.status, StatusCode::NOT_FOUND, "already sent");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schedule_is_checked() {
+    let app = &spawn_app().await;
+    let (org, room) = setup(app).await;
+    let path = format!("/api/v1/org/{org}/rooms/{room}/schedule-message");
+    let cases = [
+        ("alice", json!({ "sender_id": "alice", "message": "x", "timer": in_ms(-60_000) }), StatusCode::BAD_REQUEST),
+        ("alice", json!({ "sender_id": "alice", "message": "x", "timer": "tomorrow" }), StatusCode::BAD_REQUEST),
+        (
+            "alice",
+            json!({ "sender_id": "alice", "message": "x", "timer": in_ms(121 * 24 * 3_600_000) }),
+            StatusCode::BAD_REQUEST,
+        ),
+        ("alice", json!({ "sender_id": "alice", "message": "x" }), StatusCode::BAD_REQUEST),
+        ("alice", json!({ "sender_id": "alice", "message": " ", "timer": in_ms(60_000) }), StatusCode::BAD_REQUEST),
+        ("alice", json!({ "sender_id": "bob", "message": "x", "timer": in_ms(60_000) }), StatusCode::FORBIDDEN),
+        ("carol", json!({ "sender_id": "carol", "message": "x", "timer": in_ms(60_000) }), StatusCode::FORBIDDEN),
+    ];
+    for (user, body, status) in cases {
+        let reply = app.post(&path, user, body.clone()).await;
+        assert_eq!(reply.status, status, "{body}: {}", reply.raw);
+    }
+    let far = app
+        .post(&path, "alice", json!({ "sender_id": "alice", "message": "x", "timer": in_ms(119 * 24 * 3_600_000) }))
+        .await;
+    assert_eq!(far.status, StatusCode::CREATED);
+}
