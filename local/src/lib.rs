@@ -8,7 +8,6 @@ pub mod s3;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use aws_sdk_s3::config::Builder as S3ConfigBuilder;
 use dm_shared::AppState;
 use dm_shared::config::Config;
 use tokio::net::TcpListener;
@@ -90,10 +89,7 @@ impl Stack {
         let sdk = dm_shared::state::sdk_config(&config).await;
         let state = AppState::new(config, &sdk);
         dm_shared::store::create_table(state.store.client(), state.store.table()).await?;
-        let s3 = aws_sdk_s3::Client::from_conf(
-            S3ConfigBuilder::from(&sdk).endpoint_url(&s3_endpoint).force_path_style(true).build(),
-        );
-        s3::create_bucket(&s3, &options.bucket).await?;
+        s3::create_bucket(state.media.client(), state.media.bucket()).await?;
         let scheduler = options.scheduler.then(|| tokio::spawn(tick_every_second(state.clone())));
         Ok(Self { state, s3_endpoint, dynamodb, scratch, scheduler })
     }

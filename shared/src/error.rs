@@ -27,8 +27,6 @@ pub enum Error {
     PayloadTooLarge(String),
     #[error("Too many requests, retry later")]
     Throttled(#[source] BoxError),
-    #[error("Not implemented yet")]
-    NotImplemented,
     #[error("Service unavailable")]
     Unavailable(#[source] BoxError),
     #[error("Internal error")]
@@ -65,7 +63,6 @@ impl Error {
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
-            Self::NotImplemented => StatusCode::NOT_IMPLEMENTED,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -96,11 +96,6 @@ pub async fn no_route() -> Response {
     response
 }
 
-/// The answer of a route whose function is not built yet.
-pub async fn not_implemented() -> Error {
-    Error::NotImplemented
-}
-
 /// The largest JSON body a route takes (the messages contract's 256 KB).
 pub const MAX_JSON_BODY: usize = 256 * 1024;
 

@@ -9,6 +9,7 @@ pub mod http;
 pub mod ids;
 pub mod input;
 pub mod lambda;
+pub mod media;
 pub mod model;
 pub mod paging;
 pub mod posting;

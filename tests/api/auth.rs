@@ -57,17 +57,13 @@ async fn a_caller_outside_the_org_gets_403() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unknown_routes_and_unbuilt_groups_answer_json() {
+async fn unknown_routes_and_methods_answer_json_404() {
     let app = spawn_app().await;
-    let unknown = app.get("/api/v1/nowhere", "owner").await;
-    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
-    assert_eq!(unknown.body["status"], 404);
-
-    let org = app.org_with("owner", &["bob"]).await;
-    let room = app.room(&org, "owner", &["bob"]).await;
-    let unbuilt = app.get(&format!("/api/v1/org/{org}/rooms/{room}/bookmarks"), "owner").await;
-    assert_eq!(unbuilt.status, StatusCode::NOT_IMPLEMENTED);
-    assert_eq!(unbuilt.body["status"], 501);
+    for (method, path) in [(Method::GET, "/api/v1/nowhere"), (Method::DELETE, "/api/v1/ping"), (Method::GET, "/")] {
+        let reply = app.call(method, path, Some("owner"), None).await;
+        assert_eq!(reply.status, StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(reply.body["status"], 404);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

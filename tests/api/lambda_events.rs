@@ -125,3 +125,28 @@ async fn a_reply_and_a_reaction_through_their_functions() {
     assert_eq!(status, 200);
     assert_eq!(body["data"]["reactions"][0]["sender_ids"], json!(["bob"]));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_binary_multipart_upload_through_the_media_function() {
+    use base64::Engine;
+    let app = spawn_app().await;
+    let org = app.org_with("owner", &["bob"]).await;
+    let room = app.room(&org, "owner", &["bob"]).await;
+    let bytes: Vec<u8> = (0..=255u8).collect();
+    let mut body = b"--B0UNDARY\r\nContent-Disposition: form-data; name=\"file\"; filename=\"raw.bin\"\r\nContent-Type: application/octet-stream\r\n\r\n".to_vec();
+    body.extend(&bytes);
+    body.extend(b"\r\n--B0UNDARY--\r\n");
+    let encoded = base64::engine::general_purpose::STANDARD.encode(&body);
+    let event = authorized("POST", &format!("/api/v1/org/{org}/rooms/{room}/messagemedia"), "bob", &Value::Null)
+        .replace(
+            "\"content-type\": \"application/json\"",
+            "\"content-type\": \"multipart/form-data; boundary=B0UNDARY\"",
+        )
+        .replace("\"body\": \"null\"", &format!("\"body\": \"{encoded}\""))
+        .replace("\"isBase64Encoded\": false", "\"isBase64Encoded\": true");
+    let (status, reply) = invoke(dm_media::router(app.stack.state.clone()), &event).await;
+    assert_eq!(status, 201, "{reply}");
+    let url = reply["media_url"].as_str().unwrap();
+    assert!(url.starts_with("https://abc123.execute-api.eu-west-1.amazonaws.com/api/v1/"), "{url}");
+    assert!(url.ends_with("/raw.bin"));
+}

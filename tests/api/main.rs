@@ -3,6 +3,7 @@
 mod auth;
 mod bookmarks;
 mod lambda_events;
+mod media;
 mod members;
 mod messages;
 mod reactions;

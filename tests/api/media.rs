@@ -1,0 +1,189 @@
+use dm_tests::{TestApp, read, spawn_app, token};
+use reqwest::multipart::{Form, Part};
+use reqwest::redirect::Policy;
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+async fn setup(app: &TestApp) -> (String, String) {
+    let org = app.org_with("alice", &["bob", "carol"]).await;
+    let room = app.room(&org, "alice", &["bob"]).await;
+    (org, room)
+}
+
+fn file(bytes: Vec<u8>, name: &str, content_type: &str) -> Part {
+    Part::bytes(bytes).file_name(name.to_owned()).mime_str(content_type).unwrap()
+}
+
+async fn upload(app: &TestApp, org: &str, room: &str, user: &str, form: Form) -> dm_tests::Reply {
+    let path = format!("/api/v1/org/{org}/rooms/{room}/messagemedia");
+    read(app.raw(Method::POST, &path).bearer_auth(token(user)).multipart(form).send().await.unwrap()).await
+}
+
+/// Fetches a media URL as `user` without following the redirect; returns the status and Location.
+async fn fetch(media_url: &str, user: &str) -> (StatusCode, Option<String>) {
+    let client = reqwest::Client::builder().redirect(Policy::none()).build().unwrap();
+    let response = client.get(media_url).bearer_auth(token(user)).send().await.unwrap();
+    let location = response.headers().get("location").map(|v| v.to_str().unwrap().to_owned());
+    (response.status(), location)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploaded_files_come_back_through_a_presigned_redirect() {
+    let app = &spawn_app().await;
+    let (org, room) = setup(app).await;
+    let photo: Vec<u8> = (0..50_000u32).map(|i| (i % 251) as u8).collect();
+    let form = Form::new()
+        .part("file", file(photo.clone(), "holiday photo.png", "image/png"))
+        .part("file", file(b"notes".to_vec(), "notes.txt", "text/plain"))
+        .text("caption", "ignored");
+    let uploaded = upload(app, &org, &room, "bob", form).await;
+    assert_eq!(uploaded.status, StatusCode::CREATED, "{}", uploaded.raw);
+    let urls: Vec<String> =
+        uploaded.body["media_urls"].as_array().unwrap().iter().map(|u| u.as_str().unwrap().to_owned()).collect();
+    assert_eq!(urls.len(), 2);
+    assert_eq!(uploaded.body["media_url"], urls[0].as_str());
+    assert!(urls[0].starts_with(&format!("{}/api/v1/org/{org}/rooms/{room}/media/", app.base)), "{}", urls[0]);
+    assert!(urls[0].ends_with("/holiday_photo.png"));
+
+    let (status, location) = fetch(&urls[0], "alice").await;
+    assert_eq!(status, StatusCode::FOUND);
+    let location = location.unwrap();
+    assert!(location.starts_with(&app.stack.s3_endpoint), "{location}");
+    let object = reqwest::get(&location).await.unwrap();
+    assert_eq!(object.status(), StatusCode::OK);
+    assert_eq!(object.headers()["content-type"], "image/png");
+    assert!(object.headers().get("content-disposition").is_none(), "images show inline");
+    assert_eq!(object.bytes().await.unwrap().to_vec(), photo);
+
+    // A message can carry the URLs.
+    let sent = app
+        .post(
+            &format!("/api/v1/org/{org}/rooms/{room}/messages"),
+            "bob",
+            json!({ "sender_id": "bob", "message": "", "media": urls }),
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::CREATED, "{}", sent.raw);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_names_stay_in_their_folder_and_pages_download_as_attachments() {
+    let app = &spawn_app().await;
+    let (org, room) = setup(app).await;
+    let page = b"<script>alert(document.cookie)</script>".to_vec();
+    let form = Form::new().part("file", file(page.clone(), "../../../evil.html", "text/html"));
+    let uploaded = upload(app, &org, &room, "bob", form).await;
+    assert_eq!(uploaded.status, StatusCode::CREATED, "{}", uploaded.raw);
+    let url = uploaded.str("media_url");
+    assert!(url.contains(&format!("/rooms/{room}/media/")) && url.ends_with("/evil.html"), "{url}");
+    assert!(!url.contains(".."));
+
+    let (status, location) = fetch(&url, "bob").await;
+    assert_eq!(status, StatusCode::FOUND);
+    let location = location.unwrap();
+    assert!(location.contains("response-content-disposition=attachment"), "{location}");
+    let object = reqwest::get(&location).await.unwrap();
+    assert_eq!(object.headers()["content-disposition"], "attachment; filename=\"evil.html\"");
+    assert_eq!(object.bytes().await.unwrap().to_vec(), page);
+
+    let traversal = format!("/api/v1/org/{org}/rooms/{room}/media/01JABCDEFGHJKMNPQRSTVWXYZ0/..%2F..%2Fsecret");
+    assert_eq!(app.get(&traversal, "bob").await.status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_room_members_upload_and_fetch() {
+    let app = &spawn_app().await;
+    let (org, room) = setup(app).await;
+    let form = || Form::new().part("file", file(b"x".to_vec(), "x.txt", "text/plain"));
+    assert_eq!(upload(app, &org, &room, "carol", form()).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(upload(app, &org, &room, "stranger", form()).await.status, StatusCode::FORBIDDEN);
+    let url = upload(app, &org, &room, "alice", form()).await.str("media_url");
+    assert_eq!(fetch(&url, "carol").await.0, StatusCode::FORBIDDEN);
+    assert_eq!(fetch(&url, "stranger").await.0, StatusCode::FORBIDDEN);
+    let missing = url.replace("/x.txt", "/y.txt");
+    assert_eq!(fetch(&missing, "bob").await.0, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_without_a_file_malformed_or_too_large_are_refused() {
+    let app = &spawn_app().await;
+    let (org, room) = setup(app).await;
+    let none = upload(app, &org, &room, "bob", Form::new().text("caption", "no file")).await;
+    assert_eq!(none.status, StatusCode::BAD_REQUEST);
+    assert_eq!(none.body["message"], "No file attached, Use send Message api to send only a message");
+
+    let path = format!("/api/v1/org/{org}/rooms/{room}/messagemedia");
+    let malformed = app
+        .raw(Method::POST, &path)
+        .bearer_auth(token("bob"))
+        .header("content-type", "multipart/form-data; boundary=XYZ")
+        .body("--XYZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a\"\r\n\r\nunterminated")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read(malformed).await.status, StatusCode::BAD_REQUEST);
+    let not_multipart = app.post(&path, "bob", json!({ "file": "x" })).await;
+    assert_eq!(not_multipart.status, StatusCode::BAD_REQUEST);
+
+    let big = Form::new().part("file", file(vec![7u8; 5 * 1024 * 1024], "big.bin", "application/octet-stream"));
+    let refused = upload(app, &org, &room, "bob", big).await;
+    assert_eq!(refused.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", refused.raw);
+    assert!(refused.str("message").contains("upload-url"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_files_go_straight_to_s3_with_a_presigned_put() {
+    let app = &spawn_app().await;
+    let (org, room) = setup(app).await;
+    let path = format!("/api/v1/org/{org}/rooms/{room}/media/upload-url");
+    let video: Vec<u8> = (0..200_000u32).map(|i| (i % 13) as u8).collect();
+    let granted = app
+        .post(&path, "bob", json!({ "filename": "clip.mp4", "content_type": "video/mp4", "size": video.len() }))
+        .await;
+    assert_eq!(granted.status, StatusCode::CREATED, "{}", granted.raw);
+    assert_eq!(granted.body["expires_in"], 900);
+    let upload_url = granted.str("upload_url");
+    assert!(upload_url.starts_with(&app.stack.s3_endpoint));
+
+    let put = reqwest::Client::new()
+        .put(&upload_url)
+        .header("content-type", "video/mp4")
+        .body(video.clone())
+        .send()
+        .await
+        .unwrap();
+    assert!(put.status().is_success(), "{}: {}", put.status(), put.text().await.unwrap());
+    let (status, location) = fetch(&granted.str("media_url"), "alice").await;
+    assert_eq!(status, StatusCode::FOUND);
+    let object = reqwest::get(location.unwrap()).await.unwrap();
+    assert_eq!(object.bytes().await.unwrap().to_vec(), video);
+
+    let tampered = reqwest::Client::new()
+        .put(upload_url.replace("clip.mp4", "other.mp4"))
+        .header("content-type", "video/mp4")
+        .body(video)
+        .send()
+        .await
+        .unwrap();
+    assert!(tampered.status().is_client_error(), "a presigned URL covers only its own key");
+
+    let cases = [
+        (
+            json!({ "filename": "a.bin", "content_type": "application/octet-stream", "size": 101 * 1024 * 1024 }),
+            StatusCode::PAYLOAD_TOO_LARGE,
+        ),
+        (
+            json!({ "filename": "a.bin", "content_type": "application/octet-stream", "size": 0 }),
+            StatusCode::BAD_REQUEST,
+        ),
+        (json!({ "filename": "a.bin", "content_type": "nonsense", "size": 10 }), StatusCode::BAD_REQUEST),
+        (json!({ "filename": "a.bin", "size": 10 }), StatusCode::BAD_REQUEST),
+    ];
+    for (body, status) in cases {
+        assert_eq!(app.post(&path, "bob", body.clone()).await.status, status, "{body}");
+    }
+    assert_eq!(
+        app.post(&path, "carol", json!({ "filename": "a", "content_type": "text/plain", "size": 1 })).await.status,
+        StatusCode::FORBIDDEN
+    );
+}
