@@ -69,6 +69,7 @@ pub async fn spawn_app_without_scheduler() -> TestApp {
 }
 
 async fn spawn(scheduler: bool) -> TestApp {
+    dm_shared::telemetry::init();
     let table = format!("test-{}", ulid::Ulid::new());
     let options = Options {
         data_dir: None,
@@ -83,7 +84,7 @@ async fn spawn(scheduler: bool) -> TestApp {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port");
     let base = format!("http://{}", listener.local_addr().expect("an address"));
     let app = TestApp { base, stack, client: reqwest::Client::new() };
-    let server = app.stack.serve_owned(listener);
+    let server = app.stack.serve_owned(listener).expect("a bound listener");
     tokio::spawn(server);
     app
 }
@@ -182,6 +183,32 @@ impl TestApp {
                 Some(next) => path = next.trim_start_matches(&self.base).to_owned(),
                 None => return out,
             }
+        }
+    }
+}
+
+pub type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+impl TestApp {
+    /// Opens the WebSocket API as `user` for `org`; `Err` carries the refused handshake's status.
+    pub async fn socket(&self, user: &str, org: &str) -> Result<Socket, u16> {
+        let url = format!("{}/ws?token={}&org_id={org}", self.base.replace("http://", "ws://"), token(user));
+        match tokio_tungstenite::connect_async(url).await {
+            Ok((socket, _)) => Ok(socket),
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => Err(response.status().as_u16()),
+            Err(err) => panic!("the WebSocket API does not answer: {err}"),
+        }
+    }
+}
+
+/// The next event on `socket` within `wait`, or `None`.
+pub async fn next_event(socket: &mut Socket, wait: std::time::Duration) -> Option<Value> {
+    use futures_util::StreamExt;
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let message = tokio::time::timeout_at(deadline, socket.next()).await.ok()??.ok()?;
+        if let tokio_tungstenite::tungstenite::Message::Text(text) = message {
+            return serde_json::from_str(&text).ok();
         }
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod dynamodb;
 pub mod gateway;
+mod realtime;
 pub mod s3;
 
 use std::net::SocketAddr;
@@ -53,6 +54,7 @@ impl Options {
 /// A running local stack: its stores and the state every function shares.
 pub struct Stack {
     pub state: AppState,
+    sdk: aws_config::SdkConfig,
     pub s3_endpoint: String,
     dynamodb: Option<DynamoDbLocal>,
     scratch: Option<PathBuf>,
@@ -91,7 +93,7 @@ impl Stack {
         dm_shared::store::create_table(state.store.client(), state.store.table()).await?;
         s3::create_bucket(state.media.client(), state.media.bucket()).await?;
         let scheduler = options.scheduler.then(|| tokio::spawn(tick_every_second(state.clone())));
-        Ok(Self { state, s3_endpoint, dynamodb, scratch, scheduler })
+        Ok(Self { state, sdk, s3_endpoint, dynamodb, scratch, scheduler })
     }
 
     pub fn dynamodb_endpoint(&self) -> Option<&str> {
@@ -99,9 +101,15 @@ impl Stack {
     }
 
     /// Serves the API on `listener` until the returned future is dropped.
-    pub fn serve_owned(&self, listener: TcpListener) -> impl Future<Output = std::io::Result<()>> + Send + 'static {
-        let app = gateway::router(&self.state).into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(listener, app).into_future()
+    /// Besides the HTTP API, it serves the WebSocket API at `/ws` and publishes the table's changes to
+    /// it.
+    pub fn serve_owned(
+        &self,
+        listener: TcpListener,
+    ) -> std::io::Result<impl Future<Output = std::io::Result<()>> + Send + 'static> {
+        let base_url = format!("http://{}", listener.local_addr()?);
+        let app = gateway::router(&self.state).merge(realtime::routes(&self.state, &self.sdk, &base_url));
+        Ok(axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).into_future())
     }
 }
 

@@ -47,10 +47,14 @@ async fn main() -> ExitCode {
 async fn serve(options: Options, port: u16) -> Result<(), dm_local::BoxError> {
     let stack = Stack::start(options).await?;
     let listener = TcpListener::bind(("127.0.0.1", port)).await?;
-    eprintln!("dm-local: the API is on http://{} (S3 at {})", listener.local_addr()?, stack.s3_endpoint);
+    let address = listener.local_addr()?;
+    eprintln!(
+        "dm-local: the API is on http://{address}, WebSocket events on ws://{address}/ws (S3 at {})",
+        stack.s3_endpoint
+    );
     eprintln!("dm-local: a token: cargo run -q -p dm-local -- token --user <user-id>");
     tokio::select! {
-        served = stack.serve_owned(listener) => served?,
+        served = stack.serve_owned(listener)? => served?,
         _ = shutdown() => eprintln!("dm-local: stopping"),
     }
     // Dropping the stack stops DynamoDB Local.

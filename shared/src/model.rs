@@ -135,7 +135,8 @@ pub struct Message {
     pub saved_by: Vec<UserId>,
     #[serde(default)]
     pub thread_count: u64,
-    /// Reactions per emoji, kept by the reaction transactions.
+    /// Reactions per emoji, kept by the reaction transactions. Never empty: it holds the entry
+    /// `EMPTY_MAP_KEY` (see there).
     #[serde(default)]
     pub reactions: BTreeMap<String, i64>,
     /// When each emoji was first used on it: the order lists show them in.
@@ -148,6 +149,11 @@ pub struct Message {
     #[serde(default)]
     pub link_count: usize,
 }
+
+/// A key no emoji can be (emoji hold no whitespace) that keeps a message's reaction maps from ever
+/// being empty: DynamoDB Local's stream reports an empty map without its type, which the SDK cannot
+/// read, and a map must exist before one of its entries can be set.
+pub const EMPTY_MAP_KEY: &str = " ";
 
 impl Message {
     /// A new message (or reply, with `parent`) from `sender`, not stored yet.
@@ -174,8 +180,8 @@ impl Message {
             read_by: Vec::new(),
             saved_by: Vec::new(),
             thread_count: 0,
-            reactions: BTreeMap::new(),
-            reacted_at: BTreeMap::new(),
+            reactions: BTreeMap::from([(EMPTY_MAP_KEY.to_owned(), 0)]),
+            reacted_at: BTreeMap::from([(EMPTY_MAP_KEY.to_owned(), String::new())]),
             terms: Vec::new(),
             link_count: 0,
         }
@@ -187,8 +193,12 @@ impl Message {
 
     /// Emoji with at least one reaction, in the order first used, with their counts.
     pub fn reaction_counts(&self) -> Vec<(&str, i64)> {
-        let mut counts: Vec<(&str, i64)> =
-            self.reactions.iter().filter(|(_, n)| **n > 0).map(|(e, n)| (e.as_str(), *n)).collect();
+        let mut counts: Vec<(&str, i64)> = self
+            .reactions
+            .iter()
+            .filter(|(emoji, n)| **n > 0 && emoji.as_str() != EMPTY_MAP_KEY)
+            .map(|(e, n)| (e.as_str(), *n))
+            .collect();
         counts.sort_by_key(|(emoji, _)| (self.reacted_at.get(*emoji), *emoji));
         counts
     }

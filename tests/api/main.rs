@@ -7,6 +7,7 @@ mod media;
 mod members;
 mod messages;
 mod reactions;
+mod realtime;
 mod rooms;
 mod rooms_membership;
 mod schedule;

@@ -109,6 +109,8 @@ async fn add(state: AppState, caller: UserId, target: Target, body: NewReaction)
     let post = target.load(&state, &caller).await?;
     let reaction = Reaction {
         reaction_id: new_id(),
+        org_id: post.org_id.clone(),
+        message_id: post.id.clone(),
         sender_id: caller,
         emoji: body.data.into_string(),
         category: body.category,

@@ -146,3 +146,19 @@ pub fn scheduled_prefix(user: &UserId) -> String {
 pub fn schedule_cursor() -> Key {
     Key { pk: "SCHEDULE#CURSOR".into(), sk: META.into() }
 }
+
+/// One open WebSocket connection of a user in an org.
+pub fn connection(org: &OrgId, user: &UserId, connection_id: &str) -> Key {
+    Key { pk: connections_pk(org, user), sk: format!("CONN#{connection_id}") }
+}
+
+pub fn connections_pk(org: &OrgId, user: &UserId) -> String {
+    format!("ORG#{org}#USER#{user}#CONNECTIONS")
+}
+
+pub const CONNECTION_PREFIX: &str = "CONN#";
+
+/// Whose a connection is: `$disconnect` knows only the connection's id.
+pub fn connection_owner(connection_id: &str) -> Key {
+    Key { pk: format!("CONNECTION#{connection_id}"), sk: META.into() }
+}

@@ -1,6 +1,7 @@
 //! The single DynamoDB table: one client plus the table's name, cheap to clone into tasks.
 
 mod bookmarks;
+mod connections;
 mod keys;
 mod messages;
 mod meter;
@@ -27,6 +28,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub use bookmarks::{Bookmark, MAX_BOOKMARKS};
+pub use connections::{CONNECTION_TTL_SECS, Connection};
 pub use keys::Key;
 pub use messages::{IDEMPOTENCY_TTL_SECS, MAX_PINS, Pointer, SendReceipt, Sent, Version};
 pub use meter::Usage;

@@ -11,7 +11,7 @@ use super::messages::{number, tx_update, value};
 use super::meter::Consumed;
 use super::{PostRef, Store, failed_at, from_item, keys, sdk_error, to_item};
 use crate::error::{Error, Result};
-use crate::ids::UserId;
+use crate::ids::{MessageId, OrgId, UserId};
 use crate::model::Message;
 
 /// The most distinct emoji one message carries.
@@ -21,6 +21,9 @@ pub const MAX_EMOJI: usize = 50;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Reaction {
     pub reaction_id: String,
+    pub org_id: OrgId,
+    /// The message or reply it is on.
+    pub message_id: MessageId,
     pub sender_id: UserId,
     pub emoji: String,
     #[serde(default)]
@@ -59,7 +62,8 @@ impl Store {
             .expression_attribute_values(":zero", number(0))
             .expression_attribute_values(":one", number(1))
             .expression_attribute_values(":now", AttributeValue::S(reaction.created_at.clone()))
-            .expression_attribute_values(":max", value(&MAX_EMOJI)?);
+            // The map's `EMPTY_MAP_KEY` entry is not an emoji.
+            .expression_attribute_values(":max", value(&(MAX_EMOJI + 1))?);
         match self.transact(vec![TransactWriteItem::builder().put(put).build(), tx_update(count)?]).await? {
             Ok(()) => Ok(Reacted::New),
             Err(reasons) if failed_at(&reasons, 0) => {

@@ -1,0 +1,162 @@
+//! What a change of the table means to a room's members: the seed's event names, derived from the
+//! item's old and new images, so every write path (routes, scheduler) publishes without knowing it.
+
+use dm_shared::ids::{OrgId, RoomId, UserId};
+use dm_shared::model::{Message, Room};
+use dm_shared::store::Reaction;
+use serde::Deserialize;
+use serde_dynamo::Item;
+use serde_json::{Value, json};
+
+/// One change of one item, as DynamoDB Streams reports it (new and old images).
+#[derive(Clone, Debug)]
+pub struct Change {
+    /// The stream record's id: stable across redeliveries, so clients can drop duplicates.
+    pub event_id: String,
+    pub sequence_number: String,
+    pub old: Option<Item>,
+    pub new: Option<Item>,
+}
+
+/// An event for a room's members (or, with `only`, for one of them).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RoomEvent {
+    pub name: &'static str,
+    pub event_id: String,
+    pub org_id: OrgId,
+    pub room_id: RoomId,
+    pub data: Value,
+    /// The room as the change left it, when the change was the room's own.
+    pub room: Option<Room>,
+    pub only: Option<UserId>,
+}
+
+impl RoomEvent {
+    pub fn payload(&self) -> Value {
+        json!({
+            "event": self.name,
+            "event_id": self.event_id,
+            "org_id": self.org_id,
+            "room_id": self.room_id,
+            "data": self.data,
+        })
+    }
+}
+
+#[derive(Deserialize)]
+struct Keys {
+    #[serde(rename = "PK")]
+    pk: String,
+    #[serde(rename = "SK")]
+    sk: String,
+}
+
+fn parse<T: serde::de::DeserializeOwned>(image: &Option<Item>) -> Option<T> {
+    image.clone().and_then(|item| serde_dynamo::from_item(item).ok())
+}
+
+fn post_data(post: &Message) -> Value {
+    let mut data = json!({
+        "sender_id": post.sender_id,
+        "message": post.message,
+        "media": post.media,
+        "created_at": post.created_at,
+        "edited": post.edited,
+        "edited_at": post.edited_at,
+        "thread": post.parent.is_some(),
+    });
+    match &post.parent {
+        None => data["message_id"] = json!(post.id),
+        Some(parent) => {
+            data["message_id"] = json!(parent);
+            data["thread_id"] = json!(post.id);
+        }
+    }
+    data
+}
+
+/// The events one change makes; most changes make none or one.
+pub fn derive(change: &Change) -> Vec<RoomEvent> {
+    let Some(keys) = parse::<Keys>(&change.new).or_else(|| parse::<Keys>(&change.old)) else { return Vec::new() };
+    let mut events = Vec::new();
+    let mut push =
+        |name: &'static str, org: &OrgId, room: &RoomId, data: Value, only: Option<UserId>, state: Option<Room>| {
+            events.push(RoomEvent {
+                name,
+                event_id: format!("{}#{}", change.event_id, events.len()),
+                org_id: org.clone(),
+                room_id: room.clone(),
+                data,
+                room: state,
+                only,
+            });
+        };
+
+    if keys.pk.starts_with("ROOM#") && keys.sk == "META" {
+        let (Some(old), Some(new)) = (parse::<Room>(&change.old), parse::<Room>(&change.new)) else { return events };
+        for user in new.room_user_ids.iter().filter(|u| !old.has_member(u)) {
+            let data = json!({ "member_id": user, "room_user_ids": new.room_user_ids });
+            push("member_added", &new.org_id, &new.room_id, data, None, Some(new.clone()));
+        }
+        for user in old.room_user_ids.iter().filter(|u| !new.has_member(u)) {
+            let data = json!({ "member_id": user, "room_user_ids": new.room_user_ids });
+            push("member_removed", &new.org_id, &new.room_id, data, None, Some(new.clone()));
+        }
+    } else if keys.sk.starts_with("MSG#") || keys.sk.starts_with("THREAD#") {
+        let (old, new) = (parse::<Message>(&change.old), parse::<Message>(&change.new));
+        let reply = keys.sk.starts_with("THREAD#");
+        let (created, updated, deleted) = if reply {
+            ("thread_message_create", "thread_message_update", "thread_message_delete")
+        } else {
+            ("message_create", "message_update", "message_delete")
+        };
+        match (old, new) {
+            (None, Some(new)) => push(created, &new.org_id, &new.room_id, post_data(&new), None, None),
+            (Some(old), None) => push(deleted, &old.org_id, &old.room_id, post_data(&old), None, None),
+            (Some(old), Some(new)) => {
+                if old.message != new.message {
+                    push(updated, &new.org_id, &new.room_id, post_data(&new), None, None);
+                }
+                if old.pinned != new.pinned {
+                    let name = if new.pinned { "pin_message" } else { "unpin_message" };
+                    push(name, &new.org_id, &new.room_id, json!({ "message_id": new.id }), None, None);
+                }
+                for (reader, read) in read_changes(&old, &new) {
+                    let data = json!({ "message_id": new.id, "read": read });
+                    push("read", &new.org_id, &new.room_id, data, Some(reader), None);
+                }
+            }
+            (None, None) => {}
+        }
+    } else if keys.sk.starts_with("REACTION#") {
+        let (old, new) = (parse::<Reaction>(&change.old), parse::<Reaction>(&change.new));
+        let room = keys.pk.strip_prefix("ROOM#").and_then(|id| RoomId::parse(id).ok());
+        match (old, new, room) {
+            (None, Some(r), Some(room)) => {
+                push("add_message_reaction", &r.org_id, &room, reaction_data(&r), None, None)
+            }
+            (Some(r), None, Some(room)) => {
+                push("remove_message_reaction", &r.org_id, &room, reaction_data(&r), None, None)
+            }
+            _ => {}
+        }
+    }
+    events
+}
+
+fn reaction_data(reaction: &Reaction) -> Value {
+    json!({
+        "message_id": reaction.message_id,
+        "reaction_id": reaction.reaction_id,
+        "sender_id": reaction.sender_id,
+        "reaction": reaction.emoji,
+        "created_at": reaction.created_at,
+    })
+}
+
+/// Who started or stopped reading a message, and which way.
+fn read_changes(old: &Message, new: &Message) -> Vec<(UserId, bool)> {
+    let started = new.read_by.iter().filter(|u| !old.read_by.contains(u)).map(|u| (u, true));
+    let stopped = old.read_by.iter().filter(|u| !new.read_by.contains(u)).map(|u| (u, false));
+    started.chain(stopped).filter_map(|(user, read)| UserId::parse(user.as_str()).ok().map(|u| (u, read))).collect()
+}

@@ -1,0 +1,105 @@
+//! Real-time events over API Gateway's WebSocket API.
+//!
+//! `$connect` checks the bearer token (header or `?token=`) and the org (`?org_id=`) and records the
+//! connection in the table; `$disconnect` forgets it. The table's stream feeds `publish`, which turns
+//! each change into the seed's events and posts them to every open connection of every member of the
+//! room, through the `@connections` management API. Writes never wait for any of this.
+
+pub mod events;
+
+use aws_config::SdkConfig;
+use aws_sdk_apigatewaymanagement::primitives::Blob;
+use dm_shared::ids::{OrgId, UserId};
+use dm_shared::model::Room;
+use dm_shared::{AppState, Error, Result};
+use futures_util::{StreamExt, stream};
+
+pub use events::{Change, RoomEvent, derive};
+
+/// Posts a publish run sends at once.
+const POST_CONCURRENCY: usize = 16;
+
+#[derive(Clone)]
+pub struct Realtime {
+    state: AppState,
+    sockets: aws_sdk_apigatewaymanagement::Client,
+}
+
+impl Realtime {
+    /// `endpoint` is the WebSocket API's management endpoint (`https://{api}.execute-api.{region}.
+    /// amazonaws.com/{stage}`, or the local API).
+    pub fn new(state: AppState, sdk: &SdkConfig, endpoint: &str) -> Self {
+        let config = aws_sdk_apigatewaymanagement::config::Builder::from(sdk).endpoint_url(endpoint).build();
+        Self { state, sockets: aws_sdk_apigatewaymanagement::Client::from_conf(config) }
+    }
+
+    /// Accepts a connection for a valid token of a member of `org_id`: 401 otherwise for the token,
+    /// 403 for the org, 400 without an org.
+    pub async fn connect(&self, connection_id: &str, token: Option<&str>, org: Option<&str>) -> Result<UserId> {
+        let token = token.filter(|t| !t.is_empty()).ok_or_else(|| Error::Unauthorized("a token is required".into()))?;
+        let user = self.state.verifier.verify(token)?;
+        let org = OrgId::parse(org.unwrap_or_default())?;
+        self.state.store.org_member(&org, &user).await?;
+        self.state.store.open_connection(&org, &user, connection_id).await?;
+        Ok(user)
+    }
+
+    pub async fn disconnect(&self, connection_id: &str) -> Result<()> {
+        self.state.store.close_connection(connection_id).await
+    }
+
+    /// Publishes the events of `changes`, in order. Returns the sequence numbers of the changes whose
+    /// events could not all be delivered, for the stream to retry them (and only them).
+    pub async fn publish(&self, changes: &[Change]) -> Vec<String> {
+        let mut failed = Vec::new();
+        for change in changes {
+            for event in derive(change) {
+                if let Err(err) = self.deliver(&event).await {
+                    tracing::error!(event = event.name, event_id = %event.event_id, error = %err, "event not delivered");
+                    failed.push(change.sequence_number.clone());
+                    break;
+                }
+            }
+        }
+        failed.dedup();
+        failed
+    }
+
+    /// Posts one event to every open connection of its audience: the room's members now (or the one
+    /// member it is for).
+    async fn deliver(&self, event: &RoomEvent) -> Result<()> {
+        let audience = match (&event.only, &event.room) {
+            (Some(user), _) => vec![user.clone()],
+            (None, Some(room)) => room.room_user_ids.clone(),
+            (None, None) => {
+                let (room, _, _) = self.state.store.room_bundle(&event.org_id, &event.room_id, &[], &[]).await?;
+                room.map(|room: Room| room.room_user_ids).unwrap_or_default()
+            }
+        };
+        let payload = Blob::new(event.payload().to_string());
+        let mut connections = Vec::new();
+        for user in &audience {
+            connections.extend(self.state.store.connections(&event.org_id, user).await?);
+        }
+        let results: Vec<Result<()>> = stream::iter(connections)
+            .map(|connection| {
+                let payload = payload.clone();
+                async move { self.post(&connection.connection_id, payload).await }
+            })
+            .buffer_unordered(POST_CONCURRENCY)
+            .collect()
+            .await;
+        results.into_iter().collect()
+    }
+
+    /// Posts to one connection; a connection that is gone is forgotten.
+    async fn post(&self, connection_id: &str, payload: Blob) -> Result<()> {
+        match self.sockets.post_to_connection().connection_id(connection_id).data(payload).send().await {
+            Ok(_) => Ok(()),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_gone_exception()) => {
+                self.state.store.close_connection(connection_id).await
+            }
+            Err(err) => Err(Error::Unavailable(Box::new(err))),
+        }
+    }
+}

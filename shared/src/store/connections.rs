@@ -1,0 +1,62 @@
+//! Open WebSocket connections, as items with a TTL: every function instance sees the same ones.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use super::{Store, from_item, keys};
+use crate::error::{Error, Result};
+use crate::ids::{OrgId, UserId};
+
+/// How long a connection item lives: API Gateway closes a WebSocket after two hours at most.
+pub const CONNECTION_TTL_SECS: u64 = 2 * 3600;
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Connection {
+    pub connection_id: String,
+    pub org_id: OrgId,
+    pub user_id: UserId,
+    pub ttl: u64,
+}
+
+fn epoch_secs() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default()
+}
+
+impl Store {
+    /// Records an open connection of `user` in `org`.
+    pub async fn open_connection(&self, org: &OrgId, user: &UserId, connection_id: &str) -> Result<()> {
+        let connection = Connection {
+            connection_id: connection_id.to_owned(),
+            org_id: org.clone(),
+            user_id: user.clone(),
+            ttl: epoch_secs() + CONNECTION_TTL_SECS,
+        };
+        let items = vec![
+            self.put(&keys::connection(org, user, connection_id), &connection)?,
+            self.put(&keys::connection_owner(connection_id), &connection)?,
+        ];
+        self.transact(items).await?.map_err(|_| Error::internal_msg("recording a connection failed a condition"))
+    }
+
+    /// Forgets a connection (closed, or gone when a post to it failed).
+    pub async fn close_connection(&self, connection_id: &str) -> Result<()> {
+        let Some(connection) = self.get::<Connection>(&keys::connection_owner(connection_id)).await? else {
+            return Ok(());
+        };
+        let items = vec![
+            self.delete(&keys::connection(&connection.org_id, &connection.user_id, connection_id))?,
+            self.delete(&keys::connection_owner(connection_id))?,
+        ];
+        self.transact(items).await?.map_err(|_| Error::internal_msg("forgetting a connection failed a condition"))
+    }
+
+    /// The open connections of `user` in `org`. Expired items are skipped: DynamoDB deletes them late,
+    /// DynamoDB Local never.
+    pub async fn connections(&self, org: &OrgId, user: &UserId) -> Result<Vec<Connection>> {
+        let items = self.query_all(keys::connections_pk(org, user), keys::CONNECTION_PREFIX, true).await?;
+        let now = epoch_secs();
+        let all = items.into_iter().map(from_item).collect::<Result<Vec<Connection>>>()?;
+        Ok(all.into_iter().filter(|c| c.ttl > now).collect())
+    }
+}
