@@ -86,6 +86,8 @@ impl Stack {
             dynamodb_endpoint: Some(endpoint),
             s3_endpoint: Some(s3_endpoint.clone()),
             jwt_secret: Some(options.jwt_secret.clone()),
+            jwt_issuer: None,
+            jwt_audience: Vec::new(),
             link_base: options.link_base.clone(),
         };
         let sdk = dm_shared::state::sdk_config(&config).await;

@@ -14,6 +14,10 @@ pub struct Config {
     pub s3_endpoint: Option<String>,
     /// HS256 secret for tokens that no API Gateway authorizer has checked.
     pub jwt_secret: Option<String>,
+    /// The OIDC issuer whose keys sign tokens in AWS, and the audiences (app client ids) it accepts:
+    /// the WebSocket API has no authorizer, so `$connect` checks tokens against them itself.
+    pub jwt_issuer: Option<String>,
+    pub jwt_audience: Vec<String>,
     pub link_base: String,
 }
 
@@ -26,6 +30,10 @@ impl Config {
             dynamodb_endpoint: var("DM_DYNAMODB_ENDPOINT"),
             s3_endpoint: var("DM_S3_ENDPOINT"),
             jwt_secret: var("DM_JWT_SECRET"),
+            jwt_issuer: var("DM_JWT_ISSUER"),
+            jwt_audience: var("DM_JWT_AUDIENCE")
+                .map(|list| list.split(',').map(|a| a.trim().to_owned()).filter(|a| !a.is_empty()).collect())
+                .unwrap_or_default(),
             link_base: var("DM_LINK_BASE").unwrap_or_else(|| "http://127.0.0.1:3000".into()),
         })
     }

@@ -190,3 +190,107 @@ async fn events_arrive_in_order_and_closed_connections_are_forgotten() {
     let status = app.get(&format!("/api/v1/org/{org}/rooms/{room}/messages"), "alice").await.status;
     assert_eq!(status, StatusCode::OK, "writes never wait for delivery");
 }
+
+/// An OIDC issuer on loopback publishing one key, as Cognito publishes its keys.
+async fn issuer(secret: &[u8]) -> String {
+    use base64::Engine;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let k = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret);
+    let keys = json!({ "keys": [{ "kty": "oct", "kid": "k1", "alg": "HS256", "k": k }] });
+    let discovery = json!({ "issuer": base, "jwks_uri": format!("{base}/keys") });
+    let app = axum::Router::new()
+        .route("/.well-known/openid-configuration", axum::routing::get(move || async move { axum::Json(discovery) }))
+        .route("/keys", axum::routing::get(move || async move { axum::Json(keys) }));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    base
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_an_issuer_connect_checks_tokens_against_its_published_keys() {
+    use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
+    let app = &spawn_app().await;
+    let (org, _) = setup(app).await;
+    let secret = b"the issuer's signing key";
+    let issuer = issuer(secret).await;
+    let mut config = (*app.stack.state.config).clone();
+    config.jwt_issuer = Some(issuer.clone());
+    config.jwt_audience = vec!["dm-app".into()];
+    let sdk = dm_shared::state::sdk_config(&config).await;
+    let realtime = dm_realtime::Realtime::new(dm_shared::AppState::new(config, &sdk), &sdk, &app.base);
+
+    let exp = time::OffsetDateTime::now_utc().unix_timestamp() + 600;
+    let mint = |kid: Option<&str>, claims: Value, key: &[u8]| {
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = kid.map(str::to_owned);
+        encode(&header, &claims, &EncodingKey::from_secret(key)).unwrap()
+    };
+    let good = mint(Some("k1"), json!({ "sub": "bob", "exp": exp, "iss": issuer, "aud": "dm-app" }), secret);
+    assert_eq!(realtime.connect("c1", Some(&good), Some(&org)).await.unwrap().as_str(), "bob");
+    let cognito = mint(Some("k1"), json!({ "sub": "bob", "exp": exp, "iss": issuer, "client_id": "dm-app" }), secret);
+    assert!(realtime.connect("c2", Some(&cognito), Some(&org)).await.is_ok());
+
+    let refused = [
+        mint(Some("k1"), json!({ "sub": "bob", "exp": exp, "iss": issuer, "aud": "another-app" }), secret),
+        mint(Some("k1"), json!({ "sub": "bob", "exp": exp, "iss": "https://elsewhere", "aud": "dm-app" }), secret),
+        mint(Some("k1"), json!({ "sub": "bob", "exp": exp - 1200, "iss": issuer, "aud": "dm-app" }), secret),
+        mint(Some("k2"), json!({ "sub": "bob", "exp": exp, "iss": issuer, "aud": "dm-app" }), secret),
+        mint(Some("k1"), json!({ "sub": "bob", "exp": exp, "iss": issuer, "aud": "dm-app" }), b"forged"),
+        dm_tests::token("bob"),
+    ];
+    for token in refused {
+        let err = realtime.connect("c3", Some(&token), Some(&org)).await.unwrap_err();
+        assert_eq!(err.status(), StatusCode::UNAUTHORIZED);
+    }
+}
+
+/// 200 connections across 20 rooms while messages flow: each connection gets exactly its room's
+/// events, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_connections_get_exactly_their_rooms_events_in_order() {
+    let app = &spawn_app().await;
+    let users: Vec<String> = (0..100).map(|i| format!("u{i}")).collect();
+    let names: Vec<&str> = users.iter().map(String::as_str).collect();
+    let org = app.org_with("owner", &names).await;
+    // Room r holds users 5r..5r+5; each user opens two connections.
+    let mut rooms = Vec::new();
+    for chunk in names.chunks(5) {
+        rooms.push(app.room(&org, chunk[0], &chunk[1..]).await);
+    }
+    let mut sockets = Vec::new();
+    for (i, user) in names.iter().enumerate() {
+        for _ in 0..2 {
+            sockets.push((i / 5, app.socket(user, &org).await.unwrap()));
+        }
+    }
+    assert_eq!(sockets.len(), 200);
+
+    let per_room = 5;
+    let mut sent: Vec<Vec<String>> = vec![Vec::new(); rooms.len()];
+    let org = &org;
+    for n in 0..per_room {
+        let sends = rooms.iter().enumerate().map(|(r, room)| {
+            let sender = names[r * 5 + n % 5];
+            let text = format!("room {r} message {n}");
+            async move { app.send(org, room, sender, &text).await }
+        });
+        for (r, id) in futures_util::future::join_all(sends).await.into_iter().enumerate() {
+            sent[r].push(id);
+        }
+    }
+    let receive = sockets.into_iter().map(|(r, mut socket)| {
+        let expected = sent[r].clone();
+        let room = rooms[r].clone();
+        async move {
+            let mut got = Vec::new();
+            while got.len() < expected.len() {
+                let event = next_event(&mut socket, Duration::from_secs(20)).await.expect("every event arrives");
+                assert_eq!(event["room_id"], room.as_str(), "an event of another room");
+                got.push(event["data"]["message_id"].as_str().unwrap().to_owned());
+            }
+            assert_eq!(got, expected, "events in order");
+            assert!(next_event(&mut socket, Duration::from_millis(300)).await.is_none(), "nothing more");
+        }
+    });
+    futures_util::future::join_all(receive).await;
+}

@@ -6,6 +6,7 @@
 //! room, through the `@connections` management API. Writes never wait for any of this.
 
 pub mod events;
+pub mod tokens;
 
 use aws_config::SdkConfig;
 use aws_sdk_apigatewaymanagement::primitives::Blob;
@@ -13,6 +14,8 @@ use dm_shared::ids::{OrgId, UserId};
 use dm_shared::model::Room;
 use dm_shared::{AppState, Error, Result};
 use futures_util::{StreamExt, stream};
+use std::sync::Arc;
+use tokens::{Issuer, Tokens};
 
 pub use events::{Change, RoomEvent, derive};
 
@@ -22,6 +25,7 @@ const POST_CONCURRENCY: usize = 16;
 #[derive(Clone)]
 pub struct Realtime {
     state: AppState,
+    tokens: Tokens,
     sockets: aws_sdk_apigatewaymanagement::Client,
 }
 
@@ -30,14 +34,18 @@ impl Realtime {
     /// amazonaws.com/{stage}`, or the local API).
     pub fn new(state: AppState, sdk: &SdkConfig, endpoint: &str) -> Self {
         let config = aws_sdk_apigatewaymanagement::config::Builder::from(sdk).endpoint_url(endpoint).build();
-        Self { state, sockets: aws_sdk_apigatewaymanagement::Client::from_conf(config) }
+        let tokens = match &state.config.jwt_issuer {
+            Some(issuer) => Tokens::Issuer(Arc::new(Issuer::new(issuer, state.config.jwt_audience.clone()))),
+            None => Tokens::Secret(state.verifier.clone()),
+        };
+        Self { state, tokens, sockets: aws_sdk_apigatewaymanagement::Client::from_conf(config) }
     }
 
     /// Accepts a connection for a valid token of a member of `org_id`: 401 otherwise for the token,
     /// 403 for the org, 400 without an org.
     pub async fn connect(&self, connection_id: &str, token: Option<&str>, org: Option<&str>) -> Result<UserId> {
         let token = token.filter(|t| !t.is_empty()).ok_or_else(|| Error::Unauthorized("a token is required".into()))?;
-        let user = self.state.verifier.verify(token)?;
+        let user = self.tokens.verify(token).await?;
         let org = OrgId::parse(org.unwrap_or_default())?;
         self.state.store.org_member(&org, &user).await?;
         self.state.store.open_connection(&org, &user, connection_id).await?;
