@@ -69,17 +69,23 @@ pub async fn spawn_app_without_scheduler() -> TestApp {
 }
 
 async fn spawn(scheduler: bool) -> TestApp {
-    dm_shared::telemetry::init();
+    spawn_with(|options| options.scheduler = scheduler).await
+}
+
+/// The local API over its own table, with `configure` applied to its options.
+pub async fn spawn_with(configure: impl FnOnce(&mut Options)) -> TestApp {
     let table = format!("test-{}", ulid::Ulid::new());
-    let options = Options {
+    let mut options = Options {
         data_dir: None,
         dynamodb_endpoint: Some(shared_dynamodb().to_owned()),
         table,
         bucket: "dm-media".into(),
         jwt_secret: DEV_JWT_SECRET.into(),
         link_base: "http://dm.test".into(),
-        scheduler,
+        scheduler: true,
+        rate_limit: 0,
     };
+    configure(&mut options);
     let stack = Stack::start(options).await.expect("the local stack starts");
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port");
     let base = format!("http://{}", listener.local_addr().expect("an address"));

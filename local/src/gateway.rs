@@ -1,8 +1,10 @@
 //! The local stand-in for API Gateway's HTTP API: each request becomes a payload 2.0 event, goes
 //! through `lambda_http`'s own conversion, and reaches the function that owns its route.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Router;
@@ -32,17 +34,34 @@ pub fn functions(state: &AppState) -> Vec<Router> {
     ]
 }
 
-/// The local HTTP API: one port, every function behind it.
-pub fn router(state: &AppState) -> Router {
-    let functions: Arc<[Router]> = functions(state).into();
-    Router::new().fallback(forward).with_state(functions)
+#[derive(Clone)]
+struct Gateway {
+    functions: Arc<[Router]>,
+    limiter: Option<Arc<RateLimiter>>,
+}
+
+/// The local HTTP API: one port, every function behind it, each caller limited to `rate_limit`
+/// requests a second (0: no limit).
+pub fn router(state: &AppState, rate_limit: u32) -> Router {
+    let limiter = (rate_limit > 0).then(|| Arc::new(RateLimiter::new(rate_limit)));
+    Router::new().fallback(forward).with_state(Gateway { functions: functions(state).into(), limiter })
 }
 
 async fn forward(
-    State(functions): State<Arc<[Router]>>,
+    State(gateway): State<Gateway>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     request: Request,
 ) -> Response {
+    // A caller is its token, or its address when it has none.
+    let caller = request.headers().get("authorization").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    if let Some(limiter) = &gateway.limiter
+        && !limiter.allow(caller.unwrap_or_else(|| peer.ip().to_string()))
+    {
+        let status = StatusCode::TOO_MANY_REQUESTS;
+        let body = axum::Json(json!({ "status": status.as_u16(), "message": "Too many requests, retry later" }));
+        return (status, [("retry-after", "1")], body).into_response();
+    }
+    let functions = gateway.functions;
     let (parts, body) = request.into_parts();
     let Ok(body) = to_bytes(body, MAX_PAYLOAD).await else {
         let status = StatusCode::PAYLOAD_TOO_LARGE;
@@ -132,4 +151,31 @@ fn event(
         "isBase64Encoded": true,
     })
     .to_string()
+}
+
+/// A token bucket per caller: `rate` tokens a second, holding at most `rate`.
+pub struct RateLimiter {
+    rate: f64,
+    buckets: Mutex<HashMap<String, (f64, Instant)>>,
+}
+
+impl RateLimiter {
+    pub fn new(rate: u32) -> Self {
+        Self { rate: f64::from(rate), buckets: Mutex::new(HashMap::new()) }
+    }
+
+    /// Takes a token for `caller` if one is left.
+    pub fn allow(&self, caller: String) -> bool {
+        let now = Instant::now();
+        let mut buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
+        let (tokens, last) = buckets.entry(caller).or_insert((self.rate, now));
+        *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * self.rate).min(self.rate);
+        *last = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
 }

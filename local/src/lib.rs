@@ -20,6 +20,9 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// The dev secret for local tokens; deployments verify tokens with their own issuer.
 pub const DEV_JWT_SECRET: &str = "dm-local-dev-secret";
 
+/// A generous default: far above what a person does, low enough to show a runaway client its 429s.
+pub const DEFAULT_RATE_LIMIT: u32 = 200;
+
 /// How to run the local stack.
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -33,6 +36,8 @@ pub struct Options {
     pub link_base: String,
     /// Run the scheduler every second, as EventBridge runs it every minute in AWS.
     pub scheduler: bool,
+    /// Requests a second each caller may make, as API Gateway's throttling would allow; 0 is no limit.
+    pub rate_limit: u32,
 }
 
 impl Options {
@@ -47,6 +52,7 @@ impl Options {
             jwt_secret: var("DM_JWT_SECRET").unwrap_or_else(|| DEV_JWT_SECRET.into()),
             link_base: var("DM_LINK_BASE").unwrap_or_else(|| "http://127.0.0.1:3000".into()),
             scheduler: true,
+            rate_limit: var("DM_RATE_LIMIT").and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_RATE_LIMIT),
         }
     }
 }
@@ -54,6 +60,7 @@ impl Options {
 /// A running local stack: its stores and the state every function shares.
 pub struct Stack {
     pub state: AppState,
+    rate_limit: u32,
     sdk: aws_config::SdkConfig,
     pub s3_endpoint: String,
     dynamodb: Option<DynamoDbLocal>,
@@ -95,7 +102,7 @@ impl Stack {
         dm_shared::store::create_table(state.store.client(), state.store.table()).await?;
         s3::create_bucket(state.media.client(), state.media.bucket()).await?;
         let scheduler = options.scheduler.then(|| tokio::spawn(tick_every_second(state.clone())));
-        Ok(Self { state, sdk, s3_endpoint, dynamodb, scratch, scheduler })
+        Ok(Self { state, rate_limit: options.rate_limit, sdk, s3_endpoint, dynamodb, scratch, scheduler })
     }
 
     pub fn dynamodb_endpoint(&self) -> Option<&str> {
@@ -110,7 +117,8 @@ impl Stack {
         listener: TcpListener,
     ) -> std::io::Result<impl Future<Output = std::io::Result<()>> + Send + 'static> {
         let base_url = format!("http://{}", listener.local_addr()?);
-        let app = gateway::router(&self.state).merge(realtime::routes(&self.state, &self.sdk, &base_url));
+        let app =
+            gateway::router(&self.state, self.rate_limit).merge(realtime::routes(&self.state, &self.sdk, &base_url));
         Ok(axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).into_future())
     }
 }

@@ -71,6 +71,14 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
+        let caller = Self::authenticate(parts, state)?;
+        tracing::Span::current().record("caller", caller.0.as_str());
+        Ok(caller)
+    }
+}
+
+impl Caller {
+    fn authenticate(parts: &Parts, state: &AppState) -> Result<Self, Error> {
         if let Some(sub) = authorizer_sub(parts) {
             return UserId::parse(sub)
                 .map(Caller)

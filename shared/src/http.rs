@@ -103,6 +103,7 @@ pub const MAX_JSON_BODY: usize = 256 * 1024;
 /// methods get the marked JSON 404, bodies are capped.
 pub fn service(routes: axum::Router<crate::AppState>, state: crate::AppState) -> axum::Router {
     routes
+        .layer(axum::middleware::from_fn(log_request))
         .fallback(no_route)
         .method_not_allowed_fallback(no_route)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_JSON_BODY))
@@ -115,4 +116,36 @@ pub fn optional_json<T: DeserializeOwned>(body: &[u8]) -> Result<Option<T>, Erro
         return Ok(None);
     }
     serde_json::from_slice(body).map(Some).map_err(|err| Error::bad_request(format!("invalid body: {err}")))
+}
+
+/// One log line a request: its Lambda request id, route, caller (recorded by the `Caller` extractor),
+/// status and latency. Never a token or a body.
+async fn log_request(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    use lambda_http::RequestExt;
+    use lambda_http::request::RequestContext;
+    let started = std::time::Instant::now();
+    let request_id = match request.extensions().request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(context)) => context.request_id.clone().unwrap_or_default(),
+        #[allow(unreachable_patterns)]
+        _ => String::new(),
+    };
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
+    let span = tracing::info_span!(
+        "request",
+        request_id = %request_id,
+        method = %request.method(),
+        route = %route,
+        caller = tracing::field::Empty,
+    );
+    let response = tracing::Instrument::instrument(next.run(request), span.clone()).await;
+    let _entered = span.enter();
+    tracing::info!(
+        status = response.status().as_u16(),
+        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "request"
+    );
+    response
 }

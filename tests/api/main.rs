@@ -8,6 +8,7 @@ mod members;
 mod messages;
 mod reactions;
 mod realtime;
+mod robustness;
 mod rooms;
 mod rooms_membership;
 mod schedule;

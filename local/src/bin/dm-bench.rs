@@ -67,7 +67,7 @@ async fn main() {
     options.scheduler = false;
     options.dynamodb_endpoint = std::env::var("DM_DYNAMODB_ENDPOINT").ok();
     let stack = Stack::start(options).await.expect("the local stack starts");
-    let api = dm_local::gateway::router(&stack.state);
+    let api = dm_local::gateway::router(&stack.state, 0);
     let bench = Bench { stack, api };
 
     let (_, org) = bench.call(Method::POST, "/api/v1/orgs", "alice", Some(json!({ "name": "Bench" }))).await;
