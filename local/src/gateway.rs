@@ -44,7 +44,24 @@ struct Gateway {
 /// requests a second (0: no limit).
 pub fn router(state: &AppState, rate_limit: u32) -> Router {
     let limiter = (rate_limit > 0).then(|| Arc::new(RateLimiter::new(rate_limit)));
-    Router::new().fallback(forward).with_state(Gateway { functions: functions(state).into(), limiter })
+    Router::new()
+        .route("/api/v1/openapi.json", axum::routing::get(openapi))
+        .fallback(forward)
+        .with_state(Gateway { functions: functions(state).into(), limiter })
+}
+
+/// The API's contract, `openapi.yaml`, as JSON.
+async fn openapi() -> Response {
+    static DOCUMENT: std::sync::OnceLock<Result<Value, String>> = std::sync::OnceLock::new();
+    let document = DOCUMENT
+        .get_or_init(|| serde_yaml_ng::from_str(include_str!("../../openapi.yaml")).map_err(|err| err.to_string()));
+    match document {
+        Ok(document) => axum::Json(document).into_response(),
+        Err(err) => {
+            tracing::error!(error = %err, "openapi.yaml does not parse");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
 }
 
 async fn forward(

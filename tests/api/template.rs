@@ -18,6 +18,44 @@ fn template_routes() -> Vec<(Method, String)> {
     routes
 }
 
+/// Every operation of openapi.yaml.
+fn documented_routes() -> Vec<(Method, String)> {
+    let document: serde_json::Value =
+        serde_yaml_ng::from_str(include_str!("../../openapi.yaml")).expect("openapi.yaml parses");
+    let mut routes = Vec::new();
+    for (path, operations) in document["paths"].as_object().expect("paths") {
+        for method in operations.as_object().expect("operations").keys() {
+            routes.push((method.to_uppercase().parse().expect("a method"), path.clone()));
+        }
+    }
+    routes
+}
+
+#[test]
+fn openapi_describes_exactly_the_routes_of_the_template() {
+    let sorted = |mut routes: Vec<(Method, String)>| {
+        routes.sort_by(|a, b| (&a.1, a.0.as_str()).cmp(&(&b.1, b.0.as_str())));
+        routes
+    };
+    let template = sorted(template_routes());
+    let documented = sorted(documented_routes());
+    let missing: Vec<_> = template.iter().filter(|r| !documented.contains(r)).collect();
+    let extra: Vec<_> = documented.iter().filter(|r| !template.contains(r)).collect();
+    assert!(missing.is_empty() && extra.is_empty(), "not documented: {missing:?}; not in the template: {extra:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_local_api_serves_its_openapi_document_without_a_token() {
+    let app = spawn_app().await;
+    let reply = app.call(Method::GET, "/api/v1/openapi.json", None, None).await;
+    assert_eq!(reply.status, reqwest::StatusCode::OK);
+    assert_eq!(reply.body["openapi"], "3.1.0");
+    assert_eq!(
+        reply.body["paths"].as_object().map(|p| p.len()),
+        Some(documented_routes().iter().map(|r| &r.1).collect::<std::collections::HashSet<_>>().len())
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_route_of_the_template_reaches_a_function_locally() {
     let app = spawn_app().await;
