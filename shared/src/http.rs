@@ -149,3 +149,20 @@ async fn log_request(request: axum::extract::Request, next: axum::middleware::Ne
     );
     response
 }
+
+/// A body read whole, for routes whose body is optional; too large is our JSON 413.
+pub struct RawBody(pub axum::body::Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = Error;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Error> {
+        match axum::body::Bytes::from_request(req, state).await {
+            Ok(bytes) => Ok(Self(bytes)),
+            Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(Error::PayloadTooLarge("the body is too large".into()))
+            }
+            Err(rejection) => Err(Error::bad_request(rejection.body_text())),
+        }
+    }
+}

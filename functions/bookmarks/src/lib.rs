@@ -1,14 +1,13 @@
 //! Room bookmarks: named links that room info and the room's links show.
 
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{delete, get, post};
 use dm_shared::access::RoomAccess;
 use dm_shared::auth::Caller;
-use dm_shared::http::{Json, Path, Query, ok, optional_json, reply, service};
+use dm_shared::http::{Json, Path, Query, RawBody, ok, optional_json, reply, service};
 use dm_shared::ids::{MessageId, OrgId, RoomId};
 use dm_shared::store::Bookmark;
 use dm_shared::text::is_web_url;
@@ -94,7 +93,7 @@ async fn remove(
     Caller(caller): Caller,
     Path((org, room)): Path<(OrgId, RoomId)>,
     Query(query): Query<Named>,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> Result<Response> {
     let from_body = optional_json::<Named>(&body)?.and_then(|named| named.name);
     let name = query.name.or(from_body).ok_or_else(|| Error::bad_request("name the bookmark: ?name= or {\"name\"}"))?;

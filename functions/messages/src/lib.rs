@@ -1,14 +1,13 @@
 //! Messages: send (retry-safe), list, edit with history, delete, per-user read, pin, links and search.
 
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 use axum::routing::{delete, get, post, put};
 use dm_shared::access::RoomAccess;
 use dm_shared::auth::Caller;
-use dm_shared::http::{Json, Path, Query, ok, optional_json, reply, service};
+use dm_shared::http::{Json, Path, Query, RawBody, ok, optional_json, reply, service};
 use dm_shared::ids::{MessageId, OrgId, RoomId, UserId};
 use dm_shared::input::{NewPost, idempotency_key};
 use dm_shared::model::Message;
@@ -136,7 +135,11 @@ async fn history(
 async fn locate(state: &AppState, org: &OrgId, caller: &UserId, id: &MessageId) -> Result<(RoomAccess, Message)> {
     // Read, pin and link name messages; a reply's id is not one.
     let pointer = state.store.locate(id).await?.filter(|p| p.org_id == *org && p.parent.is_none());
-    let pointer = pointer.ok_or_else(|| Error::not_found("message not found"))?;
+    let Some(pointer) = pointer else {
+        // Only the org's members learn that a message does not exist.
+        state.store.org_member(org, caller).await?;
+        return Err(Error::not_found("message not found"));
+    };
     RoomAccess::member_with_message(&state.store, org, &pointer.room_id, caller, id).await
 }
 
@@ -150,7 +153,7 @@ async fn read(
     State(state): State<AppState>,
     Caller(caller): Caller,
     Path((org, id)): Path<(OrgId, MessageId)>,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> Result<Response> {
     let wanted = optional_json::<ReadFlag>(&body)?;
     let (_, message) = locate(&state, &org, &caller, &id).await?;
@@ -169,7 +172,7 @@ async fn pin(
     State(state): State<AppState>,
     Caller(caller): Caller,
     Path((org, id)): Path<(OrgId, MessageId)>,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> Result<Response> {
     let wanted = optional_json::<PinFlag>(&body)?;
     let (access, message) = locate(&state, &org, &caller, &id).await?;
