@@ -5,7 +5,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 APT_GET := $(shell command -v sudo >/dev/null 2>&1 && [ "$$(id -u)" != 0 ] && echo sudo) apt-get
 
-.PHONY: dev test fuzz lint bench deps java node curl build deploy
+.PHONY: dev test fuzz load lint bench deps java node curl build deploy
 
 dev: deps
 	$(CARGO) run -p dm-local -- $(ARGS)
@@ -19,9 +19,17 @@ test: deps
 fuzz: deps
 	scripts/fuzz.sh 300
 
-# DynamoDB round trips and capacity per route (measured, not timed in tests).
+
+# Measured, never timed in tests: DynamoDB round trips and capacity per route, and each function's
+# cold and warm start (release builds, under a Lambda Runtime API stand-in).
 bench: deps
 	$(CARGO) run -p dm-local --bin dm-bench -- $(ARGS)
+	$(CARGO) build --release $(foreach f,members rooms messages threads reactions bookmarks media,-p dm-$(f))
+	$(CARGO) run -p dm-local --bin dm-coldstart -- $(foreach f,members rooms messages threads reactions bookmarks media,target/release/$(f))
+
+# 50 clients in 10 rooms send 5,000 messages with retries while readers page: nothing lost or doubled.
+load: deps
+	$(CARGO) run -p dm-tests --bin dm-load -- $(ARGS)
 
 lint:
 	$(CARGO) fmt --all --check

@@ -7,14 +7,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_sdk_dynamodb::types::builders::UpdateBuilder;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Put, ReturnConsumedCapacity, ReturnValue, ReturnValuesOnConditionCheckFailure,
-    TransactWriteItem, Update,
+    AttributeValue, ConditionCheck, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 use futures_util::{StreamExt, TryStreamExt, stream};
 use serde::{Deserialize, Serialize};
 
-use super::meter::Consumed;
-use super::{Item, Order, PostRef, Store, failed_at, from_item, key_item, keys, sdk_error, string_attr, to_item};
+use super::{Item, Order, PostRef, Store, failed_at, from_item, key_item, keys, string_attr, to_item};
 use crate::error::{Error, Result};
 use crate::ids::{MessageId, OrgId, RoomId, UserId};
 use crate::model::{Message, Room};
@@ -341,25 +339,12 @@ impl Store {
     /// Sets whether `user` has read `message`; one member's flag never touches another's.
     pub async fn set_read(&self, message: &Message, user: &UserId, read: bool) -> Result<()> {
         let action = if read { "ADD" } else { "DELETE" };
-        let updated = self
-            .client
-            .update_item()
-            .table_name(self.table())
-            .set_key(Some(key_item(&PostRef::of(message).key(&message.room_id))))
+        let update = self
+            .update_item(&PostRef::of(message).key(&message.room_id))
             .update_expression(format!("{action} read_by :user"))
             .condition_expression("attribute_exists(PK)")
-            .expression_attribute_values(":user", string_set(&[user.as_str()]))
-            .return_values(ReturnValue::None)
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await;
-        match self.metered(updated, |o| o.consumed_capacity.units()) {
-            Ok(_) => Ok(()),
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
-                Err(Error::not_found("message not found"))
-            }
-            Err(err) => Err(sdk_error(err)),
-        }
+            .expression_attribute_values(":user", string_set(&[user.as_str()]));
+        if self.update_if(update).await? { Ok(()) } else { Err(Error::not_found("message not found")) }
     }
 
     /// Pins or unpins a message: the message's flag and the room's pinned set change together.

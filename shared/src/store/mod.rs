@@ -20,6 +20,7 @@ use std::time::Duration;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{
     AttributeValue, CancellationReason, KeysAndAttributes, ReturnConsumedCapacity, TransactWriteItem,
 };
@@ -207,6 +208,21 @@ impl Store {
             }
         };
         Ok(Page { items, next, previous })
+    }
+
+    /// An UpdateItem of `key` on this table, to be completed and sent by `update_if`.
+    pub(crate) fn update_item(&self, key: &Key) -> UpdateItemFluentBuilder {
+        self.client.update_item().table_name(self.table()).set_key(Some(key_item(key)))
+    }
+
+    /// Sends one conditional update; `Ok(false)` when its condition did not hold.
+    pub(crate) async fn update_if(&self, update: UpdateItemFluentBuilder) -> Result<bool> {
+        let sent = update.return_consumed_capacity(ReturnConsumedCapacity::Total).send().await;
+        match self.metered(sent, |o| o.consumed_capacity.units()) {
+            Ok(_) => Ok(true),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
+            Err(err) => Err(sdk_error(err)),
+        }
     }
 
     /// Every item of a partition whose sort key starts with `prefix`, page after page.

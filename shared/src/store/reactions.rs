@@ -2,14 +2,11 @@
 //! per emoji lives on the message (or reply) and changes in the same transaction, so a list shows it
 //! without reading the reactions.
 
-use aws_sdk_dynamodb::types::{
-    AttributeValue, Put, ReturnConsumedCapacity, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 
 use super::messages::{number, tx_update, value};
-use super::meter::Consumed;
-use super::{PostRef, Store, failed_at, from_item, keys, sdk_error, to_item};
+use super::{PostRef, Store, failed_at, from_item, keys, to_item};
 use crate::error::{Error, Result};
 use crate::ids::{MessageId, OrgId, UserId};
 use crate::model::Message;
@@ -115,22 +112,12 @@ impl Store {
             return Ok(());
         }
         // The last one of this emoji, as far as we read: drop the emoji unless someone reacted since.
-        let cleaned = self
-            .client
-            .update_item()
-            .table_name(self.table())
-            .set_key(Some(super::key_item(&target_key)))
+        let cleanup = self
+            .update_item(&target_key)
             .update_expression("REMOVE reactions.#e, reacted_at.#e")
             .condition_expression("reactions.#e <= :zero")
             .expression_attribute_names("#e", emoji)
-            .expression_attribute_values(":zero", number(0))
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await;
-        match self.metered(cleaned, |o| o.consumed_capacity.units()) {
-            Ok(_) => Ok(()),
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(()),
-            Err(err) => Err(sdk_error(err)),
-        }
+            .expression_attribute_values(":zero", number(0));
+        self.update_if(cleanup).await.map(drop)
     }
 }

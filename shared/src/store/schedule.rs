@@ -3,12 +3,11 @@
 //! item with a condition before sending it, and sends it with an idempotency key of its own, so two
 //! runs never send it twice and a run that dies after claiming leaves it to the next one.
 
-use aws_sdk_dynamodb::types::{Delete, ReturnConsumedCapacity, TransactWriteItem};
+use aws_sdk_dynamodb::types::{Delete, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 
 use super::messages::number;
-use super::meter::Consumed;
-use super::{Store, failed_at, from_item, key_item, keys, sdk_error};
+use super::{Store, failed_at, from_item, key_item, keys};
 use crate::error::{Error, Result};
 use crate::ids::{MessageId, OrgId, RoomId, UserId};
 
@@ -53,23 +52,13 @@ impl Store {
     }
 
     async fn lower_schedule_cursor(&self, minute: i64) -> Result<()> {
-        let sent = self
-            .client
-            .update_item()
-            .table_name(self.table())
-            .set_key(Some(key_item(&keys::schedule_cursor())))
+        let update = self
+            .update_item(&keys::schedule_cursor())
             .update_expression("SET #minute = :minute")
             .condition_expression("attribute_not_exists(#minute) OR #minute > :minute")
             .expression_attribute_names("#minute", "minute")
-            .expression_attribute_values(":minute", number(minute))
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await;
-        match self.metered(sent, |o| o.consumed_capacity.units()) {
-            Ok(_) => Ok(()),
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(()),
-            Err(err) => Err(sdk_error(err)),
-        }
+            .expression_attribute_values(":minute", number(minute));
+        self.update_if(update).await.map(drop)
     }
 
     /// The first minute the scheduler has not finished, if anything was ever scheduled.
@@ -83,24 +72,14 @@ impl Store {
 
     /// Moves the cursor from `from` to `to`, unless a new schedule moved it meanwhile.
     pub async fn advance_schedule_cursor(&self, from: i64, to: i64) -> Result<()> {
-        let sent = self
-            .client
-            .update_item()
-            .table_name(self.table())
-            .set_key(Some(key_item(&keys::schedule_cursor())))
+        let update = self
+            .update_item(&keys::schedule_cursor())
             .update_expression("SET #minute = :to")
             .condition_expression("#minute = :from")
             .expression_attribute_names("#minute", "minute")
             .expression_attribute_values(":to", number(to))
-            .expression_attribute_values(":from", number(from))
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await;
-        match self.metered(sent, |o| o.consumed_capacity.units()) {
-            Ok(_) => Ok(()),
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(()),
-            Err(err) => Err(sdk_error(err)),
-        }
+            .expression_attribute_values(":from", number(from));
+        self.update_if(update).await.map(drop)
     }
 
     /// The sender's pending messages for a room, soonest first.
@@ -117,23 +96,13 @@ impl Store {
 
     /// Claims a due item until `until_ms`: only when no other run holds a live claim on it.
     pub async fn claim_scheduled(&self, item: &Scheduled, now_ms: i64, until_ms: i64) -> Result<bool> {
-        let sent = self
-            .client
-            .update_item()
-            .table_name(self.table())
-            .set_key(Some(key_item(&item.bucket_key())))
+        let update = self
+            .update_item(&item.bucket_key())
             .update_expression("SET claimed_until_ms = :until")
             .condition_expression("attribute_exists(PK) AND claimed_until_ms < :now")
             .expression_attribute_values(":until", number(until_ms))
-            .expression_attribute_values(":now", number(now_ms))
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await;
-        match self.metered(sent, |o| o.consumed_capacity.units()) {
-            Ok(_) => Ok(true),
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
-            Err(err) => Err(sdk_error(err)),
-        }
+            .expression_attribute_values(":now", number(now_ms));
+        self.update_if(update).await
     }
 
     /// Removes a scheduled message once it was sent (or can never be).
