@@ -54,3 +54,29 @@ pub async fn send(state: &AppState, outgoing: Outgoing) -> Result<Response> {
     let data = json!({ "sender_id": receipt.sender_id, "message": receipt.message, "created_at": receipt.created_at });
     Ok(reply(StatusCode::CREATED, post_event(event, &receipt.message_id, &post, data)))
 }
+
+/// An edit's body: the sender (who must be the caller) and the new text.
+#[derive(serde::Deserialize)]
+pub struct EditBody {
+    pub sender_id: UserId,
+    pub message: String,
+}
+
+impl EditBody {
+    /// 403 unless the body names the caller as the sender.
+    pub fn check(&self, caller: &UserId) -> Result<()> {
+        if self.sender_id == *caller { Ok(()) } else { Err(crate::Error::forbidden("sender_id must be the caller")) }
+    }
+}
+
+/// Replaces the text of `post` (a message or a reply) for its sender and answers the seed's update
+/// event.
+pub async fn edit(state: &AppState, caller: &UserId, post: &Message, text: String) -> Result<Response> {
+    if post.sender_id != *caller {
+        return Err(crate::Error::forbidden("Only its sender may edit a message"));
+    }
+    let text = MessageText::parse(text, !post.media.is_empty())?;
+    let edited = state.store.edit_message(post, text).await?;
+    let event = if edited.parent.is_some() { "thread_message_update" } else { "message_update" };
+    Ok(crate::http::ok(crate::views::edited_event(event, &edited)))
+}

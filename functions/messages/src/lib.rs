@@ -12,8 +12,8 @@ use dm_shared::ids::{MessageId, OrgId, RoomId, UserId};
 use dm_shared::input::{NewPost, idempotency_key};
 use dm_shared::model::Message;
 use dm_shared::paging::PageQuery;
-use dm_shared::posting::{self, Outgoing};
-use dm_shared::text::{MessageText, words};
+use dm_shared::posting::{self, EditBody, Outgoing};
+use dm_shared::text::words;
 use dm_shared::views;
 use dm_shared::{AppState, Error, Result};
 use serde::Deserialize;
@@ -74,28 +74,15 @@ async fn list(
     })))
 }
 
-#[derive(Deserialize)]
-struct Edit {
-    sender_id: UserId,
-    message: String,
-}
-
 async fn edit(
     State(state): State<AppState>,
     Caller(caller): Caller,
     Path((org, room, id)): Path<(OrgId, RoomId, MessageId)>,
-    Json(body): Json<Edit>,
+    Json(body): Json<EditBody>,
 ) -> Result<Response> {
-    if body.sender_id != caller {
-        return Err(Error::forbidden("sender_id must be the caller"));
-    }
+    body.check(&caller)?;
     let (_, message) = RoomAccess::member_with_message(&state.store, &org, &room, &caller, &id).await?;
-    if message.sender_id != caller {
-        return Err(Error::forbidden("Only the sender may edit a message"));
-    }
-    let text = MessageText::parse(body.message, !message.media.is_empty())?;
-    let edited = state.store.edit_message(&message, text).await?;
-    Ok(ok(views::edited_event("message_update", &edited)))
+    posting::edit(&state, &caller, &message, body.message).await
 }
 
 async fn remove(

@@ -13,12 +13,10 @@ use dm_shared::ids::{MessageId, OrgId, RoomId, UserId};
 use dm_shared::input::{NewPost, idempotency_key};
 use dm_shared::model::Message;
 use dm_shared::paging::PageQuery;
-use dm_shared::posting::{self, Outgoing};
+use dm_shared::posting::{self, EditBody, Outgoing};
 use dm_shared::store::PostRef;
-use dm_shared::text::MessageText;
 use dm_shared::views;
 use dm_shared::{AppState, Error, Result};
-use serde::Deserialize;
 use serde_json::{Value, json};
 
 pub fn router(state: AppState) -> Router {
@@ -99,28 +97,15 @@ async fn reply_of(
     }
 }
 
-#[derive(Deserialize)]
-struct Edit {
-    sender_id: UserId,
-    message: String,
-}
-
 async fn edit(
     State(state): State<AppState>,
     Caller(caller): Caller,
     Path((org, room, parent_id, id)): Path<(OrgId, RoomId, MessageId, MessageId)>,
-    Json(body): Json<Edit>,
+    Json(body): Json<EditBody>,
 ) -> Result<Response> {
-    if body.sender_id != caller {
-        return Err(Error::forbidden("sender_id must be the caller"));
-    }
+    body.check(&caller)?;
     let (_, reply) = reply_of(&state, &org, &room, &caller, &parent_id, &id).await?;
-    if reply.sender_id != caller {
-        return Err(Error::forbidden("Only the author may edit a reply"));
-    }
-    let text = MessageText::parse(body.message, !reply.media.is_empty())?;
-    let edited = state.store.edit_message(&reply, text).await?;
-    Ok(ok(views::edited_event("thread_message_update", &edited)))
+    posting::edit(&state, &caller, &reply, body.message).await
 }
 
 async fn remove(
