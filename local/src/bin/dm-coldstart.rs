@@ -1,8 +1,10 @@
 //! `dm-coldstart`: how fast a function binary answers, started as Lambda starts it.
 //!
-//! A minimal Lambda Runtime API stand-in hands each started binary a `GET /api/v1/ping` event (which
-//! reads the table) twice; the bench times process start to the first response (cold) and the second
-//! (warm), median of `--runs`, with and without warming the DynamoDB connection during init.
+//! A minimal Lambda Runtime API stand-in hands each started binary a `GET /api/v1/ping` event twice
+//! (the members function reads the table for it; the others answer their JSON 404). The bench times,
+//! as medians of `--runs`: process start to the first response, the first request alone (from the
+//! event handed out to its response) and the second request, with and without warming the DynamoDB
+//! connection during init.
 //!
 //! ```text
 //! dm-coldstart [--runs N] BINARY...      e.g. target/release/members target/release/rooms
@@ -23,10 +25,12 @@ use tokio::sync::{Mutex, mpsc};
 
 const EVENT: &str = r#"{"version":"2.0","routeKey":"$default","rawPath":"/api/v1/ping","rawQueryString":"","headers":{"host":"bench.local"},"requestContext":{"accountId":"1","apiId":"bench","domainName":"bench.local","domainPrefix":"bench","http":{"method":"GET","path":"/api/v1/ping","protocol":"HTTP/1.1","sourceIp":"127.0.0.1","userAgent":"bench"},"requestId":"bench","routeKey":"$default","stage":"$default","time":"","timeEpoch":0},"isBase64Encoded":false}"#;
 
-/// The Runtime API stand-in's view: when each response arrived.
+/// The Runtime API stand-in's view: when it handed out the first event, and when each response
+/// arrived.
 #[derive(Clone)]
 struct Runtime {
     responses: mpsc::UnboundedSender<Instant>,
+    first_event: Arc<Mutex<Option<Instant>>>,
     served: Arc<Mutex<u32>>,
 }
 
@@ -35,6 +39,9 @@ async fn next(State(runtime): State<Runtime>) -> impl IntoResponse {
     *count += 1;
     let served = *count;
     drop(count);
+    if served == 1 {
+        *runtime.first_event.lock().await = Some(Instant::now());
+    }
     if served > 2 {
         // A third invocation never comes: the process is killed before.
         std::future::pending::<()>().await;
@@ -77,14 +84,15 @@ async fn main() {
     let stack = Stack::start(options.clone()).await.expect("the local stack starts");
     let config = &stack.state.config;
 
-    println!("| binary | warm-up in init | cold: start to first response (median) | warm: second response (median) |");
-    println!("| --- | --- | --- | --- |");
+    println!("| binary | warm-up in init | start to first response | first request alone | second request |");
+    println!("| --- | --- | --- | --- | --- |");
     for binary in &args {
         for warm_up in [true, false] {
-            let (mut cold, mut warm) = (Vec::new(), Vec::new());
+            let (mut cold, mut first_request, mut warm) = (Vec::new(), Vec::new(), Vec::new());
             for _ in 0..runs {
                 let (sender, mut responses) = mpsc::unbounded_channel();
-                let runtime = Runtime { responses: sender, served: Arc::new(Mutex::new(0)) };
+                let first_event = Arc::new(Mutex::new(None));
+                let runtime = Runtime { responses: sender, first_event: first_event.clone(), served: Arc::new(Mutex::new(0)) };
                 let app = Router::new()
                     .route("/2018-06-01/runtime/invocation/next", get(next))
                     .route("/2018-06-01/runtime/invocation/{id}/response", post(response))
@@ -115,6 +123,8 @@ async fn main() {
                 let second =
                     tokio::time::timeout(wait, responses.recv()).await.ok().flatten().expect("a second response");
                 cold.push(first - started);
+                let handed_out = first_event.lock().await.expect("the first event was handed out");
+                first_request.push(first - handed_out);
                 warm.push(second - first);
                 let _ = child.kill();
                 let _ = child.wait();
@@ -123,12 +133,9 @@ async fn main() {
             let ms = |d: Duration| format!("{:.1} ms", d.as_secs_f64() * 1000.0);
             let name =
                 std::path::Path::new(binary).file_name().map_or(binary.clone(), |n| n.to_string_lossy().into_owned());
-            println!(
-                "| {name} | {} | {} | {} |",
-                if warm_up { "yes" } else { "no" },
-                ms(median(cold)),
-                ms(median(warm))
-            );
+            let warmed = if warm_up { "yes" } else { "no" };
+            let (cold, first, warm) = (ms(median(cold)), ms(median(first_request)), ms(median(warm)));
+            println!("| {name} | {warmed} | {cold} | {first} | {warm} |");
         }
     }
 }
