@@ -14,8 +14,12 @@ use axum::body::{Body, to_bytes};
 use axum::extract::ConnectInfo;
 use axum::http::{Method, Request};
 use dm_local::{DEV_JWT_SECRET, Options, Stack};
+use futures_util::StreamExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
+
+/// Rooms the noise is spread over.
+const NOISE_ROOMS: usize = 50;
 
 struct Bench {
     stack: Stack,
@@ -72,18 +76,27 @@ async fn main() {
 
     let (_, org) = bench.call(Method::POST, "/api/v1/orgs", "alice", Some(json!({ "name": "Bench" }))).await;
     let org = org["org_id"].as_str().expect("an org").to_owned();
-    for user in ["bob", "carol", "noise"] {
+    let noise_users: Vec<String> = (0..NOISE_ROOMS).map(|i| format!("noise{i}")).collect();
+    for user in ["bob", "carol"].into_iter().chain(noise_users.iter().map(String::as_str)) {
         let body = json!({ "member_id": user, "email": format!("{user}@example.com") });
         bench.call(Method::POST, &format!("/api/v1/org/{org}/members"), "alice", Some(body)).await;
     }
-    let (_, noise_room) = bench
-        .call(Method::POST, &format!("/api/v1/org/{org}/room"), "noise", Some(json!({ "room_user_ids": ["carol"] })))
-        .await;
-    let noise_room = noise_room["room_id"].as_str().expect("a room").to_owned();
-    for i in 0..noise {
-        let body = json!({ "sender_id": "noise", "message": format!("needle in another room {i}") });
-        bench.call(Method::POST, &format!("/api/v1/org/{org}/rooms/{noise_room}/messages"), "noise", Some(body)).await;
+    // Noise: messages holding the searched word, in rooms the searcher is not in, spread over rooms
+    // and sent a few at a time so the fill is quick.
+    let mut noise_rooms = Vec::new();
+    for user in &noise_users {
+        let body = json!({ "room_user_ids": ["carol"] });
+        let (_, room) = bench.call(Method::POST, &format!("/api/v1/org/{org}/room"), user, Some(body)).await;
+        noise_rooms.push((user.clone(), room["room_id"].as_str().expect("a room").to_owned()));
     }
+    let sends = (0..noise).map(|i| {
+        let (user, room) = &noise_rooms[i % NOISE_ROOMS];
+        let body = json!({ "sender_id": user, "message": format!("needle in another room {i}") });
+        let path = format!("/api/v1/org/{org}/rooms/{room}/messages");
+        let bench = &bench;
+        async move { bench.call(Method::POST, &path, user, Some(body)).await }
+    });
+    futures_util::stream::iter(sends).buffer_unordered(16).for_each(|_| async {}).await;
 
     println!("DynamoDB cost per request ({noise} messages stored elsewhere in the table)\n");
     println!("| route | status | round trips | capacity units |");

@@ -92,7 +92,8 @@ async fn main() {
             for _ in 0..runs {
                 let (sender, mut responses) = mpsc::unbounded_channel();
                 let first_event = Arc::new(Mutex::new(None));
-                let runtime = Runtime { responses: sender, first_event: first_event.clone(), served: Arc::new(Mutex::new(0)) };
+                let runtime =
+                    Runtime { responses: sender, first_event: first_event.clone(), served: Arc::new(Mutex::new(0)) };
                 let app = Router::new()
                     .route("/2018-06-01/runtime/invocation/next", get(next))
                     .route("/2018-06-01/runtime/invocation/{id}/response", post(response))
