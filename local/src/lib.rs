@@ -100,7 +100,8 @@ impl Stack {
         let sdk = dm_shared::state::sdk_config(&config).await;
         let state = AppState::new(config, &sdk);
         dm_shared::store::create_table(state.store.client(), state.store.table()).await?;
-        s3::create_bucket(state.media.client(), state.media.bucket()).await?;
+        let media = dm_shared::media::Media::new(&state);
+        s3::create_bucket(media.client(), media.bucket()).await?;
         let scheduler = options.scheduler.then(|| tokio::spawn(tick_every_second(state.clone())));
         Ok(Self { state, rate_limit: options.rate_limit, sdk, s3_endpoint, dynamodb, scratch, scheduler })
     }

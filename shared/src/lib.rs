@@ -9,6 +9,7 @@ pub mod http;
 pub mod ids;
 pub mod input;
 pub mod lambda;
+#[cfg(feature = "media")]
 pub mod media;
 pub mod model;
 pub mod paging;

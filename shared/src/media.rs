@@ -53,8 +53,14 @@ fn s3_error(err: impl std::error::Error + Send + Sync + 'static) -> Error {
 }
 
 impl Media {
-    pub fn new(client: aws_sdk_s3::Client, bucket: String) -> Self {
-        Self { client, bucket }
+    /// The S3 client for the state's configuration (built once per cold start, by the router).
+    pub fn new(state: &crate::AppState) -> Self {
+        let mut s3 = aws_sdk_s3::config::Builder::from(&state.sdk);
+        if let Some(endpoint) = &state.config.s3_endpoint {
+            // A local S3 answers on one host: buckets go in the path, not the host name.
+            s3 = s3.endpoint_url(endpoint).force_path_style(true);
+        }
+        Self { client: aws_sdk_s3::Client::from_conf(s3.build()), bucket: state.config.bucket.clone() }
     }
 
     pub fn client(&self) -> &aws_sdk_s3::Client {

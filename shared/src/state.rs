@@ -11,14 +11,14 @@ use aws_sdk_dynamodb::config::{Credentials, Region};
 use crate::auth::Verifier;
 use crate::config::Config;
 use crate::error::Result;
-use crate::media::Media;
 use crate::store::Store;
 
 #[derive(Clone)]
 pub struct AppState {
     pub config: Arc<Config>,
+    /// For the clients only some functions build (S3, the WebSocket management API).
+    pub sdk: SdkConfig,
     pub store: Store,
-    pub media: Media,
     pub verifier: Arc<Verifier>,
 }
 
@@ -35,14 +35,8 @@ impl AppState {
             dynamodb = dynamodb.endpoint_url(endpoint);
         }
         let store = Store::new(aws_sdk_dynamodb::Client::from_conf(dynamodb.build()), &config.table);
-        let mut s3 = aws_sdk_s3::config::Builder::from(sdk);
-        if let Some(endpoint) = &config.s3_endpoint {
-            // A local S3 answers on one host: buckets go in the path, not the host name.
-            s3 = s3.endpoint_url(endpoint).force_path_style(true);
-        }
-        let media = Media::new(aws_sdk_s3::Client::from_conf(s3.build()), config.bucket.clone());
         let verifier = Arc::new(Verifier::new(config.jwt_secret.as_deref()));
-        Self { config: Arc::new(config), store, media, verifier }
+        Self { config: Arc::new(config), sdk: sdk.clone(), store, verifier }
     }
 }
 

@@ -1,6 +1,7 @@
 //! Media: uploads to S3 (small files through the API, large ones straight to S3 with a presigned
 //! URL) and fetches through a presigned redirect, for the room's members only.
 
+use axum::Extension;
 use axum::Router;
 use axum::extract::multipart::MultipartRejection;
 use axum::extract::{DefaultBodyLimit, Multipart, State};
@@ -11,7 +12,7 @@ use dm_shared::access::RoomAccess;
 use dm_shared::auth::Caller;
 use dm_shared::http::{Json, Path, reply, service};
 use dm_shared::ids::{MessageId, OrgId, RoomId};
-use dm_shared::media::{UPLOAD_URL_TTL, object_key, safe_file_name};
+use dm_shared::media::{Media, UPLOAD_URL_TTL, object_key, safe_file_name};
 use dm_shared::{AppState, Error, Result};
 use serde::Deserialize;
 use serde_json::json;
@@ -27,7 +28,8 @@ pub fn router(state: AppState) -> Router {
     let routes = Router::new()
         .route(&format!("{room}/messagemedia"), post(upload).layer(DefaultBodyLimit::max(MAX_UPLOAD)))
         .route(&format!("{room}/media/upload-url"), post(upload_url))
-        .route(&format!("{room}/media/{{media_id}}/{{file_name}}"), get(fetch));
+        .route(&format!("{room}/media/{{media_id}}/{{file_name}}"), get(fetch))
+        .layer(Extension(Media::new(&state)));
     service(routes, state)
 }
 
@@ -66,6 +68,7 @@ fn check_content_type(content_type: &str) -> Result<()> {
 
 async fn upload(
     State(state): State<AppState>,
+    Extension(media): Extension<Media>,
     Caller(caller): Caller,
     Path((org, room)): Path<(OrgId, RoomId)>,
     uri: Uri,
@@ -84,7 +87,7 @@ async fn upload(
         check_content_type(&content_type)?;
         let bytes = field.bytes().await.map_err(multipart_error)?;
         let id = MessageId::generate();
-        state.media.put(&object_key(&org, &room, &id, &name), bytes.to_vec(), &content_type, &name).await?;
+        media.put(&object_key(&org, &room, &id, &name), bytes.to_vec(), &content_type, &name).await?;
         urls.push(media_url(&uri, &org, &room, &id, &name));
     }
     let Some(first) = urls.first().cloned() else {
@@ -103,6 +106,7 @@ struct UploadRequest {
 
 async fn upload_url(
     State(state): State<AppState>,
+    Extension(media): Extension<Media>,
     Caller(caller): Caller,
     Path((org, room)): Path<(OrgId, RoomId)>,
     uri: Uri,
@@ -121,8 +125,7 @@ async fn upload_url(
     RoomAccess::load(&state.store, &org, &room, &caller, &[]).await?.require_member()?;
     let name = safe_file_name(&body.filename);
     let id = MessageId::generate();
-    let upload_url =
-        state.media.upload_url(&object_key(&org, &room, &id, &name), &body.content_type, body.size).await?;
+    let upload_url = media.upload_url(&object_key(&org, &room, &id, &name), &body.content_type, body.size).await?;
     Ok(reply(
         StatusCode::CREATED,
         json!({
@@ -135,6 +138,7 @@ async fn upload_url(
 
 async fn fetch(
     State(state): State<AppState>,
+    Extension(media): Extension<Media>,
     Caller(caller): Caller,
     Path((org, room, id, name)): Path<(OrgId, RoomId, MessageId, String)>,
 ) -> Result<Response> {
@@ -143,8 +147,8 @@ async fn fetch(
     }
     RoomAccess::load(&state.store, &org, &room, &caller, &[]).await?.require_member()?;
     let key = object_key(&org, &room, &id, &name);
-    let file = state.media.head(&key).await?.ok_or_else(|| Error::not_found("media not found"))?;
-    let location = state.media.download_url(&key, &file, &name).await?;
+    let file = media.head(&key).await?.ok_or_else(|| Error::not_found("media not found"))?;
+    let location = media.download_url(&key, &file, &name).await?;
     let location = HeaderValue::from_str(&location).map_err(Error::internal)?;
     Ok((StatusCode::FOUND, [(header::LOCATION, location)]).into_response())
 }
