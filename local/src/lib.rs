@@ -61,9 +61,9 @@ impl Options {
 pub struct Stack {
     pub state: AppState,
     rate_limit: u32,
-    sdk: aws_config::SdkConfig,
     pub s3_endpoint: String,
-    dynamodb: Option<DynamoDbLocal>,
+    /// Held for its drop: DynamoDB Local stops with the stack.
+    _dynamodb: Option<DynamoDbLocal>,
     scratch: Option<PathBuf>,
     scheduler: Option<tokio::task::JoinHandle<()>>,
 }
@@ -103,23 +103,17 @@ impl Stack {
         let media = dm_shared::media::Media::new(&state);
         s3::create_bucket(media.client(), media.bucket()).await?;
         let scheduler = options.scheduler.then(|| tokio::spawn(tick_every_second(state.clone())));
-        Ok(Self { state, rate_limit: options.rate_limit, sdk, s3_endpoint, dynamodb, scratch, scheduler })
+        Ok(Self { state, rate_limit: options.rate_limit, s3_endpoint, _dynamodb: dynamodb, scratch, scheduler })
     }
 
-    pub fn dynamodb_endpoint(&self) -> Option<&str> {
-        self.dynamodb.as_ref().map(DynamoDbLocal::endpoint)
-    }
-
-    /// Serves the API on `listener` until the returned future is dropped.
-    /// Besides the HTTP API, it serves the WebSocket API at `/ws` and publishes the table's changes to
+    /// Serves the API on `listener` until the returned future is dropped. Besides the HTTP API, it serves the WebSocket API at `/ws` and publishes the table's changes to
     /// it.
     pub fn serve_owned(
         &self,
         listener: TcpListener,
     ) -> std::io::Result<impl Future<Output = std::io::Result<()>> + Send + 'static> {
         let base_url = format!("http://{}", listener.local_addr()?);
-        let app =
-            gateway::router(&self.state, self.rate_limit).merge(realtime::routes(&self.state, &self.sdk, &base_url));
+        let app = gateway::router(&self.state, self.rate_limit).merge(realtime::routes(&self.state, &base_url));
         Ok(axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).into_future())
     }
 }

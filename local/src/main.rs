@@ -48,10 +48,9 @@ async fn serve(options: Options, port: u16) -> Result<(), dm_local::BoxError> {
     let stack = Stack::start(options).await?;
     let listener = TcpListener::bind(("127.0.0.1", port)).await?;
     let address = listener.local_addr()?;
-    eprintln!(
-        "dm-local: the API is on http://{address}, WebSocket events on ws://{address}/ws (S3 at {})",
-        stack.s3_endpoint
-    );
+    eprintln!("dm-local: the API is on http://{address}, WebSocket events on ws://{address}/ws");
+    let dynamodb = stack.state.config.dynamodb_endpoint.as_deref().unwrap_or_default();
+    eprintln!("dm-local: DynamoDB Local at {dynamodb}, S3 at {} (for sam local's env file)", stack.s3_endpoint);
     eprintln!("dm-local: a token: cargo run -q -p dm-local -- token --user <user-id>");
     tokio::select! {
         served = stack.serve_owned(listener)? => served?,

@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use aws_config::SdkConfig;
 use aws_sdk_dynamodbstreams::types::ShardIteratorType;
 use axum::Router;
 use axum::body::Bytes;
@@ -47,9 +46,9 @@ struct Hub {
 }
 
 /// The `/ws` and `/@connections` routes, and the stream reader, for an API served at `base_url`.
-pub fn routes(state: &AppState, sdk: &SdkConfig, base_url: &str) -> Router {
-    let realtime = Realtime::new(state.clone(), sdk, base_url);
-    tokio::spawn(read_stream(state.clone(), sdk.clone(), realtime.clone()));
+pub fn routes(state: &AppState, base_url: &str) -> Router {
+    let realtime = Realtime::new(state.clone(), base_url);
+    tokio::spawn(read_stream(state.clone(), realtime.clone()));
     let hub = Hub { realtime, sockets: Sockets::default() };
     Router::new()
         .route("/ws", get(connect))
@@ -122,8 +121,8 @@ fn gone() -> Response {
 /// Reads the table's stream from DynamoDB Local and publishes each batch, as the Lambda event source
 /// mapping does in AWS: shards open at start are read from their latest record, shards that open later
 /// from their first.
-async fn read_stream(state: AppState, sdk: SdkConfig, realtime: Realtime) {
-    let mut config = aws_sdk_dynamodbstreams::config::Builder::from(&sdk);
+async fn read_stream(state: AppState, realtime: Realtime) {
+    let mut config = aws_sdk_dynamodbstreams::config::Builder::from(&state.sdk);
     if let Some(endpoint) = &state.config.dynamodb_endpoint {
         config = config.endpoint_url(endpoint);
     }

@@ -217,7 +217,7 @@ async fn with_an_issuer_connect_checks_tokens_against_its_published_keys() {
     config.jwt_issuer = Some(issuer.clone());
     config.jwt_audience = vec!["dm-app".into()];
     let sdk = dm_shared::state::sdk_config(&config).await;
-    let realtime = dm_realtime::Realtime::new(dm_shared::AppState::new(config, &sdk), &sdk, &app.base);
+    let realtime = dm_realtime::Realtime::new(dm_shared::AppState::new(config, &sdk), &app.base);
 
     let exp = time::OffsetDateTime::now_utc().unix_timestamp() + 600;
     let mint = |kid: Option<&str>, claims: Value, key: &[u8]| {

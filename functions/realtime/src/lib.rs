@@ -8,7 +8,6 @@
 pub mod events;
 pub mod tokens;
 
-use aws_config::SdkConfig;
 use aws_sdk_apigatewaymanagement::primitives::Blob;
 use dm_shared::ids::{OrgId, UserId};
 use dm_shared::model::Room;
@@ -32,8 +31,8 @@ pub struct Realtime {
 impl Realtime {
     /// `endpoint` is the WebSocket API's management endpoint (`https://{api}.execute-api.{region}.
     /// amazonaws.com/{stage}`, or the local API).
-    pub fn new(state: AppState, sdk: &SdkConfig, endpoint: &str) -> Self {
-        let config = aws_sdk_apigatewaymanagement::config::Builder::from(sdk).endpoint_url(endpoint).build();
+    pub fn new(state: AppState, endpoint: &str) -> Self {
+        let config = aws_sdk_apigatewaymanagement::config::Builder::from(&state.sdk).endpoint_url(endpoint).build();
         let tokens = match &state.config.jwt_issuer {
             Some(issuer) => Tokens::Issuer(Arc::new(Issuer::new(issuer, state.config.jwt_audience.clone()))),
             None => Tokens::Secret(state.verifier.clone()),

@@ -14,7 +14,7 @@ async fn main() -> Result<(), Error> {
     let config = dm_shared::config::Config::from_env()?;
     let endpoint = std::env::var("DM_WS_ENDPOINT").map_err(|_| "DM_WS_ENDPOINT is not set")?;
     let sdk = dm_shared::state::sdk_config(&config).await;
-    let realtime = Realtime::new(dm_shared::AppState::new(config, &sdk), &sdk, &endpoint);
+    let realtime = Realtime::new(dm_shared::AppState::new(config, &sdk), &endpoint);
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         let realtime = realtime.clone();
         async move {
