@@ -89,8 +89,10 @@ pub struct Page<T> {
 }
 
 impl<T> Page<T> {
-    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
-        Page { items: self.items.into_iter().map(f).collect(), next: self.next, previous: self.previous }
+    /// The same page with each item converted; the first failure fails the page.
+    pub fn try_map<U, E>(self, f: impl FnMut(T) -> Result<U, E>) -> Result<Page<U>, E> {
+        let items = self.items.into_iter().map(f).collect::<Result<Vec<U>, E>>()?;
+        Ok(Page { items, next: self.next, previous: self.previous })
     }
 
     /// The `next` and `previous` URLs: the request's own URL with its cursor replaced.

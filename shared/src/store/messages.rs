@@ -226,8 +226,7 @@ impl Store {
         page: &PageRequest,
     ) -> Result<Page<Message>> {
         let page = self.query_page(keys::room_pk(room), prefix, order, page).await?;
-        let items = page.items.into_iter().map(from_item).collect::<Result<Vec<Message>>>()?;
-        Ok(Page { items, next: page.next, previous: page.previous })
+        page.try_map(from_item)
     }
 
     /// Where a message or reply lives, from its pointer.
@@ -332,8 +331,7 @@ impl Store {
     ) -> Result<Page<Version>> {
         let prefix = keys::message_versions_prefix(message);
         let page = self.query_page(keys::room_pk(room), &prefix, Order::OldestFirst, page).await?;
-        let items = page.items.into_iter().map(from_item).collect::<Result<Vec<Version>>>()?;
-        Ok(Page { items, next: page.next, previous: page.previous })
+        page.try_map(from_item)
     }
 
     /// Sets whether `user` has read `message`; one member's flag never touches another's.

@@ -53,8 +53,7 @@ impl Store {
 
     pub async fn list_members(&self, org: &OrgId, page: &PageRequest) -> Result<Page<Member>> {
         let page = self.query_page(keys::members_pk(org), keys::MEMBER_PREFIX, Order::OldestFirst, page).await?;
-        let items = page.items.into_iter().map(from_item).collect::<Result<Vec<Member>>>()?;
-        Ok(Page { items, next: page.next, previous: page.previous })
+        page.try_map(from_item)
     }
 
     /// Sets the given fields of a member's item (`changes` serialises to the fields to set) and
