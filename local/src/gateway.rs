@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Router;
@@ -16,6 +16,7 @@ use base64::Engine;
 use dm_shared::AppState;
 use dm_shared::http::NoRoute;
 use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
 use tower::ServiceExt;
 
 /// API Gateway's HTTP API takes at most 10 MB; a Lambda invocation at most 6 MB.
@@ -72,7 +73,7 @@ async fn forward(
     // A caller is its token, or its address when it has none.
     let caller = request.headers().get("authorization").and_then(|v| v.to_str().ok()).map(str::to_owned);
     if let Some(limiter) = &gateway.limiter
-        && !limiter.allow(caller.unwrap_or_else(|| peer.ip().to_string()))
+        && !limiter.allow(&caller.unwrap_or_else(|| peer.ip().to_string()))
     {
         let status = StatusCode::TOO_MANY_REQUESTS;
         let body = axum::Json(json!({ "status": status.as_u16(), "message": "Too many requests, retry later" }));
@@ -170,22 +171,39 @@ fn event(
     .to_string()
 }
 
-/// A token bucket per caller: `rate` tokens a second, holding at most `rate`.
+/// The most callers the limiter keeps a bucket for: what a flood of distinct tokens can make it hold.
+pub const MAX_CALLERS: usize = 10_000;
+
+/// A token bucket per caller: `rate` tokens a second, holding at most `rate`. Callers are kept by a
+/// digest of what names them (a token can be kilobytes), and at most `capacity` of them.
 pub struct RateLimiter {
     rate: f64,
-    buckets: Mutex<HashMap<String, (f64, Instant)>>,
+    capacity: usize,
+    buckets: Mutex<HashMap<[u8; 32], (f64, Instant)>>,
 }
 
 impl RateLimiter {
     pub fn new(rate: u32) -> Self {
-        Self { rate: f64::from(rate), buckets: Mutex::new(HashMap::new()) }
+        Self::with_capacity(rate, MAX_CALLERS)
     }
 
-    /// Takes a token for `caller` if one is left.
-    pub fn allow(&self, caller: String) -> bool {
+    pub fn with_capacity(rate: u32, capacity: usize) -> Self {
+        Self { rate: f64::from(rate), capacity, buckets: Mutex::new(HashMap::new()) }
+    }
+
+    /// Takes a token for `caller` if one is left. A new caller while the table is full is refused
+    /// until callers idle for a second (whose buckets are full again) make room.
+    pub fn allow(&self, caller: &str) -> bool {
         let now = Instant::now();
+        let key: [u8; 32] = Sha256::digest(caller.as_bytes()).into();
         let mut buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
-        let (tokens, last) = buckets.entry(caller).or_insert((self.rate, now));
+        if buckets.len() >= self.capacity && !buckets.contains_key(&key) {
+            buckets.retain(|_, (_, last)| now.duration_since(*last) < Duration::from_secs(1));
+            if buckets.len() >= self.capacity {
+                return false;
+            }
+        }
+        let (tokens, last) = buckets.entry(key).or_insert((self.rate, now));
         *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * self.rate).min(self.rate);
         *last = now;
         if *tokens >= 1.0 {
@@ -194,5 +212,34 @@ impl RateLimiter {
         } else {
             false
         }
+    }
+
+    #[cfg(test)]
+    fn callers(&self) -> usize {
+        self.buckets.lock().unwrap_or_else(PoisonError::into_inner).len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_flood_of_distinct_callers_cannot_grow_the_table_past_its_capacity() {
+        let limiter = RateLimiter::with_capacity(5, 100);
+        let allowed = (0..1_000).filter(|i| limiter.allow(&format!("token-{i}"))).count();
+        assert_eq!(allowed, 100);
+        assert_eq!(limiter.callers(), 100);
+        assert!(limiter.allow("token-7"), "a known caller keeps its bucket");
+        std::thread::sleep(Duration::from_millis(1_050));
+        assert!(limiter.allow("a newcomer"), "idle callers made room");
+        assert!(limiter.callers() <= 100);
+    }
+
+    #[test]
+    fn each_caller_gets_its_rate() {
+        let limiter = RateLimiter::new(3);
+        assert_eq!((0..10).filter(|_| limiter.allow("a")).count(), 3);
+        assert!(limiter.allow("b"));
     }
 }

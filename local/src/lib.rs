@@ -66,6 +66,9 @@ pub struct Stack {
     _dynamodb: Option<DynamoDbLocal>,
     scratch: Option<PathBuf>,
     scheduler: Option<tokio::task::JoinHandle<()>>,
+    hub: realtime::Hub,
+    /// The local `@connections` API and the stream reader.
+    realtime_tasks: [tokio::task::JoinHandle<()>; 2],
 }
 
 impl Stack {
@@ -103,17 +106,26 @@ impl Stack {
         let media = dm_shared::media::Media::new(&state);
         s3::create_bucket(media.client(), media.bucket()).await?;
         let scheduler = options.scheduler.then(|| tokio::spawn(tick_every_second(state.clone())));
-        Ok(Self { state, rate_limit: options.rate_limit, s3_endpoint, _dynamodb: dynamodb, scratch, scheduler })
+        let (hub, realtime_tasks) = realtime::Hub::start(&state).await?;
+        Ok(Self {
+            state,
+            rate_limit: options.rate_limit,
+            s3_endpoint,
+            _dynamodb: dynamodb,
+            scratch,
+            scheduler,
+            hub,
+            realtime_tasks,
+        })
     }
 
-    /// Serves the API on `listener` until the returned future is dropped. Besides the HTTP API, it serves the WebSocket API at `/ws` and publishes the table's changes to
-    /// it.
+    /// Serves the API on `listener` until the returned future is dropped: the HTTP API, and the
+    /// WebSocket API at `/ws`.
     pub fn serve_owned(
         &self,
         listener: TcpListener,
     ) -> std::io::Result<impl Future<Output = std::io::Result<()>> + Send + 'static> {
-        let base_url = format!("http://{}", listener.local_addr()?);
-        let app = gateway::router(&self.state, self.rate_limit).merge(realtime::routes(&self.state, &base_url));
+        let app = gateway::router(&self.state, self.rate_limit).merge(self.hub.routes());
         Ok(axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).into_future())
     }
 }
@@ -133,6 +145,9 @@ impl Drop for Stack {
     fn drop(&mut self) {
         if let Some(scheduler) = &self.scheduler {
             scheduler.abort();
+        }
+        for task in &self.realtime_tasks {
+            task.abort();
         }
         if let Some(dir) = &self.scratch {
             let _ = std::fs::remove_dir_all(dir);

@@ -1,5 +1,6 @@
-//! The local WebSocket API: `/ws` stands in for API Gateway's WebSocket API, `/@connections/{id}` for
-//! its management API, and a reader of DynamoDB Local's stream for the Lambda event source mapping.
+//! The local WebSocket API: `/ws` stands in for API Gateway's WebSocket API, `@connections/{id}` (on a
+//! loopback port of its own) for its management API, and a reader of DynamoDB Local's stream for the
+//! Lambda event source mapping.
 //! All three hand over to the same `dm_realtime` code that runs in AWS.
 
 use std::collections::HashMap;
@@ -14,11 +15,13 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use dm_projector::Projector;
 use dm_realtime::{Change, Realtime};
 use dm_shared::AppState;
 use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
 /// The open local sockets, by connection id.
 #[derive(Clone, Default)]
@@ -39,21 +42,42 @@ impl Sockets {
     }
 }
 
+/// The local WebSocket side: the `realtime` code, the open sockets, and the management API that
+/// only this process can reach.
 #[derive(Clone)]
-struct Hub {
+pub struct Hub {
     realtime: Realtime,
     sockets: Sockets,
 }
 
-/// The `/ws` and `/@connections` routes, and the stream reader, for an API served at `base_url`.
-pub fn routes(state: &AppState, base_url: &str) -> Router {
-    let realtime = Realtime::new(state.clone(), base_url);
-    tokio::spawn(read_stream(state.clone(), realtime.clone()));
-    let hub = Hub { realtime, sockets: Sockets::default() };
-    Router::new()
-        .route("/ws", get(connect))
-        .route("/@connections/{connection_id}", post(post_to_connection).delete(close_connection))
-        .with_state(hub)
+impl Hub {
+    /// Serves `@connections` on its own loopback port under a path only this process knows (the
+    /// functions inside it are its only callers, as only IAM-authorised callers reach it in AWS),
+    /// and reads the table's stream into the realtime push and the projector from now on. The tasks it returns run until
+    /// aborted.
+    pub async fn start(state: &AppState) -> Result<(Self, [JoinHandle<()>; 2]), crate::BoxError> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let secret = ulid::Ulid::new();
+        let endpoint = format!("http://{}/{secret}", listener.local_addr()?);
+        let realtime = Realtime::new(state.clone(), &endpoint)?;
+        let hub = Self { realtime: realtime.clone(), sockets: Sockets::default() };
+        let path = format!("/{secret}/@connections/{{connection_id}}");
+        let management =
+            Router::new().route(&path, post(post_to_connection).delete(close_connection)).with_state(hub.clone());
+        let serving = tokio::spawn(async move {
+            if let Err(err) = axum::serve(listener, management).await {
+                tracing::error!(error = %err, "the local @connections API stopped");
+            }
+        });
+        let reader = StreamReader::open(state).await?;
+        let reading = tokio::spawn(reader.run(realtime, Projector::new(state.clone())));
+        Ok((hub, [serving, reading]))
+    }
+
+    /// The public route: `/ws`, where clients connect.
+    pub fn routes(&self) -> Router {
+        Router::new().route("/ws", get(connect)).with_state(self.clone())
+    }
 }
 
 #[derive(Deserialize)]
@@ -72,15 +96,28 @@ async fn connect(
     let header = headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
     let token = header.map(str::to_owned).or(query.token);
     let connection_id = ulid::Ulid::new().to_string();
+    // Open before the connection is recorded: an event posted between `$connect` and the upgrade
+    // waits in the outbox, as API Gateway accepts posts once `$connect` has answered.
+    let (sender, outbox) = mpsc::unbounded_channel();
+    hub.sockets.insert(connection_id.clone(), sender);
     if let Err(err) = hub.realtime.connect(&connection_id, token.as_deref(), query.org_id.as_deref()).await {
+        hub.sockets.remove(&connection_id);
         return err.into_response();
     }
-    upgrade.on_upgrade(move |socket| serve_socket(hub, connection_id, socket))
+    let failed = (hub.clone(), connection_id.clone());
+    upgrade
+        .on_failed_upgrade(move |_| {
+            tokio::spawn(async move { forget(&failed.0, &failed.1).await });
+        })
+        .on_upgrade(move |socket| serve_socket(hub, connection_id, outbox, socket))
 }
 
-async fn serve_socket(hub: Hub, connection_id: String, mut socket: WebSocket) {
-    let (sender, mut outbox) = mpsc::unbounded_channel();
-    hub.sockets.insert(connection_id.clone(), sender);
+async fn serve_socket(
+    hub: Hub,
+    connection_id: String,
+    mut outbox: mpsc::UnboundedReceiver<String>,
+    mut socket: WebSocket,
+) {
     loop {
         tokio::select! {
             out = outbox.recv() => match out {
@@ -94,8 +131,13 @@ async fn serve_socket(hub: Hub, connection_id: String, mut socket: WebSocket) {
             },
         }
     }
-    hub.sockets.remove(&connection_id);
-    if let Err(err) = hub.realtime.disconnect(&connection_id).await {
+    forget(&hub, &connection_id).await;
+}
+
+/// `$disconnect`.
+async fn forget(hub: &Hub, connection_id: &str) {
+    hub.sockets.remove(connection_id);
+    if let Err(err) = hub.realtime.disconnect(connection_id).await {
         tracing::warn!(error = %err, "a closed connection was not forgotten");
     }
 }
@@ -118,66 +160,107 @@ fn gone() -> Response {
         .into_response()
 }
 
-/// Reads the table's stream from DynamoDB Local and publishes each batch, as the Lambda event source
-/// mapping does in AWS: shards open at start are read from their latest record, shards that open later
-/// from their first.
-async fn read_stream(state: AppState, realtime: Realtime) {
-    let mut config = aws_sdk_dynamodbstreams::config::Builder::from(&state.sdk);
-    if let Some(endpoint) = &state.config.dynamodb_endpoint {
-        config = config.endpoint_url(endpoint);
+/// Where a shard is read from, and where reading it resumes after a failed read.
+struct Shard {
+    /// `None` once the shard is closed and read to its end.
+    iterator: Option<String>,
+    /// The last record handed over: a new iterator starts after it.
+    last: Option<String>,
+    /// Where a new iterator starts before any record was handed over.
+    start: ShardIteratorType,
+}
+
+/// The table's stream in DynamoDB Local, read as the Lambda event source mappings read it in AWS:
+/// each shard in order, resuming after the last record handed over when a read fails. Shards open
+/// when the reader opens are read from their latest record, shards that open later from their first.
+struct StreamReader {
+    streams: aws_sdk_dynamodbstreams::Client,
+    arn: String,
+    shards: HashMap<String, Shard>,
+}
+
+impl StreamReader {
+    /// Opens the stream: once this returns, every later write is read.
+    async fn open(state: &AppState) -> Result<Self, crate::BoxError> {
+        let mut config = aws_sdk_dynamodbstreams::config::Builder::from(&state.sdk);
+        if let Some(endpoint) = &state.config.dynamodb_endpoint {
+            config = config.endpoint_url(endpoint);
+        }
+        let streams = aws_sdk_dynamodbstreams::Client::from_conf(config.build());
+        let table = state.store.client().describe_table().table_name(state.store.table()).send().await?;
+        let arn = table.table.and_then(|t| t.latest_stream_arn).ok_or("the table has no stream")?;
+        let mut reader = Self { streams, arn, shards: HashMap::new() };
+        reader.discover(ShardIteratorType::Latest).await?;
+        Ok(reader)
     }
-    let streams = aws_sdk_dynamodbstreams::Client::from_conf(config.build());
-    let arn = match state.store.client().describe_table().table_name(state.store.table()).send().await {
-        Ok(table) => table.table.and_then(|t| t.latest_stream_arn),
-        Err(err) => {
-            tracing::error!(error = %err, "no stream: real-time events are off");
-            return;
-        }
-    };
-    let Some(arn) = arn else { return };
-    let mut iterators: HashMap<String, Option<String>> = HashMap::new();
-    let mut first_look = true;
-    let mut described: Option<Instant> = None;
-    loop {
-        if described.is_none_or(|at| at.elapsed() >= Duration::from_secs(2)) {
-            described = Some(Instant::now());
-            let shards = streams.describe_stream().stream_arn(&arn).send().await;
-            for shard in
-                shards.ok().and_then(|s| s.stream_description).map(|d| d.shards.unwrap_or_default()).unwrap_or_default()
-            {
-                let Some(id) = shard.shard_id else { continue };
-                if iterators.contains_key(&id) {
-                    continue;
-                }
-                let kind = if first_look { ShardIteratorType::Latest } else { ShardIteratorType::TrimHorizon };
-                let iterator =
-                    streams.get_shard_iterator().stream_arn(&arn).shard_id(&id).shard_iterator_type(kind).send().await;
-                iterators.insert(id, iterator.ok().and_then(|i| i.shard_iterator));
+
+    /// Takes up the shards not known yet, from `start`.
+    async fn discover(&mut self, start: ShardIteratorType) -> Result<(), crate::BoxError> {
+        let described = self.streams.describe_stream().stream_arn(&self.arn).send().await?;
+        let shards = described.stream_description.and_then(|d| d.shards).unwrap_or_default();
+        for id in shards.into_iter().filter_map(|shard| shard.shard_id) {
+            if !self.shards.contains_key(&id) {
+                let mut shard = Shard { iterator: None, last: None, start: start.clone() };
+                shard.iterator = Some(self.iterator(&id, &shard).await?);
+                self.shards.insert(id, shard);
             }
-            first_look = false;
         }
-        let mut busy = false;
-        for iterator in iterators.values_mut() {
-            let Some(current) = iterator.clone() else { continue };
-            match streams.get_records().shard_iterator(current).send().await {
-                Ok(output) => {
-                    *iterator = output.next_shard_iterator;
-                    let records = output.records.unwrap_or_default();
-                    busy |= !records.is_empty();
-                    let changes: Vec<Change> = records.into_iter().filter_map(change).collect();
-                    for failed in realtime.publish(&changes).await {
-                        tracing::warn!(sequence_number = %failed, "events of a change were not all delivered");
+        Ok(())
+    }
+
+    async fn iterator(&self, id: &str, shard: &Shard) -> Result<String, crate::BoxError> {
+        let request = self.streams.get_shard_iterator().stream_arn(&self.arn).shard_id(id);
+        let request = match &shard.last {
+            Some(last) => request.shard_iterator_type(ShardIteratorType::AfterSequenceNumber).sequence_number(last),
+            None => request.shard_iterator_type(shard.start.clone()),
+        };
+        Ok(request.send().await?.shard_iterator.ok_or("no shard iterator")?)
+    }
+
+    /// Hands every batch to the realtime push and the projector, for ever.
+    async fn run(mut self, realtime: Realtime, projector: Projector) {
+        let mut described = Instant::now();
+        loop {
+            if described.elapsed() >= Duration::from_secs(2) {
+                described = Instant::now();
+                if let Err(err) = self.discover(ShardIteratorType::TrimHorizon).await {
+                    tracing::warn!(error = %err, "describing the stream failed");
+                }
+            }
+            let mut busy = false;
+            let ids: Vec<String> = self.shards.keys().cloned().collect();
+            for id in ids {
+                let Some(current) = self.shards.get(&id).and_then(|shard| shard.iterator.clone()) else { continue };
+                match self.streams.get_records().shard_iterator(current).send().await {
+                    Ok(output) => {
+                        let records = output.records.unwrap_or_default();
+                        busy |= !records.is_empty();
+                        let changes: Vec<Change> = records.into_iter().filter_map(change).collect();
+                        if !realtime.publish(&changes).await.is_empty() {
+                            tracing::warn!("events of a batch were not all delivered");
+                        }
+                        if !projector.project(&changes).await.is_empty() {
+                            tracing::warn!("a batch was not all projected");
+                        }
+                        if let Some(shard) = self.shards.get_mut(&id) {
+                            shard.iterator = output.next_shard_iterator;
+                            shard.last = changes.last().map(|c| c.sequence_number.clone()).or(shard.last.take());
+                        }
+                    }
+                    Err(err) => {
+                        let err = aws_sdk_dynamodbstreams::error::DisplayErrorContext(&err);
+                        tracing::warn!(error = %err, "reading the stream failed; resuming after the last record read");
+                        let Some(shard) = self.shards.get(&id) else { continue };
+                        let resumed = self.iterator(&id, shard).await.ok();
+                        if let Some(shard) = self.shards.get_mut(&id) {
+                            shard.iterator = resumed.or(shard.iterator.take());
+                        }
                     }
                 }
-                Err(err) => {
-                    tracing::warn!(error = %aws_sdk_dynamodbstreams::error::DisplayErrorContext(&err), "reading the stream failed");
-                    *iterator = None;
-                    described = None;
-                }
             }
-        }
-        if !busy {
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            if !busy {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
         }
     }
 }

@@ -19,17 +19,16 @@ impl RoomAccess {
         Ok(Self::bundle(store, org, room, caller, others, &[]).await?.0)
     }
 
-    /// As `load`, for a member of the room, with the posts named (each `None` where it does not exist).
-    pub async fn member_with_posts(
+    /// As `load`, with the posts named (each `None` where it does not exist); the caller decides who
+    /// may see them.
+    pub async fn with_posts(
         store: &Store,
         org: &OrgId,
         room: &RoomId,
         caller: &UserId,
         posts: &[PostRef],
     ) -> Result<(Self, Vec<Option<Message>>)> {
-        let (access, posts) = Self::bundle(store, org, room, caller, &[], posts).await?;
-        access.require_member()?;
-        Ok((access, posts))
+        Self::bundle(store, org, room, caller, &[], posts).await
     }
 
     /// As `load`, for a member of the room, with one of its messages (404 when it does not exist).
@@ -41,7 +40,8 @@ impl RoomAccess {
         message: &MessageId,
     ) -> Result<(Self, Message)> {
         let (access, mut posts) =
-            Self::member_with_posts(store, org, room, caller, &[PostRef::Message(message.clone())]).await?;
+            Self::with_posts(store, org, room, caller, &[PostRef::Message(message.clone())]).await?;
+        access.require_member()?;
         let message = posts.pop().flatten().ok_or_else(|| Error::not_found("message not found"))?;
         Ok((access, message))
     }

@@ -38,6 +38,8 @@ impl Verifier {
     pub fn new(secret: Option<&str>) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 0;
+        // A token that is not valid yet is refused, as API Gateway's JWT authorizer refuses it.
+        validation.validate_nbf = true;
         Self { key: secret.map(|s| DecodingKey::from_secret(s.as_bytes())), validation }
     }
 
@@ -111,6 +113,18 @@ mod tests {
         let foreign = mint("other", "alice", 60).unwrap();
         assert!(matches!(verifier.verify(&foreign), Err(Error::Unauthorized(_))));
         assert!(matches!(verifier.verify("not.a.jwt"), Err(Error::Unauthorized(_))));
+    }
+
+    #[test]
+    fn a_token_not_valid_yet_is_refused() {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+        let claims = serde_json::json!({ "sub": "alice", "exp": now + 600, "nbf": now + 300 });
+        let key = EncodingKey::from_secret(b"s3cret");
+        let early = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &key).unwrap();
+        assert!(matches!(Verifier::new(Some("s3cret")).verify(&early), Err(Error::Unauthorized(_))));
+        let claims = serde_json::json!({ "sub": "alice", "exp": now + 600, "nbf": now - 1 });
+        let valid = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &key).unwrap();
+        assert!(Verifier::new(Some("s3cret")).verify(&valid).is_ok());
     }
 
     #[test]

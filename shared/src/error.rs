@@ -20,11 +20,13 @@ pub enum Error {
     /// The seed answers a second join of a room with 406.
     #[error("{0}")]
     NotAcceptable(String),
-    /// `existing` names the item the request collided with (the other room of a member set).
-    #[error("{message}")]
-    Conflict { message: String, existing: Option<(&'static str, String)> },
+    #[error("{0}")]
+    Conflict(String),
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// A request that reuses an `Idempotency-Key` with another body, as Stripe answers it.
+    #[error("{0}")]
+    Unprocessable(String),
     #[error("Too many requests, retry later")]
     Throttled(#[source] BoxError),
     #[error("Service unavailable")]
@@ -44,7 +46,7 @@ impl Error {
         Self::NotFound(message.into())
     }
     pub fn conflict(message: impl Into<String>) -> Self {
-        Self::Conflict { message: message.into(), existing: None }
+        Self::Conflict(message.into())
     }
     pub fn internal(cause: impl Into<BoxError>) -> Self {
         Self::Internal(cause.into())
@@ -60,8 +62,9 @@ impl Error {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
-            Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -87,10 +90,7 @@ impl IntoResponse for Error {
         if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
             tracing::error!(status = status.as_u16(), cause = %cause_chain(&self), "request failed");
         }
-        let mut body = json!({ "status": status.as_u16(), "message": self.to_string() });
-        if let Self::Conflict { existing: Some((field, id)), .. } = &self {
-            body[*field] = json!(id);
-        }
+        let body = json!({ "status": status.as_u16(), "message": self.to_string() });
         let mut response = (status, axum::Json(body)).into_response();
         if status == StatusCode::TOO_MANY_REQUESTS {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));

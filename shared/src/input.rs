@@ -53,8 +53,17 @@ impl NewPost {
     }
 }
 
+/// What makes a retried send the same send.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IdempotencyKey {
+    /// A client's `Idempotency-Key` header.
+    Client(String),
+    /// The scheduler's own key for a scheduled message.
+    Scheduled(MessageId),
+}
+
 /// The `Idempotency-Key` header: 1 to 128 printable ASCII characters.
-pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>> {
+pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<IdempotencyKey>> {
     let Some(value) = headers.get("idempotency-key") else {
         return Ok(None);
     };
@@ -63,5 +72,5 @@ pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>> {
     if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY || !printable {
         return Err(Error::bad_request("Idempotency-Key must be 1 to 128 printable ASCII characters"));
     }
-    Ok(Some(key.to_owned()))
+    Ok(Some(IdempotencyKey::Client(key.to_owned())))
 }

@@ -16,6 +16,7 @@ pub mod paging;
 pub mod posting;
 pub mod state;
 pub mod store;
+pub mod stream;
 pub mod telemetry;
 pub mod text;
 pub mod time;

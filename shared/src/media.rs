@@ -36,11 +36,28 @@ pub fn safe_file_name(name: &str) -> String {
     if trimmed.is_empty() { "file".into() } else { trimmed }
 }
 
-/// Images show inline; anything else downloads, so an uploaded page never runs in a browser.
-/// SVG can carry script, so it downloads too.
-pub fn content_disposition(content_type: &str, file_name: &str) -> Option<String> {
-    let inline = content_type.starts_with("image/") && !content_type.starts_with("image/svg");
-    (!inline).then(|| format!("attachment; filename=\"{file_name}\""))
+/// The only types a browser shows inline: raster images, which never run script.
+const INLINE_TYPES: [&str; 4] = ["image/png", "image/jpeg", "image/gif", "image/webp"];
+
+/// How a file is served, whatever type its uploader claimed: one of `INLINE_TYPES` exactly (no
+/// parameters, no list) shows inline as that type; anything else (SVG, HTML, XML, a list of types,
+/// a type with parameters) downloads as an attachment of `application/octet-stream`, so an uploaded
+/// page never runs in a browser.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Served {
+    pub content_type: &'static str,
+    pub disposition: String,
+}
+
+pub fn served_as(claimed: &str, file_name: &str) -> Served {
+    let claimed = claimed.trim().to_ascii_lowercase();
+    match INLINE_TYPES.into_iter().find(|inline| *inline == claimed) {
+        Some(content_type) => Served { content_type, disposition: format!("inline; filename=\"{file_name}\"") },
+        None => Served {
+            content_type: "application/octet-stream",
+            disposition: format!("attachment; filename=\"{file_name}\""),
+        },
+    }
 }
 
 /// The object key of a room's file.
@@ -71,14 +88,15 @@ impl Media {
         &self.bucket
     }
 
-    /// Stores a file with its content type (and, unless it is an image, as an attachment).
+    /// Stores a file as it will be served (see `served_as`).
     pub async fn put(&self, key: &str, bytes: Vec<u8>, content_type: &str, file_name: &str) -> Result<()> {
+        let served = served_as(content_type, file_name);
         self.client
             .put_object()
             .bucket(&self.bucket)
             .key(key)
-            .content_type(content_type)
-            .set_content_disposition(content_disposition(content_type, file_name))
+            .content_type(served.content_type)
+            .content_disposition(served.disposition)
             .body(ByteStream::from(bytes))
             .send()
             .await
@@ -97,6 +115,23 @@ impl Media {
         }
     }
 
+    /// The object behind a media URL of this room (this API's own fetch route), if `url` is one.
+    /// A URL of another room's file names nothing here: a post cannot take another room's files
+    /// with it.
+    pub fn key_of_url(url: &str, org: &OrgId, room: &RoomId) -> Option<String> {
+        let route = format!("/api/v1/org/{org}/rooms/{room}/media/");
+        let (_, rest) = url.split_once(&route)?;
+        let (id, name) = rest.split_once('/')?;
+        let id = MessageId::parse(id).ok()?;
+        (safe_file_name(name) == name).then(|| object_key(org, room, &id, name))
+    }
+
+    /// Deletes a stored file; deleting one that is not there is no error.
+    pub async fn delete(&self, key: &str) -> Result<()> {
+        self.client.delete_object().bucket(&self.bucket).key(key).send().await.map_err(s3_error)?;
+        Ok(())
+    }
+
     /// A URL that uploads exactly `size` bytes of `content_type` to `key` with one PUT.
     pub async fn upload_url(&self, key: &str, content_type: &str, size: i64) -> Result<String> {
         let presigning = PresigningConfig::expires_in(UPLOAD_URL_TTL).map_err(Error::internal)?;
@@ -113,15 +148,18 @@ impl Media {
         Ok(request.uri().to_owned())
     }
 
-    /// A URL that downloads `key` for a few minutes, as an attachment unless it is an image.
+    /// A URL that downloads `key` for a few minutes. The URL itself fixes the response's type and
+    /// disposition (see `served_as`): what the uploader stored with a presigned PUT is not trusted.
     pub async fn download_url(&self, key: &str, file: &StoredFile, file_name: &str) -> Result<String> {
         let presigning = PresigningConfig::expires_in(DOWNLOAD_URL_TTL).map_err(Error::internal)?;
+        let served = served_as(&file.content_type, file_name);
         let request = self
             .client
             .get_object()
             .bucket(&self.bucket)
             .key(key)
-            .set_response_content_disposition(content_disposition(&file.content_type, file_name))
+            .response_content_type(served.content_type)
+            .response_content_disposition(served.disposition)
             .presigned(presigning)
             .await
             .map_err(s3_error)?;
@@ -145,9 +183,41 @@ mod tests {
     }
 
     #[test]
-    fn only_images_show_inline() {
-        assert_eq!(content_disposition("image/png", "a.png"), None);
-        assert!(content_disposition("image/svg+xml", "a.svg").is_some());
-        assert_eq!(content_disposition("text/html", "x.html").as_deref(), Some("attachment; filename=\"x.html\""));
+    fn only_this_rooms_media_urls_name_objects() {
+        let (org, room) = (OrgId::parse("o1").unwrap(), RoomId::parse("r1").unwrap());
+        let url = "https://api.example/api/v1/org/o1/rooms/r1/media/01JABC/photo.png";
+        assert_eq!(Media::key_of_url(url, &org, &room).as_deref(), Some("message_media/o1/r1/01JABC/photo.png"));
+        for other in [
+            "https://api.example/api/v1/org/o1/rooms/r2/media/01JABC/photo.png",
+            "https://api.example/api/v1/org/o1/rooms/r1/media/01JABC/../x.png",
+            "https://api.example/api/v1/org/o1/rooms/r1/media/01JABC",
+            "https://elsewhere.example/photo.png",
+        ] {
+            assert_eq!(Media::key_of_url(other, &org, &room), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn only_four_raster_types_show_inline() {
+        for inline in ["image/png", "IMAGE/JPEG", " image/gif ", "image/webp"] {
+            let served = served_as(inline, "a");
+            assert_eq!(served.content_type, inline.trim().to_ascii_lowercase(), "{inline}");
+            assert!(served.disposition.starts_with("inline;"), "{inline}");
+        }
+        for risky in [
+            "image/svg+xml",
+            "text/html",
+            "application/xhtml+xml",
+            "text/xml",
+            "image/png, text/html",
+            "image/png;text/html",
+            "image/png; charset=utf-8",
+            "image/bmp",
+            "",
+        ] {
+            let served = served_as(risky, "x.html");
+            assert_eq!(served.content_type, "application/octet-stream", "{risky}");
+            assert_eq!(served.disposition, "attachment; filename=\"x.html\"", "{risky}");
+        }
     }
 }

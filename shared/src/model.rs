@@ -82,6 +82,16 @@ pub struct Room {
     /// Bumped by every membership change; a change applies only to the version it read.
     #[serde(default)]
     pub version: u64,
+    /// Whether the room holds the member-set item of its members (what makes a create of the same
+    /// set answer this room). A membership change that lands on another room's set leaves that set
+    /// to the other room: the rule is for creating rooms, never for leaving or joining one.
+    #[serde(default = "holds_by_default")]
+    pub holds_member_set: bool,
+}
+
+/// Rooms stored before `holds_member_set` held their set: a change that collided was refused then.
+fn holds_by_default() -> bool {
+    true
 }
 
 impl Room {

@@ -7,6 +7,7 @@ use serde_json::json;
 use crate::error::Result;
 use crate::http::reply;
 use crate::ids::{MessageId, OrgId, RoomId, UserId};
+use crate::input::IdempotencyKey;
 use crate::model::Message;
 use crate::state::AppState;
 use crate::store::{SendReceipt, Sent};
@@ -21,18 +22,13 @@ pub struct Outgoing {
     pub sender: UserId,
     pub text: MessageText,
     pub media: Vec<String>,
-    /// The sender's `Idempotency-Key`.
-    pub idempotency_key: Option<String>,
+    pub idempotency_key: Option<IdempotencyKey>,
 }
 
 /// Stores the post with everything written with it; a retry with the same key gets the first
 /// receipt and stores nothing.
 pub async fn store(state: &AppState, outgoing: Outgoing) -> Result<(Message, SendReceipt)> {
-    let key = outgoing.idempotency_key.map(|key| match &outgoing.parent {
-        None => key,
-        // A reply's key never matches a message's.
-        Some(parent) => format!("thread:{parent}:{key}"),
-    });
+    let key = outgoing.idempotency_key;
     let mut post = Message::new(
         outgoing.org,
         outgoing.room,
@@ -41,7 +37,7 @@ pub async fn store(state: &AppState, outgoing: Outgoing) -> Result<(Message, Sen
         outgoing.text.into_string(),
         outgoing.media,
     );
-    let receipt = match state.store.send_message(&mut post, key.as_deref()).await? {
+    let receipt = match state.store.send_message(&mut post, key.as_ref()).await? {
         Sent::New(receipt) | Sent::Repeat(receipt) => receipt,
     };
     Ok((post, receipt))
@@ -79,4 +75,15 @@ pub async fn edit(state: &AppState, caller: &UserId, post: &Message, text: Strin
     let edited = state.store.edit_message(post, text).await?;
     let event = if edited.parent.is_some() { "thread_message_update" } else { "message_update" };
     Ok(crate::http::ok(crate::views::edited_event(event, &edited)))
+}
+
+/// Deletes `post` (a message or a reply) for its sender, or for an org owner or admin, who moderate
+/// every room of the org whether or not they are in it.
+pub async fn delete(state: &AppState, access: &crate::access::RoomAccess, post: &Message) -> Result<Response> {
+    access.require_member_or_manager()?;
+    if post.sender_id != access.me.id && !access.me.role.is_manager() {
+        return Err(crate::Error::forbidden("Only its sender or an org owner or admin may delete a message"));
+    }
+    state.store.delete_message(post).await?;
+    Ok(crate::http::ok(json!({ "message": "OK" })))
 }

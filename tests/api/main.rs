@@ -2,6 +2,7 @@
 
 mod auth;
 mod bookmarks;
+mod deletes;
 mod hostile;
 mod lambda_events;
 mod media;

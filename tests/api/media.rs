@@ -52,7 +52,7 @@ async fn uploaded_files_come_back_through_a_presigned_redirect() {
     let object = reqwest::get(&location).await.unwrap();
     assert_eq!(object.status(), StatusCode::OK);
     assert_eq!(object.headers()["content-type"], "image/png");
-    assert!(object.headers().get("content-disposition").is_none(), "images show inline");
+    assert_eq!(object.headers()["content-disposition"], "inline; filename=\"holiday_photo.png\"", "images show inline");
     assert_eq!(object.bytes().await.unwrap().to_vec(), photo);
 
     // A message can carry the URLs.
@@ -84,6 +84,7 @@ async fn file_names_stay_in_their_folder_and_pages_download_as_attachments() {
     assert!(location.contains("response-content-disposition=attachment"), "{location}");
     let object = reqwest::get(&location).await.unwrap();
     assert_eq!(object.headers()["content-disposition"], "attachment; filename=\"evil.html\"");
+    assert_eq!(object.headers()["content-type"], "application/octet-stream");
     assert_eq!(object.bytes().await.unwrap().to_vec(), page);
 
     let traversal = format!("/api/v1/org/{org}/rooms/{room}/media/01JABCDEFGHJKMNPQRSTVWXYZ0/..%2F..%2Fsecret");
@@ -186,4 +187,36 @@ async fn large_files_go_straight_to_s3_with_a_presigned_put() {
         app.post(&path, "carol", json!({ "filename": "a", "content_type": "text/plain", "size": 1 })).await.status,
         StatusCode::FORBIDDEN
     );
+}
+
+/// What an uploader stores with a presigned PUT is not what a reader gets: the download URL fixes
+/// the type and disposition itself, so script-capable types never render.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presigned_uploads_of_script_capable_types_download_as_attachments() {
+    let app = &spawn_app().await;
+    let (org, room) = setup(app).await;
+    let path = format!("/api/v1/org/{org}/rooms/{room}/media/upload-url");
+    let svg = br#"<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>"#.to_vec();
+    for (claimed, name) in
+        [("image/svg+xml", "logo.svg"), ("text/html", "page.html"), ("image/png; text/html", "x.png")]
+    {
+        let body = json!({ "filename": name, "content_type": claimed, "size": svg.len() });
+        let granted = app.post(&path, "bob", body).await;
+        assert_eq!(granted.status, StatusCode::CREATED, "{}", granted.raw);
+        let put = reqwest::Client::new()
+            .put(granted.str("upload_url"))
+            .header("content-type", claimed)
+            .body(svg.clone())
+            .send()
+            .await
+            .unwrap();
+        assert!(put.status().is_success(), "{claimed}: {}", put.status());
+        let (status, location) = fetch(&granted.str("media_url"), "alice").await;
+        assert_eq!(status, StatusCode::FOUND);
+        let location = location.unwrap();
+        assert!(location.contains("response-content-type=application%2Foctet-stream"), "{location}");
+        let object = reqwest::get(&location).await.unwrap();
+        assert_eq!(object.headers()["content-type"], "application/octet-stream", "{claimed}");
+        assert_eq!(object.headers()["content-disposition"], format!("attachment; filename=\"{name}\""));
+    }
 }

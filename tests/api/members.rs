@@ -113,3 +113,86 @@ async fn the_member_list_pages_with_a_cursor() {
     let bad = app.get(&format!("/api/v1/org/{org}/members?cursor=garbage!"), "owner").await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
 }
+
+/// An org membership ends by leaving or by removal (owner/admin; an admin only by an owner; never the
+/// owner), and takes every room membership of the org with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_leaves_the_org_and_every_room_in_it() {
+    let app = &spawn_app().await;
+    let org = app.org_with("owner", &["alice", "bob", "carol"]).await;
+    app.join(&org, "owner", "admin", "admin").await;
+    app.join(&org, "owner", "admin2", "admin").await;
+    let pair = app.room(&org, "alice", &["bob"]).await;
+    let trio = app.room(&org, "alice", &["bob", "carol"]).await;
+    let remove = |caller: &'static str, member: &'static str| {
+        let path = format!("/api/v1/org/{org}/members/{member}");
+        async move { app.call(Method::DELETE, &path, Some(caller), None).await }
+    };
+    let members_of = |room: String| {
+        let path = format!("/api/v1/org/{org}/rooms/{room}/info");
+        async move { app.get(&path, "owner").await.body["room_user_ids"].clone() }
+    };
+
+    assert_eq!(remove("carol", "bob").await.status, StatusCode::FORBIDDEN, "a member removes only themself");
+    assert_eq!(remove("admin", "admin2").await.status, StatusCode::FORBIDDEN, "only an owner removes an admin");
+    assert_eq!(remove("owner", "owner").await.status, StatusCode::CONFLICT, "the owner cannot leave");
+    assert_eq!(remove("stranger", "bob").await.status, StatusCode::FORBIDDEN);
+    assert_eq!(remove("owner", "nobody").await.status, StatusCode::NOT_FOUND);
+
+    let left = remove("bob", "bob").await;
+    assert_eq!(left.status, StatusCode::NO_CONTENT, "{}", left.raw);
+    assert!(left.raw.is_empty());
+    assert_eq!(members_of(pair.clone()).await, json!(["alice"]));
+    assert_eq!(members_of(trio.clone()).await, json!(["alice", "carol"]));
+    assert_eq!(app.get(&format!("/api/v1/org/{org}/users/bob/rooms"), "bob").await.status, StatusCode::FORBIDDEN);
+    let listed = app.get(&format!("/api/v1/org/{org}/members"), "owner").await;
+    let ids: Vec<&str> = listed.body["data"].as_array().unwrap().iter().map(|m| m["_id"].as_str().unwrap()).collect();
+    assert!(!ids.contains(&"bob"), "{ids:?}");
+    assert_eq!(remove("bob", "bob").await.status, StatusCode::NOT_FOUND, "gone");
+
+    assert_eq!(remove("admin", "carol").await.status, StatusCode::NO_CONTENT);
+    assert_eq!(members_of(trio).await, json!(["alice"]));
+    assert_eq!(remove("owner", "admin2").await.status, StatusCode::NO_CONTENT);
+}
+
+/// A removal cut short after it ended the member's access (the member item is marked, their rooms
+/// not yet left) is finished by asking again; meanwhile nobody can add them to a room.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removal_cut_short_is_finished_by_asking_again() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let app = &spawn_app().await;
+    let org = app.org_with("owner", &["alice", "bob", "carol"]).await;
+    let rooms = [
+        app.room(&org, "alice", &["bob"]).await,
+        app.room(&org, "carol", &["bob"]).await,
+        app.room(&org, "alice", &["bob", "carol"]).await,
+    ];
+    // One room left already; then the member item marked, as a run that stopped there leaves it.
+    let one = app.put(&format!("/api/v1/org/{org}/rooms/{}/remove-member/bob", rooms[0]), "bob").await;
+    assert_eq!(one.status, StatusCode::OK);
+    let store = &app.stack.state.store;
+    store
+        .client()
+        .update_item()
+        .table_name(store.table())
+        .key("PK", AttributeValue::S(format!("ORG#{org}")))
+        .key("SK", AttributeValue::S("MEMBER#bob".into()))
+        .update_expression("SET deleted = :yes")
+        .expression_attribute_values(":yes", AttributeValue::Bool(true))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(app.get(&format!("/api/v1/org/{org}/members"), "bob").await.status, StatusCode::FORBIDDEN);
+    let add = app.put(&format!("/api/v1/org/{org}/rooms/{}/add-member/bob", rooms[0]), "alice").await;
+    assert_eq!(add.status, StatusCode::NOT_FOUND, "a leaving member is no member: {}", add.raw);
+
+    let finished = app.call(Method::DELETE, &format!("/api/v1/org/{org}/members/bob"), Some("bob"), None).await;
+    assert_eq!(finished.status, StatusCode::NO_CONTENT, "{}", finished.raw);
+    for room in &rooms {
+        let members =
+            app.get(&format!("/api/v1/org/{org}/rooms/{room}/info"), "owner").await.body["room_user_ids"].clone();
+        assert!(!members.as_array().unwrap().contains(&json!("bob")), "{room}: {members}");
+    }
+    let profile = app.get(&format!("/api/v1/org/{org}/members/bob/profile"), "alice").await;
+    assert_eq!(profile.status, StatusCode::NOT_FOUND);
+}

@@ -156,6 +156,40 @@ async fn retries_with_one_idempotency_key_store_one_message() {
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
 }
 
+/// A key reused for another body is refused (Stripe's 422), and no key a client sends can name one
+/// the server derives: a reply's key once was `thread:{parent}:{key}`, which a client could type.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idempotency_keys_refuse_another_body_and_live_in_their_own_namespaces() {
+    let app = &spawn_app().await;
+    let (org, room) = setup(app).await;
+    let path = format!("/api/v1/org/{org}/rooms/{room}/messages");
+    let send = |path: String, key: String, text: &'static str| {
+        let request = app
+            .raw(Method::POST, &path)
+            .bearer_auth(dm_tests::token("alice"))
+            .header("idempotency-key", key)
+            .json(&json!({ "sender_id": "alice", "message": text }));
+        async move { read(request.send().await.unwrap()).await }
+    };
+    let first = send(path.clone(), "k-1".into(), "one").await;
+    assert_eq!(first.status, StatusCode::CREATED);
+    let changed = send(path.clone(), "k-1".into(), "two").await;
+    assert_eq!(changed.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", changed.raw);
+    assert!(changed.str("message").contains("different request"), "{}", changed.raw);
+    assert_eq!(send(path.clone(), "k-1".into(), "one").await.str("message_id"), first.str("message_id"));
+
+    let message = first.str("message_id");
+    let replies = format!("{path}/{message}/threads");
+    let reply = send(replies.clone(), "k-1".into(), "one").await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.raw);
+    assert_ne!(reply.str("thread_id"), message, "a reply's key is not a message's");
+    let typed = send(path.clone(), format!("thread:{message}:k-1"), "one").await;
+    assert_eq!(typed.status, StatusCode::CREATED);
+    assert_ne!(typed.str("message_id"), reply.str("thread_id"));
+    assert_ne!(typed.str("message_id"), message);
+    assert_eq!(app.get(&path, "alice").await.body["count"], 2);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn paging_through_250_messages_loses_and_repeats_none_while_new_ones_arrive() {
     let app = &spawn_app().await;

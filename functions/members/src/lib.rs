@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use dm_shared::auth::Caller;
 use dm_shared::http::{Json, Path, Query, created, ok, service};
 use dm_shared::ids::{OrgId, UserId};
@@ -24,6 +24,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/ping", get(ping))
         .route("/api/v1/orgs", post(create_org))
         .route("/api/v1/org/{org_id}/members", post(add_member).get(list_members))
+        .route("/api/v1/org/{org_id}/members/{member_id}", delete(remove_member))
         .route("/api/v1/org/{org_id}/members/{member_id}/profile", get(profile).patch(update_profile));
     service(routes, state)
 }
@@ -168,4 +169,33 @@ async fn update_profile(
     changes.check()?;
     let member = state.store.update_member(&org, &member_id, &changes).await?;
     Ok(profile_view(&member).into_response())
+}
+
+/// Ends a membership of the org: the member leaving, or an owner or admin removing them (only an
+/// owner removes an admin). The owner cannot leave: an org always has one. The member leaves each of
+/// their rooms too; a removal cut short is finished by asking again.
+async fn remove_member(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path((org, member_id)): Path<(OrgId, UserId)>,
+) -> Result<Response> {
+    let leaving = state.store.member_record(&org, &member_id).await?;
+    if caller != member_id {
+        let me = state.store.org_member(&org, &caller).await?;
+        let may = match leaving.as_ref().map(|member| member.role) {
+            Some(Role::Admin) => me.role == Role::Owner,
+            _ => me.role.is_manager(),
+        };
+        if !may {
+            return Err(Error::forbidden(
+                "Only the member, or an owner or admin, may remove a member (an admin only an owner)",
+            ));
+        }
+    }
+    let leaving = leaving.ok_or_else(|| Error::not_found("No such member"))?;
+    if leaving.role == Role::Owner {
+        return Err(Error::conflict("The org's owner cannot leave it: an org always has its owner"));
+    }
+    state.store.remove_from_org(&org, &member_id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }

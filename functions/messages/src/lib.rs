@@ -13,6 +13,7 @@ use dm_shared::input::{NewPost, idempotency_key};
 use dm_shared::model::Message;
 use dm_shared::paging::PageQuery;
 use dm_shared::posting::{self, EditBody, Outgoing};
+use dm_shared::store::PostRef;
 use dm_shared::text::words;
 use dm_shared::views;
 use dm_shared::{AppState, Error, Result};
@@ -90,12 +91,11 @@ async fn remove(
     Caller(caller): Caller,
     Path((org, room, id)): Path<(OrgId, RoomId, MessageId)>,
 ) -> Result<Response> {
-    let (access, message) = RoomAccess::member_with_message(&state.store, &org, &room, &caller, &id).await?;
-    if message.sender_id != caller && !access.me.role.is_manager() {
-        return Err(Error::forbidden("Only the sender or an org owner or admin may delete a message"));
-    }
-    state.store.delete_message(&message).await?;
-    Ok(ok(json!({ "message": "OK" })))
+    let (access, mut found) =
+        RoomAccess::with_posts(&state.store, &org, &room, &caller, &[PostRef::Message(id)]).await?;
+    access.require_member_or_manager()?;
+    let message = found.pop().flatten().ok_or_else(|| Error::not_found("message not found"))?;
+    posting::delete(&state, &access, &message).await
 }
 
 async fn history(

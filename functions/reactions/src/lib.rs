@@ -53,7 +53,8 @@ impl Target {
         if let PostRef::Reply { parent, .. } = &self.post {
             posts.push(PostRef::Message(parent.clone()));
         }
-        let (_, found) = RoomAccess::member_with_posts(&state.store, &self.org, &self.room, caller, &posts).await?;
+        let (access, found) = RoomAccess::with_posts(&state.store, &self.org, &self.room, caller, &posts).await?;
+        access.require_member()?;
         if found.iter().any(Option::is_none) {
             return Err(Error::not_found("message not found"));
         }

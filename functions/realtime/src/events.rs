@@ -4,21 +4,22 @@
 use dm_shared::ids::{OrgId, RoomId, UserId};
 use dm_shared::model::{Message, Room};
 use dm_shared::store::Reaction;
+use dm_shared::stream::Change;
 use serde::Deserialize;
 use serde_dynamo::Item;
 use serde_json::{Value, json};
 
-/// One change of one item, as DynamoDB Streams reports it (new and old images).
-#[derive(Clone, Debug)]
-pub struct Change {
-    /// The stream record's id: stable across redeliveries, so clients can drop duplicates.
-    pub event_id: String,
-    pub sequence_number: String,
-    pub old: Option<Item>,
-    pub new: Option<Item>,
+/// Who gets an event.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Audience {
+    /// The room's members when the event is delivered.
+    Room,
+    /// These users: a membership change's members, and whoever it removed (who hears of their own
+    /// removal, then nothing more of the room).
+    Users(Vec<UserId>),
 }
 
-/// An event for a room's members (or, with `only`, for one of them).
+/// An event for a room's members (or the users named).
 #[derive(Clone, Debug, PartialEq)]
 pub struct RoomEvent {
     pub name: &'static str,
@@ -26,9 +27,7 @@ pub struct RoomEvent {
     pub org_id: OrgId,
     pub room_id: RoomId,
     pub data: Value,
-    /// The room as the change left it, when the change was the room's own.
-    pub room: Option<Room>,
-    pub only: Option<UserId>,
+    pub audience: Audience,
 }
 
 impl RoomEvent {
@@ -79,28 +78,29 @@ fn post_data(post: &Message) -> Value {
 pub fn derive(change: &Change) -> Vec<RoomEvent> {
     let Some(keys) = parse::<Keys>(&change.new).or_else(|| parse::<Keys>(&change.old)) else { return Vec::new() };
     let mut events = Vec::new();
-    let mut push =
-        |name: &'static str, org: &OrgId, room: &RoomId, data: Value, only: Option<UserId>, state: Option<Room>| {
-            events.push(RoomEvent {
-                name,
-                event_id: format!("{}#{}", change.event_id, events.len()),
-                org_id: org.clone(),
-                room_id: room.clone(),
-                data,
-                room: state,
-                only,
-            });
-        };
+    let mut push = |name: &'static str, org: &OrgId, room: &RoomId, data: Value, audience: Audience| {
+        events.push(RoomEvent {
+            name,
+            event_id: format!("{}#{}", change.event_id, events.len()),
+            org_id: org.clone(),
+            room_id: room.clone(),
+            data,
+            audience,
+        });
+    };
 
     if keys.pk.starts_with("ROOM#") && keys.sk == "META" {
         let (Some(old), Some(new)) = (parse::<Room>(&change.old), parse::<Room>(&change.new)) else { return events };
+        let members = || Audience::Users(new.room_user_ids.clone());
         for user in new.room_user_ids.iter().filter(|u| !old.has_member(u)) {
             let data = json!({ "member_id": user, "room_user_ids": new.room_user_ids });
-            push("member_added", &new.org_id, &new.room_id, data, None, Some(new.clone()));
+            push("member_added", &new.org_id, &new.room_id, data, members());
         }
         for user in old.room_user_ids.iter().filter(|u| !new.has_member(u)) {
             let data = json!({ "member_id": user, "room_user_ids": new.room_user_ids });
-            push("member_removed", &new.org_id, &new.room_id, data, None, Some(new.clone()));
+            let mut audience = new.room_user_ids.clone();
+            audience.push(user.clone());
+            push("member_removed", &new.org_id, &new.room_id, data, Audience::Users(audience));
         }
     } else if keys.sk.starts_with("MSG#") || keys.sk.starts_with("THREAD#") {
         let (old, new) = (parse::<Message>(&change.old), parse::<Message>(&change.new));
@@ -111,19 +111,19 @@ pub fn derive(change: &Change) -> Vec<RoomEvent> {
             ("message_create", "message_update", "message_delete")
         };
         match (old, new) {
-            (None, Some(new)) => push(created, &new.org_id, &new.room_id, post_data(&new), None, None),
-            (Some(old), None) => push(deleted, &old.org_id, &old.room_id, post_data(&old), None, None),
+            (None, Some(new)) => push(created, &new.org_id, &new.room_id, post_data(&new), Audience::Room),
+            (Some(old), None) => push(deleted, &old.org_id, &old.room_id, post_data(&old), Audience::Room),
             (Some(old), Some(new)) => {
                 if old.message != new.message {
-                    push(updated, &new.org_id, &new.room_id, post_data(&new), None, None);
+                    push(updated, &new.org_id, &new.room_id, post_data(&new), Audience::Room);
                 }
                 if old.pinned != new.pinned {
                     let name = if new.pinned { "pin_message" } else { "unpin_message" };
-                    push(name, &new.org_id, &new.room_id, json!({ "message_id": new.id }), None, None);
+                    push(name, &new.org_id, &new.room_id, json!({ "message_id": new.id }), Audience::Room);
                 }
                 for (reader, read) in read_changes(&old, &new) {
                     let data = json!({ "message_id": new.id, "read": read });
-                    push("read", &new.org_id, &new.room_id, data, Some(reader), None);
+                    push("read", &new.org_id, &new.room_id, data, Audience::Users(vec![reader]));
                 }
             }
             (None, None) => {}
@@ -133,10 +133,10 @@ pub fn derive(change: &Change) -> Vec<RoomEvent> {
         let room = keys.pk.strip_prefix("ROOM#").and_then(|id| RoomId::parse(id).ok());
         match (old, new, room) {
             (None, Some(r), Some(room)) => {
-                push("add_message_reaction", &r.org_id, &room, reaction_data(&r), None, None)
+                push("add_message_reaction", &r.org_id, &room, reaction_data(&r), Audience::Room)
             }
             (Some(r), None, Some(room)) => {
-                push("remove_message_reaction", &r.org_id, &room, reaction_data(&r), None, None)
+                push("remove_message_reaction", &r.org_id, &room, reaction_data(&r), Audience::Room)
             }
             _ => {}
         }

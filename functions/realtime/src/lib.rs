@@ -16,10 +16,20 @@ use futures_util::{StreamExt, stream};
 use std::sync::Arc;
 use tokens::{Issuer, Tokens};
 
-pub use events::{Change, RoomEvent, derive};
+pub use dm_shared::stream::Change;
+pub use events::{Audience, RoomEvent, derive};
 
 /// Posts a publish run sends at once.
 const POST_CONCURRENCY: usize = 16;
+
+impl dm_shared::stream::Consumer for Realtime {
+    async fn apply(&self, change: &Change) -> Result<()> {
+        for event in derive(change) {
+            self.deliver(&event).await?;
+        }
+        Ok(())
+    }
+}
 
 #[derive(Clone)]
 pub struct Realtime {
@@ -31,13 +41,14 @@ pub struct Realtime {
 impl Realtime {
     /// `endpoint` is the WebSocket API's management endpoint (`https://{api}.execute-api.{region}.
     /// amazonaws.com/{stage}`, or the local API).
-    pub fn new(state: AppState, endpoint: &str) -> Self {
+    /// Refuses to start with an issuer but no audience.
+    pub fn new(state: AppState, endpoint: &str) -> Result<Self> {
         let config = aws_sdk_apigatewaymanagement::config::Builder::from(&state.sdk).endpoint_url(endpoint).build();
         let tokens = match &state.config.jwt_issuer {
-            Some(issuer) => Tokens::Issuer(Arc::new(Issuer::new(issuer, state.config.jwt_audience.clone()))),
+            Some(issuer) => Tokens::Issuer(Arc::new(Issuer::new(issuer, state.config.jwt_audience.clone())?)),
             None => Tokens::Secret(state.verifier.clone()),
         };
-        Self { state, tokens, sockets: aws_sdk_apigatewaymanagement::Client::from_conf(config) }
+        Ok(Self { state, tokens, sockets: aws_sdk_apigatewaymanagement::Client::from_conf(config) })
     }
 
     /// Accepts a connection for a valid token of a member of `org_id`: 401 otherwise for the token,
@@ -55,30 +66,19 @@ impl Realtime {
         self.state.store.close_connection(connection_id).await
     }
 
-    /// Publishes the events of `changes`, in order. Returns the sequence numbers of the changes whose
-    /// events could not all be delivered, for the stream to retry them (and only them).
+    /// Publishes the events of `changes`, in order, stopping at the first change whose events could
+    /// not all be delivered. Returns the sequence numbers of that change and every later one, for
+    /// the stream to deliver again: a room's events never arrive out of order.
     pub async fn publish(&self, changes: &[Change]) -> Vec<String> {
-        let mut failed = Vec::new();
-        for change in changes {
-            for event in derive(change) {
-                if let Err(err) = self.deliver(&event).await {
-                    tracing::error!(event = event.name, event_id = %event.event_id, error = %err, "event not delivered");
-                    failed.push(change.sequence_number.clone());
-                    break;
-                }
-            }
-        }
-        failed.dedup();
-        failed
+        dm_shared::stream::in_order(self, changes).await
     }
 
     /// Posts one event to every open connection of its audience: the room's members now (or the one
     /// member it is for).
     async fn deliver(&self, event: &RoomEvent) -> Result<()> {
-        let audience = match (&event.only, &event.room) {
-            (Some(user), _) => vec![user.clone()],
-            (None, Some(room)) => room.room_user_ids.clone(),
-            (None, None) => {
+        let audience = match &event.audience {
+            Audience::Users(users) => users.clone(),
+            Audience::Room => {
                 let (room, _, _) = self.state.store.room_bundle(&event.org_id, &event.room_id, &[], &[]).await?;
                 room.map(|room: Room| room.room_user_ids).unwrap_or_default()
             }

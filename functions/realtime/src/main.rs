@@ -1,9 +1,11 @@
 //! One function for the WebSocket API's routes and for the table's stream.
 
+// The stream handler nests the SDK's futures deeper than the default limit lets rustc lay out.
+#![recursion_limit = "256"]
+
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use aws_lambda_events::dynamodb::Event as StreamEvent;
-use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
-use dm_realtime::{Change, Realtime};
+use dm_realtime::Realtime;
 use dm_shared::lambda::{Error, lambda_runtime};
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
@@ -14,7 +16,7 @@ async fn main() -> Result<(), Error> {
     let config = dm_shared::config::Config::from_env()?;
     let endpoint = std::env::var("DM_WS_ENDPOINT").map_err(|_| "DM_WS_ENDPOINT is not set")?;
     let sdk = dm_shared::state::sdk_config(&config).await;
-    let realtime = Realtime::new(dm_shared::AppState::new(config, &sdk), &endpoint);
+    let realtime = Realtime::new(dm_shared::AppState::new(config, &sdk), &endpoint)?;
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         let realtime = realtime.clone();
         async move {
@@ -30,27 +32,8 @@ async fn main() -> Result<(), Error> {
 
 /// Stream records in, the ones to retry out (`ReportBatchItemFailures`).
 async fn stream(realtime: &Realtime, event: StreamEvent) -> Result<Value, Error> {
-    let changes: Vec<Change> = event
-        .records
-        .into_iter()
-        .map(|record| Change {
-            event_id: record.event_id,
-            sequence_number: record.change.sequence_number.unwrap_or_default(),
-            old: Some(record.change.old_image).filter(|image| !image.is_empty()),
-            new: Some(record.change.new_image).filter(|image| !image.is_empty()),
-        })
-        .collect();
-    let failed = realtime.publish(&changes).await;
-    let mut response = DynamoDbEventResponse::default();
-    response.batch_item_failures = failed
-        .into_iter()
-        .map(|id| {
-            let mut failure = DynamoDbBatchItemFailure::default();
-            failure.item_identifier = Some(id);
-            failure
-        })
-        .collect();
-    Ok(serde_json::to_value(response)?)
+    let failed = realtime.publish(&dm_shared::stream::changes(event)).await;
+    Ok(serde_json::to_value(dm_shared::stream::response(failed))?)
 }
 
 /// `$connect`, `$disconnect` and `$default`.

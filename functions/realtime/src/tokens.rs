@@ -76,18 +76,23 @@ fn algorithm(jwk: &Jwk) -> Option<Algorithm> {
 }
 
 impl Issuer {
-    pub fn new(issuer: &str, audience: Vec<String>) -> Self {
-        Self {
-            issuer: issuer.trim_end_matches('/').to_owned(),
+    /// `issuer` is compared exactly, as API Gateway's JWT authorizer compares it (a trailing `/`
+    /// included). An empty `audience` would accept tokens minted for any app: it is refused.
+    pub fn new(issuer: &str, audience: Vec<String>) -> Result<Self> {
+        if audience.is_empty() {
+            return Err(Error::internal_msg("an issuer needs at least one audience (DM_JWT_AUDIENCE)"));
+        }
+        Ok(Self {
+            issuer: issuer.to_owned(),
             audience,
             http: reqwest::Client::builder().timeout(Duration::from_secs(3)).build().unwrap_or_default(),
             keys: RwLock::new(None),
-        }
+        })
     }
 
     async fn fetch(&self) -> Result<JwkSet> {
         let unavailable = |err: reqwest::Error| Error::Unavailable(Box::new(err));
-        let discovery_url = format!("{}/.well-known/openid-configuration", self.issuer);
+        let discovery_url = format!("{}/.well-known/openid-configuration", self.issuer.trim_end_matches('/'));
         let discovery: Discovery =
             self.http.get(discovery_url).send().await.map_err(unavailable)?.json().await.map_err(unavailable)?;
         self.http.get(discovery.jwks_uri).send().await.map_err(unavailable)?.json().await.map_err(unavailable)
@@ -115,6 +120,9 @@ impl Issuer {
         let alg = algorithm(&jwk).filter(|alg| *alg == header.alg).ok_or_else(unauthorized)?;
         let key = DecodingKey::from_jwk(&jwk).map_err(|_| unauthorized())?;
         let mut validation = Validation::new(alg);
+        validation.leeway = 0;
+        validation.validate_nbf = true;
+        validation.set_required_spec_claims(&["exp", "iss", "sub"]);
         validation.set_issuer(&[&self.issuer]);
         // Checked below: Cognito access tokens carry `client_id` rather than `aud`.
         validation.validate_aud = false;
@@ -124,8 +132,7 @@ impl Issuer {
             Some(Audience::Many(auds)) => auds,
             None => Vec::new(),
         };
-        let accepted = self.audience.is_empty()
-            || audiences.iter().chain(claims.client_id.iter()).any(|aud| self.audience.contains(aud));
+        let accepted = audiences.iter().chain(claims.client_id.iter()).any(|aud| self.audience.contains(aud));
         if !accepted {
             return Err(unauthorized());
         }

@@ -97,6 +97,7 @@ async fn create_room(
         created_at: dm_shared::time::now(),
         created_by: caller,
         version: 0,
+        holds_member_set: true,
     };
     Ok(match state.store.create_room(&room).await? {
         CreatedRoom::New(id) => reply(StatusCode::CREATED, json!({ "room_id": id })),

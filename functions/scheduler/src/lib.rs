@@ -7,6 +7,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use dm_shared::input::IdempotencyKey;
 use dm_shared::posting::{self, Outgoing};
 use dm_shared::store::Scheduled;
 use dm_shared::text::MessageText;
@@ -85,7 +86,7 @@ async fn try_deliver(state: &AppState, item: &Scheduled, now: i64, lease: Durati
         sender: item.sender_id.clone(),
         text: MessageText::parse(item.message.clone(), !item.media.is_empty())?,
         media: item.media.clone(),
-        idempotency_key: Some(format!("schedule:{}", item.schedule_id)),
+        idempotency_key: Some(IdempotencyKey::Scheduled(item.schedule_id.clone())),
     };
     let sent = match posting::store(state, outgoing).await {
         Ok(_) => true,

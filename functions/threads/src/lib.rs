@@ -41,7 +41,8 @@ async fn parent(
     id: &MessageId,
 ) -> Result<(RoomAccess, Message)> {
     let (access, mut posts) =
-        RoomAccess::member_with_posts(&state.store, org, room, caller, &[PostRef::Message(id.clone())]).await?;
+        RoomAccess::with_posts(&state.store, org, room, caller, &[PostRef::Message(id.clone())]).await?;
+    access.require_member()?;
     match posts.pop().flatten() {
         Some(message) => Ok((access, message)),
         None if state.store.locate(id).await?.is_some_and(|p| p.parent.is_some() && p.room_id == *room) => {
@@ -80,7 +81,7 @@ async fn list(
     Ok(ok(json!({ "count": message.thread_count, "next": next, "previous": previous, "results": results })))
 }
 
-/// The parent and the reply, for a member of their room; 404 when either is missing.
+/// The parent and the reply; 404 when either is missing. The caller decides who may touch it.
 async fn reply_of(
     state: &AppState,
     org: &OrgId,
@@ -90,7 +91,8 @@ async fn reply_of(
     id: &MessageId,
 ) -> Result<(RoomAccess, Message)> {
     let posts = [PostRef::Message(parent.clone()), PostRef::Reply { parent: parent.clone(), id: id.clone() }];
-    let (access, found) = RoomAccess::member_with_posts(&state.store, org, room, caller, &posts).await?;
+    let (access, found) = RoomAccess::with_posts(&state.store, org, room, caller, &posts).await?;
+    access.require_member_or_manager()?;
     match <[Option<Message>; 2]>::try_from(found) {
         Ok([Some(_), Some(reply)]) => Ok((access, reply)),
         _ => Err(Error::not_found("room, message or thread message not found")),
@@ -104,7 +106,8 @@ async fn edit(
     Json(body): Json<EditBody>,
 ) -> Result<Response> {
     body.check(&caller)?;
-    let (_, reply) = reply_of(&state, &org, &room, &caller, &parent_id, &id).await?;
+    let (access, reply) = reply_of(&state, &org, &room, &caller, &parent_id, &id).await?;
+    access.require_member()?;
     posting::edit(&state, &caller, &reply, body.message).await
 }
 
@@ -114,9 +117,5 @@ async fn remove(
     Path((org, room, parent_id, id)): Path<(OrgId, RoomId, MessageId, MessageId)>,
 ) -> Result<Response> {
     let (access, reply) = reply_of(&state, &org, &room, &caller, &parent_id, &id).await?;
-    if reply.sender_id != caller && !access.me.role.is_manager() {
-        return Err(Error::forbidden("Only the author or an org owner or admin may delete a reply"));
-    }
-    state.store.delete_message(&reply).await?;
-    Ok(ok(json!({ "message": "OK" })))
+    posting::delete(&state, &access, &reply).await
 }

@@ -1,6 +1,7 @@
 //! Every key of the single table is formatted here and nowhere else.
 
 use crate::ids::{MessageId, OrgId, RoomId, UserId};
+use crate::input::IdempotencyKey;
 
 pub const PK: &str = "PK";
 pub const SK: &str = "SK";
@@ -91,9 +92,15 @@ pub fn term_pk(room: &RoomId, term: &str) -> String {
     format!("ROOM#{room}#TERM#{term}")
 }
 
-/// A retried send finds its first reply here.
-pub fn idempotency(room: &RoomId, user: &UserId, key: &str) -> Key {
-    Key { pk: format!("IDEMPOTENCY#{room}#{user}#{key}"), sk: META.into() }
+/// A retried send finds its first reply here. Each kind of key has its own fixed segment after the
+/// user (who holds no `#`), so no key a client sends can name a reply's or the scheduler's.
+pub fn idempotency(room: &RoomId, user: &UserId, key: &IdempotencyKey, parent: Option<&MessageId>) -> Key {
+    let pk = match (key, parent) {
+        (IdempotencyKey::Client(key), None) => format!("IDEMPOTENCY#{room}#{user}#SEND#{key}"),
+        (IdempotencyKey::Client(key), Some(parent)) => format!("IDEMPOTENCY#{room}#{user}#REPLY#{parent}#{key}"),
+        (IdempotencyKey::Scheduled(id), _) => format!("IDEMPOTENCY#{room}#{user}#SCHEDULED#{id}"),
+    };
+    Key { pk, sk: META.into() }
 }
 
 /// A reply in the thread of `parent`.
@@ -101,8 +108,10 @@ pub fn thread_reply(room: &RoomId, parent: &MessageId, reply: &MessageId) -> Key
     Key { pk: format!("ROOM#{room}"), sk: format!("{}{reply}", thread_prefix(parent)) }
 }
 
+pub const THREAD_PREFIX: &str = "THREAD#";
+
 pub fn thread_prefix(parent: &MessageId) -> String {
-    format!("THREAD#{parent}#")
+    format!("{THREAD_PREFIX}{parent}#")
 }
 
 /// One user's reaction with one emoji on a message or reply (`target`). User ids hold no `#`, so the

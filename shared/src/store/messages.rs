@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_sdk_dynamodb::types::builders::UpdateBuilder;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+    AttributeValue, ConditionCheck, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 use futures_util::{StreamExt, TryStreamExt, stream};
 use serde::{Deserialize, Serialize};
@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::{Item, Order, PostRef, Store, failed_at, from_item, key_item, keys, string_attr, to_item};
 use crate::error::{Error, Result};
 use crate::ids::{MessageId, OrgId, RoomId, UserId};
+use crate::input::IdempotencyKey;
 use crate::model::{Message, Room};
 use crate::paging::{Page, PageRequest};
 use crate::text::{MessageText, links, terms};
@@ -70,7 +71,23 @@ pub struct SendReceipt {
     pub sender_id: UserId,
     pub message: String,
     pub created_at: String,
+    /// What was sent (see `request_digest`): a key reused for another request is refused.
+    #[serde(default)]
+    request: String,
     ttl: u64,
+}
+
+/// A digest of what a send asks for (its text and media), to tell a retry from a different request
+/// that reuses the key.
+fn request_digest(post: &Message) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    hash.update(post.message.as_bytes());
+    for url in &post.media {
+        hash.update([0]);
+        hash.update(url.as_bytes());
+    }
+    hash.finalize().iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 pub enum Sent {
@@ -120,7 +137,7 @@ impl Store {
     /// the parent's `thread_count`), and the sender's idempotency key when one is given, all in one
     /// transaction. It commits only while the sender is a member of the room and a reply's parent
     /// exists.
-    pub async fn send_message(&self, post: &mut Message, idempotency_key: Option<&str>) -> Result<Sent> {
+    pub async fn send_message(&self, post: &mut Message, idempotency_key: Option<&IdempotencyKey>) -> Result<Sent> {
         let urls = links(&post.message);
         post.terms = terms(&post.message);
         post.link_count = urls.len();
@@ -129,6 +146,7 @@ impl Store {
             sender_id: post.sender_id.clone(),
             message: post.message.clone(),
             created_at: post.created_at.clone(),
+            request: request_digest(post),
             ttl: epoch_secs() + IDEMPOTENCY_TTL_SECS,
         };
         let key = PostRef::of(post).key(&post.room_id);
@@ -169,7 +187,8 @@ impl Store {
             )?);
         }
         let idempotency_at = items.len();
-        let idempotency = idempotency_key.map(|key| keys::idempotency(&post.room_id, &post.sender_id, key));
+        let idempotency =
+            idempotency_key.map(|key| keys::idempotency(&post.room_id, &post.sender_id, key, post.parent.as_ref()));
         if let Some(key) = &idempotency {
             let put = Put::builder()
                 .table_name(self.table())
@@ -189,14 +208,20 @@ impl Store {
         match self.transact(items).await? {
             Ok(()) => Ok(Sent::New(receipt)),
             Err(reasons) if idempotency.is_some() && failed_at(&reasons, idempotency_at) => {
-                let receipt = match (reasons.get(idempotency_at).and_then(|r| r.item()), &idempotency) {
-                    (Some(item), _) => Some(from_item(item.clone())?),
-                    (None, Some(key)) => self.get::<SendReceipt>(key).await?,
-                    (None, None) => None,
-                };
-                receipt
-                    .map(Sent::Repeat)
-                    .ok_or_else(|| Error::internal_msg("an idempotency key vanished while it was read"))
+                let receipt: Option<SendReceipt> =
+                    match (reasons.get(idempotency_at).and_then(|r| r.item()), &idempotency) {
+                        (Some(item), _) => Some(from_item(item.clone())?),
+                        (None, Some(key)) => self.get::<SendReceipt>(key).await?,
+                        (None, None) => None,
+                    };
+                let first =
+                    receipt.ok_or_else(|| Error::internal_msg("an idempotency key vanished while it was read"))?;
+                if !first.request.is_empty() && first.request != request_digest(post) {
+                    return Err(Error::Unprocessable(
+                        "This Idempotency-Key was used for a different request; use a new key for a new message".into(),
+                    ));
+                }
+                Ok(Sent::Repeat(first))
             }
             Err(reasons) if failed_at(&reasons, membership_at) => {
                 Err(Error::forbidden("You are not a member of this room"))
@@ -287,9 +312,30 @@ impl Store {
     }
 
     /// Deletes a post and everything that finds it (pointer, terms, links, its pin), and lowers the
-    /// room's count (or the parent's `thread_count`), in one transaction. A deleted message's replies
-    /// and reactions are unreachable from then on: every route that shows them needs the message.
+    /// room's count (or the parent's `thread_count`), in one transaction conditioned on the post
+    /// being as read: an edit or a pin that lands first makes it read the post again, so neither can
+    /// leave a link, a term or a pin behind. What hangs off the post (its history, reactions, replies
+    /// and files) is removed after, from the table's stream (`purge_dependents`).
     pub async fn delete_message(&self, post: &Message) -> Result<()> {
+        let not_found = || Error::not_found("message not found");
+        let key = PostRef::of(post).key(&post.room_id);
+        let mut post = post.clone();
+        for _ in 0..4 {
+            match self.transact(self.delete_items(&post)?).await? {
+                Ok(()) => return Ok(()),
+                Err(reasons) if failed_at(&reasons, 0) => {
+                    post = self.get(&key).await?.ok_or_else(not_found)?;
+                }
+                Err(reasons) if failed_at(&reasons, 2) => return Err(not_found()),
+                Err(_) => return Err(Error::internal_msg("deleting failed a condition it cannot fail")),
+            }
+        }
+        Err(Error::conflict("The message kept changing while it was deleted; try again"))
+    }
+
+    /// The delete of `post` as read: the post itself first (conditioned on its text, links and pin),
+    /// then its pointer, then its count, then its index entries.
+    fn delete_items(&self, post: &Message) -> Result<Vec<TransactWriteItem>> {
         let room = &post.room_id;
         let count = match &post.parent {
             Some(parent) => self
@@ -302,24 +348,57 @@ impl Store {
                 .expression_attribute_values(":id", string_set(&[post.id.as_str()])),
             None => self.update_builder(&keys::room(room)).update_expression("ADD message_count :minus"),
         };
+        let as_read = Delete::builder()
+            .table_name(self.table())
+            .set_key(Some(key_item(&PostRef::of(post).key(room))))
+            .condition_expression("#text = :text AND pinned = :pinned AND link_count = :links")
+            .expression_attribute_names("#text", "message")
+            .expression_attribute_values(":text", value(&post.message)?)
+            .expression_attribute_values(":pinned", AttributeValue::Bool(post.pinned))
+            .expression_attribute_values(":links", value(&post.link_count)?)
+            .build()
+            .map_err(Error::internal)?;
         let mut items = vec![
-            super::tx::conditional_delete(self, &PostRef::of(post).key(room))?,
+            TransactWriteItem::builder().delete(as_read).build(),
             self.delete(&keys::message_pointer(&post.id))?,
             tx_update(count.expression_attribute_values(":minus", number(-1)))?,
         ];
-        for term in &post.terms {
-            items.push(self.delete(&keys::term(room, term, &post.id))?);
+        items.extend(self.index_deletes(post)?);
+        Ok(items)
+    }
+
+    /// Deletes of the search-term and link entries `post` is indexed under.
+    fn index_deletes(&self, post: &Message) -> Result<Vec<TransactWriteItem>> {
+        let room = &post.room_id;
+        let terms = post.terms.iter().map(|term| self.delete(&keys::term(room, term, &post.id)));
+        let links = (0..post.link_count).map(|n| self.delete(&keys::link(room, &post.id, n)));
+        terms.chain(links).collect()
+    }
+
+    /// Removes what hung off a deleted post: its earlier texts and its reactions, and, for a message,
+    /// its replies with their pointers and index entries (each reply's own removal then purges what
+    /// hangs off it). Idempotent: a replayed removal finds nothing left to delete.
+    pub async fn purge_dependents(&self, post: &Message) -> Result<()> {
+        let room_pk = keys::room_pk(&post.room_id);
+        let mut doomed: Vec<keys::Key> = Vec::new();
+        let mut prefixes = vec![keys::message_versions_prefix(&post.id), keys::reactions_prefix(&post.id)];
+        if post.parent.is_none() {
+            prefixes.push(keys::thread_prefix(&post.id));
         }
-        for n in 0..post.link_count {
-            items.push(self.delete(&keys::link(room, &post.id, n))?);
-        }
-        match self.transact(items).await? {
-            Ok(()) => Ok(()),
-            Err(reasons) if failed_at(&reasons, 0) || failed_at(&reasons, 2) => {
-                Err(Error::not_found("message not found"))
+        for prefix in prefixes {
+            for item in self.query_all(room_pk.clone(), &prefix, true).await? {
+                if let Some(sk) = string_attr(&item, keys::SK) {
+                    doomed.push(keys::Key { pk: room_pk.clone(), sk: sk.clone() });
+                }
+                if sk_is_reply(&item) {
+                    let reply: Message = from_item(item)?;
+                    doomed.push(keys::message_pointer(&reply.id));
+                    doomed.extend(reply.terms.iter().map(|term| keys::term(&reply.room_id, term, &reply.id)));
+                    doomed.extend((0..reply.link_count).map(|n| keys::link(&reply.room_id, &reply.id, n)));
+                }
             }
-            Err(_) => Err(Error::internal_msg("deleting failed a condition it cannot fail")),
         }
+        self.delete_many(&doomed).await
     }
 
     /// A page of a message's earlier texts, oldest first.
@@ -468,6 +547,10 @@ impl Store {
             posts.into_iter().filter(|p| p.parent.as_ref().is_none_or(|parent| live.contains(parent))).collect();
         Ok(Page { items, next: page.next, previous: page.previous })
     }
+}
+
+fn sk_is_reply(item: &Item) -> bool {
+    string_attr(item, keys::SK).is_some_and(|sk| sk.starts_with(keys::THREAD_PREFIX))
 }
 
 /// Pages a list already sorted newest first by its sort keys, with the same cursors as a Query.

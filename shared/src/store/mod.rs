@@ -22,7 +22,8 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, CancellationReason, KeysAndAttributes, ReturnConsumedCapacity, TransactWriteItem,
+    AttributeValue, CancellationReason, DeleteRequest, KeysAndAttributes, ReturnConsumedCapacity, TransactWriteItem,
+    WriteRequest,
 };
 use meter::Consumed;
 use serde::Serialize;
@@ -154,6 +155,41 @@ impl Store {
             }
         }
         Ok(keys.iter().map(|key| found.get(&(key.pk.clone(), key.sk.clone())).cloned()).collect())
+    }
+
+    /// Deletes every item of `keys` (those not stored are no-ops), 25 a round trip (a batch's limit;
+    /// more only for unprocessed ones).
+    pub(crate) async fn delete_many(&self, keys: &[Key]) -> Result<()> {
+        for chunk in keys.chunks(25) {
+            let mut pending: Vec<WriteRequest> = chunk
+                .iter()
+                .map(|key| {
+                    let delete =
+                        DeleteRequest::builder().set_key(Some(key_item(key))).build().map_err(Error::internal)?;
+                    Ok(WriteRequest::builder().delete_request(delete).build())
+                })
+                .collect::<Result<_>>()?;
+            let mut attempt = 0;
+            while !pending.is_empty() {
+                let sent = self
+                    .client
+                    .batch_write_item()
+                    .request_items(self.table(), std::mem::take(&mut pending))
+                    .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                    .send()
+                    .await;
+                let output = self.metered(sent, |o| o.consumed_capacity.units()).map_err(sdk_error)?;
+                pending = output.unprocessed_items.and_then(|mut left| left.remove(self.table())).unwrap_or_default();
+                if !pending.is_empty() {
+                    attempt += 1;
+                    if attempt > 5 {
+                        return Err(Error::Throttled("batch delete left items unprocessed".into()));
+                    }
+                    tokio::time::sleep(Duration::from_millis(20 << attempt)).await;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// One page of a partition's items whose sort key starts with `prefix`: one Query.

@@ -1,14 +1,14 @@
 //! Orgs and their members.
 
-use aws_sdk_dynamodb::types::{ReturnConsumedCapacity, ReturnValue};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity, ReturnValue};
 
 use super::meter::Consumed;
 use serde::Serialize;
 
-use super::{Order, Store, from_item, keys, sdk_error, to_item};
+use super::{MembershipChange, Order, Store, from_item, keys, sdk_error, string_attr, to_item};
 use crate::error::{Error, Result};
-use crate::ids::{OrgId, UserId};
-use crate::model::{Member, Org};
+use crate::ids::{OrgId, RoomId, UserId};
+use crate::model::{Member, Org, Room};
 use crate::paging::{Page, PageRequest};
 
 impl Store {
@@ -21,8 +21,54 @@ impl Store {
         self.transact(items).await?.map_err(|_| Error::conflict("the org already exists"))
     }
 
+    /// A member of the org; one who is leaving it (`deleted`) no longer counts.
     pub async fn member(&self, org: &OrgId, user: &UserId) -> Result<Option<Member>> {
+        Ok(self.member_record(org, user).await?.filter(|member| !member.deleted))
+    }
+
+    /// The member's item as stored, leaving or not.
+    pub async fn member_record(&self, org: &OrgId, user: &UserId) -> Result<Option<Member>> {
         self.get(&keys::member(org, user)).await
+    }
+
+    /// Takes `user` out of `org` and out of each of its rooms there. Their access ends first (the
+    /// member item is marked `deleted`, which every check reads as "not a member", so nobody can add
+    /// them to a room meanwhile); then each room lets them go; then the item goes. A run that stops
+    /// half-way leaves the mark, and running it again finishes the job.
+    pub async fn remove_from_org(&self, org: &OrgId, user: &UserId) -> Result<()> {
+        let mark = self
+            .update_item(&keys::member(org, user))
+            .update_expression("SET deleted = :yes")
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_values(":yes", AttributeValue::Bool(true));
+        if !self.update_if(mark).await? {
+            return Err(Error::not_found("No such member"));
+        }
+        let first_page = PageRequest { limit: 25, cursor: None };
+        loop {
+            // Each pass removes what it read, so the first page is always what is left.
+            let page =
+                self.query_page(keys::user_rooms_pk(org, user), keys::ROOM_PREFIX, Order::OldestFirst, &first_page);
+            let listed = page.await?.items;
+            if listed.is_empty() {
+                break;
+            }
+            for item in listed {
+                let Some(room_id) = string_attr(&item, "room_id").and_then(|id| RoomId::parse(id).ok()) else {
+                    continue;
+                };
+                let room: Option<Room> = self.get(&keys::room(&room_id)).await?;
+                match room {
+                    Some(room) if room.has_member(user) => {
+                        let change = MembershipChange { add: Vec::new(), remove: vec![user.clone()] };
+                        self.change_membership(room, &change).await?;
+                    }
+                    // A list entry without its membership: only the entry is left to go.
+                    _ => self.delete_many(&[keys::user_room(org, user, &room_id)]).await?,
+                }
+            }
+        }
+        self.delete_many(&[keys::member(org, user)]).await
     }
 
     /// The caller's membership of `org`, or 403.
@@ -51,9 +97,12 @@ impl Store {
         }
     }
 
+    /// A page of the org's members; those leaving it are left out.
     pub async fn list_members(&self, org: &OrgId, page: &PageRequest) -> Result<Page<Member>> {
         let page = self.query_page(keys::members_pk(org), keys::MEMBER_PREFIX, Order::OldestFirst, page).await?;
-        page.try_map(from_item)
+        let mut page = page.try_map(from_item::<Member>)?;
+        page.items.retain(|member| !member.deleted);
+        Ok(page)
     }
 
     /// Sets the given fields of a member's item (`changes` serialises to the fields to set) and

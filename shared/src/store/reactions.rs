@@ -60,7 +60,9 @@ impl Store {
             .expression_attribute_values(":one", number(1))
             .expression_attribute_values(":now", AttributeValue::S(reaction.created_at.clone()))
             // The map's `EMPTY_MAP_KEY` entry is not an emoji.
-            .expression_attribute_values(":max", value(&(MAX_EMOJI + 1))?);
+            .expression_attribute_values(":max", value(&(MAX_EMOJI + 1))?)
+            // Tells a deleted message (nothing handed back) from one with too many emoji.
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         match self.transact(vec![TransactWriteItem::builder().put(put).build(), tx_update(count)?]).await? {
             Ok(()) => Ok(Reacted::New),
             Err(reasons) if failed_at(&reasons, 0) => {
@@ -69,6 +71,9 @@ impl Store {
                     None => self.get::<Reaction>(&key).await?,
                 };
                 first.map(Reacted::Existing).ok_or_else(|| Error::internal_msg("a reaction vanished while it was read"))
+            }
+            Err(reasons) if failed_at(&reasons, 1) && reasons[1].item().is_none_or(|item| item.is_empty()) => {
+                Err(Error::not_found("message not found"))
             }
             Err(reasons) if failed_at(&reasons, 1) => {
                 Err(Error::bad_request(format!("a message carries at most {MAX_EMOJI} different emoji")))
@@ -88,12 +93,16 @@ impl Store {
     /// Removes `user`'s reaction with `emoji` and lowers the count, in one transaction; an emoji whose
     /// count reaches zero leaves the message.
     pub async fn remove_reaction(&self, target: &Message, emoji: &str, user: &UserId) -> Result<()> {
+        if !target.reactions.contains_key(emoji) {
+            return Err(Error::not_found("You have not reacted with this emoji"));
+        }
         let target_key = PostRef::of(target).key(&target.room_id);
         let delete = super::tx::conditional_delete(self, &keys::reaction(&target.room_id, &target.id, emoji, user))?;
         let count = self
             .update_builder(&target_key)
             .update_expression("SET reactions.#e = reactions.#e - :one")
-            .condition_expression("attribute_exists(PK)")
+            // Without the entry the update itself would be invalid (a 500), not a failed condition.
+            .condition_expression("attribute_exists(PK) AND attribute_exists(reactions.#e)")
             .expression_attribute_names("#e", emoji)
             .expression_attribute_values(":one", number(1));
         match self.transact(vec![delete, tx_update(count)?]).await? {

@@ -4,7 +4,9 @@
 //! ids) is written with a condition in the same transaction as the room and every user's-room item, so
 //! concurrent creates of one set make one room, and a membership change moves the set atomically.
 
-use aws_sdk_dynamodb::types::{Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
+
+use super::messages::value;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -95,7 +97,8 @@ impl Store {
     pub async fn non_members(&self, org: &OrgId, users: &[UserId]) -> Result<Vec<UserId>> {
         let keys: Vec<_> = users.iter().map(|user| keys::member(org, user)).collect();
         let found = self.get_many(&keys).await?;
-        Ok(users.iter().zip(found).filter(|(_, item)| item.is_none()).map(|(user, _)| user.clone()).collect())
+        let members: Vec<Option<Member>> = found.into_iter().map(current_member).collect::<Result<_>>()?;
+        Ok(users.iter().zip(members).filter(|(_, member)| member.is_none()).map(|(user, _)| user.clone()).collect())
     }
 
     /// Creates `room`, or finds the room that already has exactly its members.
@@ -133,7 +136,7 @@ impl Store {
         let room = found.next().flatten().map(from_item).transpose()?;
         let posts =
             found.by_ref().take(posts.len()).map(|item| item.map(from_item).transpose()).collect::<Result<_>>()?;
-        let members = found.map(|item| item.map(from_item).transpose()).collect::<Result<_>>()?;
+        let members = found.map(current_member).collect::<Result<_>>()?;
         Ok((room, members, posts))
     }
 
@@ -148,10 +151,12 @@ impl Store {
     }
 
     /// Applies `change` to `room` in one transaction: the room, its member-set item and the users'
-    /// room items move together. A concurrent change makes it read the room again and retry; a change
-    /// that would give the room the member set of another room is a 409 naming that room.
+    /// room items move together. A concurrent change makes it read the room again and retry. When the
+    /// new member set already has another room, that room keeps the set and this one holds none:
+    /// a change never fails, nor names another room, for landing on someone else's set.
     pub async fn change_membership(&self, mut room: Room, change: &MembershipChange) -> Result<MembershipChanged> {
-        for _ in 0..5 {
+        let mut claim_set = true;
+        for _ in 0..6 {
             let added: Vec<UserId> = dedup(change.add.iter().filter(|user| !room.has_member(user)));
             let removed: Vec<UserId> = dedup(change.remove.iter().filter(|user| room.has_member(user)));
             if added.is_empty() && removed.is_empty() {
@@ -164,32 +169,25 @@ impl Store {
             if new_members.len() > MAX_ROOM_MEMBERS {
                 return Err(Error::bad_request(format!("a room holds at most {MAX_ROOM_MEMBERS} members")));
             }
+            let holds = claim_set && !new_members.is_empty();
 
             let update = Update::builder()
                 .table_name(self.table())
                 .set_key(Some(key_item(&keys::room(&room.room_id))))
-                .update_expression("SET room_user_ids = :members, version = :next")
+                .update_expression("SET room_user_ids = :members, version = :next, holds_member_set = :holds")
                 .condition_expression("version = :version")
-                .expression_attribute_values(
-                    ":members",
-                    serde_dynamo::to_attribute_value(&new_members).map_err(Error::internal)?,
-                )
-                .expression_attribute_values(
-                    ":next",
-                    serde_dynamo::to_attribute_value(room.version + 1).map_err(Error::internal)?,
-                )
-                .expression_attribute_values(
-                    ":version",
-                    serde_dynamo::to_attribute_value(room.version).map_err(Error::internal)?,
-                )
+                .expression_attribute_values(":members", value(&new_members)?)
+                .expression_attribute_values(":next", value(&(room.version + 1))?)
+                .expression_attribute_values(":version", value(&room.version)?)
+                .expression_attribute_values(":holds", AttributeValue::Bool(holds))
                 .build()
                 .map_err(Error::internal)?;
             let mut items = vec![TransactWriteItem::builder().update(update).build()];
-            if !old_members.is_empty() {
+            if room.holds_member_set && !old_members.is_empty() {
                 items.push(self.delete(&keys::member_set(&room.org_id, &member_digest(&old_members)))?);
             }
             let set_index = items.len();
-            if !new_members.is_empty() {
+            if holds {
                 items.push(self.member_set_put(&room.org_id, &new_members, &room.room_id)?);
             }
             for user in &added {
@@ -203,20 +201,14 @@ impl Store {
                 Ok(()) => {
                     room.room_user_ids = new_members;
                     room.version += 1;
+                    room.holds_member_set = holds;
                     return Ok(MembershipChanged { room, added, removed });
                 }
                 Err(reasons) if failed_at(&reasons, 0) => {
                     room =
                         self.get(&keys::room(&room.room_id)).await?.ok_or_else(|| Error::not_found("No such Room"))?;
                 }
-                Err(reasons) if failed_at(&reasons, set_index) => {
-                    let returned = reasons.get(set_index).and_then(|reason| reason.item());
-                    let other = self.room_of_set(&room.org_id, &new_members, returned).await?;
-                    return Err(Error::Conflict {
-                        message: "Another room already has exactly these members".into(),
-                        existing: Some(("room_id", other.to_string())),
-                    });
-                }
+                Err(reasons) if holds && failed_at(&reasons, set_index) => claim_set = false,
                 Err(_) => {
                     return Err(Error::internal_msg("a membership change failed a condition it cannot fail"));
                 }
@@ -224,6 +216,11 @@ impl Store {
         }
         Err(Error::Throttled("the room kept changing while it was updated".into()))
     }
+}
+
+/// A member item as a member, unless it is leaving the org.
+fn current_member(item: Option<Item>) -> Result<Option<Member>> {
+    Ok(item.map(from_item::<Member>).transpose()?.filter(|member| !member.deleted))
 }
 
 fn dedup<'a>(users: impl Iterator<Item = &'a UserId>) -> Vec<UserId> {
