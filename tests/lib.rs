@@ -60,16 +60,17 @@ impl Reply {
 
 /// Starts the local API over its own table, on the shared DynamoDB Local.
 pub async fn spawn_app() -> TestApp {
-    spawn(true).await
+    spawn_with(|_| {}).await
 }
 
-/// The local API without its once-a-second scheduler, for tests that run the scheduler themselves.
+/// The local API without its once-a-second scheduler and without stream consumers, for tests that
+/// run the scheduler themselves and look at what is stored, not at events.
 pub async fn spawn_app_without_scheduler() -> TestApp {
-    spawn(false).await
-}
-
-async fn spawn(scheduler: bool) -> TestApp {
-    spawn_with(|options| options.scheduler = scheduler).await
+    spawn_with(|options| {
+        options.scheduler = false;
+        options.stream = false;
+    })
+    .await
 }
 
 /// The local API over its own table, with `configure` applied to its options.
@@ -83,6 +84,7 @@ pub async fn spawn_with(configure: impl FnOnce(&mut Options)) -> TestApp {
         jwt_secret: DEV_JWT_SECRET.into(),
         link_base: "http://dm.test".into(),
         scheduler: true,
+        stream: true,
         rate_limit: 0,
     };
     configure(&mut options);
@@ -216,5 +218,34 @@ pub async fn next_event(socket: &mut Socket, wait: std::time::Duration) -> Optio
         if let tokio_tungstenite::tungstenite::Message::Text(text) = message {
             return serde_json::from_str(&text).ok();
         }
+    }
+}
+
+impl TestApp {
+    /// Stores a message of `sender` due `in_ms` milliseconds from now (in the past when negative), as
+    /// the schedule route stores one (the route itself refuses a time in the past).
+    pub async fn scheduled(
+        &self,
+        org: &str,
+        room: &str,
+        sender: &str,
+        text: &str,
+        in_ms: i64,
+    ) -> dm_shared::Result<()> {
+        use dm_shared::ids::{OrgId, RoomId, UserId};
+        let due_ms = dm_shared::store::now_ms() + in_ms;
+        let item = dm_shared::store::Scheduled {
+            schedule_id: dm_shared::store::schedule_id(due_ms),
+            org_id: OrgId::parse(org)?,
+            room_id: RoomId::parse(room)?,
+            sender_id: UserId::parse(sender)?,
+            message: text.to_owned(),
+            media: Vec::new(),
+            timer: String::new(),
+            due_ms,
+            claimed_until_ms: 0,
+            attempts: 0,
+        };
+        self.stack.state.store.schedule(&item).await
     }
 }

@@ -36,6 +36,9 @@ pub struct Options {
     pub link_base: String,
     /// Run the scheduler every second, as EventBridge runs it every minute in AWS.
     pub scheduler: bool,
+    /// Read the table's stream into the realtime push and the projector, as the Lambda event source
+    /// mappings do in AWS (tests that need neither leave it off, which spares DynamoDB Local).
+    pub stream: bool,
     /// Requests a second each caller may make, as API Gateway's throttling would allow; 0 is no limit.
     pub rate_limit: u32,
 }
@@ -52,6 +55,7 @@ impl Options {
             jwt_secret: var("DM_JWT_SECRET").unwrap_or_else(|| DEV_JWT_SECRET.into()),
             link_base: var("DM_LINK_BASE").unwrap_or_else(|| "http://127.0.0.1:3000".into()),
             scheduler: true,
+            stream: true,
             rate_limit: var("DM_RATE_LIMIT").and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_RATE_LIMIT),
         }
     }
@@ -68,7 +72,7 @@ pub struct Stack {
     scheduler: Option<tokio::task::JoinHandle<()>>,
     hub: realtime::Hub,
     /// The local `@connections` API and the stream reader.
-    realtime_tasks: [tokio::task::JoinHandle<()>; 2],
+    realtime_tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Stack {
@@ -106,7 +110,7 @@ impl Stack {
         let media = dm_shared::media::Media::new(&state);
         s3::create_bucket(media.client(), media.bucket()).await?;
         let scheduler = options.scheduler.then(|| tokio::spawn(tick_every_second(state.clone())));
-        let (hub, realtime_tasks) = realtime::Hub::start(&state).await?;
+        let (hub, realtime_tasks) = realtime::Hub::start(&state, options.stream).await?;
         Ok(Self {
             state,
             rate_limit: options.rate_limit,
@@ -135,7 +139,9 @@ async fn tick_every_second(state: AppState) {
     let mut interval = tokio::time::interval(std::time::Duration::from_secs(1));
     loop {
         interval.tick().await;
-        if let Err(err) = dm_scheduler::tick(&state, dm_scheduler::LEASE).await {
+        // A run fits in the second between ticks; what it leaves is the next run's.
+        let limits = dm_scheduler::Limits { budget: std::time::Duration::from_millis(800), ..Default::default() };
+        if let Err(err) = dm_scheduler::tick(&state, dm_scheduler::LEASE, limits).await {
             tracing::warn!(error = %err, "scheduler run failed");
         }
     }

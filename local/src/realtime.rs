@@ -55,7 +55,7 @@ impl Hub {
     /// functions inside it are its only callers, as only IAM-authorised callers reach it in AWS),
     /// and reads the table's stream into the realtime push and the projector from now on. The tasks it returns run until
     /// aborted.
-    pub async fn start(state: &AppState) -> Result<(Self, [JoinHandle<()>; 2]), crate::BoxError> {
+    pub async fn start(state: &AppState, read_stream: bool) -> Result<(Self, Vec<JoinHandle<()>>), crate::BoxError> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let secret = ulid::Ulid::new();
         let endpoint = format!("http://{}/{secret}", listener.local_addr()?);
@@ -69,9 +69,12 @@ impl Hub {
                 tracing::error!(error = %err, "the local @connections API stopped");
             }
         });
-        let reader = StreamReader::open(state).await?;
-        let reading = tokio::spawn(reader.run(realtime, Projector::new(state.clone())));
-        Ok((hub, [serving, reading]))
+        let mut tasks = vec![serving];
+        if read_stream {
+            let reader = StreamReader::open(state).await?;
+            tasks.push(tokio::spawn(reader.run(realtime, Projector::new(state.clone()))));
+        }
+        Ok((hub, tasks))
     }
 
     /// The public route: `/ws`, where clients connect.

@@ -9,6 +9,8 @@ use crate::error::{Error, Result};
 
 pub const DEFAULT_LIMIT: usize = 50;
 pub const MAX_LIMIT: usize = 100;
+/// The longest cursor: the base64 of a tag and a sort key of at most 1,024 bytes.
+const MAX_CURSOR: usize = 1_400;
 
 /// Which way a cursor points, in the order the list is shown.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,6 +39,11 @@ impl Cursor {
 
     pub fn decode(text: &str) -> Result<Self> {
         let bad = || Error::bad_request("invalid cursor");
+        // A sort key holds at most 1,024 bytes: a longer cursor names nothing and never reaches the
+        // table (where it would be a validation error, not a 400).
+        if text.len() > MAX_CURSOR {
+            return Err(bad());
+        }
         let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|_| bad())?;
         let text = String::from_utf8(bytes).map_err(|_| bad())?;
         let (direction, sort_key) = match text.split_once(':') {
@@ -129,6 +136,8 @@ mod tests {
         for bad in ["", "!!!", "eDpST09N", "YTo"] {
             assert!(Cursor::decode(bad).is_err(), "{bad:?}");
         }
+        let huge = Cursor { direction: Direction::After, sort_key: format!("MSG#{}", "x".repeat(2_000)) };
+        assert!(Cursor::decode(&huge.encode()).is_err(), "a cursor no sort key can be");
     }
 
     #[test]

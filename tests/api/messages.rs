@@ -1,4 +1,7 @@
+use dm_shared::ids::{OrgId, RoomId, UserId};
+use dm_shared::paging::{PageQuery, PageRequest};
 use dm_tests::{TestApp, read, spawn_app};
+use futures_util::StreamExt;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -341,8 +344,18 @@ async fn message_links_and_room_links() {
         links.body["links"],
         json!(["https://docs.example.com/v1", "http://new.example.com", "https://x.org/a"])
     );
-    let paged = app.all_pages(&format!("/api/v1/org/{org}/rooms/{room}/links?limit=1"), "alice", "links").await;
-    assert_eq!(Value::Array(paged), links.body["links"]);
+    // Pages are read one at a time: each shows a URL once, and a URL shared again further back
+    // shows again on its own page.
+    let paged = app.all_pages(&format!("/api/v1/org/{org}/rooms/{room}/links?limit=2"), "alice", "links").await;
+    assert_eq!(
+        Value::Array(paged),
+        json!([
+            "https://docs.example.com/v1",
+            "http://new.example.com",
+            "https://docs.example.com/v1",
+            "https://x.org/a"
+        ])
+    );
     assert_eq!(app.get(&format!("/api/v1/org/{org}/rooms/{room}/links"), "carol").await.status, StatusCode::FORBIDDEN);
 }
 
@@ -488,4 +501,82 @@ async fn search_matches_every_word_in_the_callers_current_rooms() {
         app.get(&format!("/api/v1/org/{org}/users/bob/messages/search?keyword=fox"), "alice").await.status,
         StatusCode::FORBIDDEN
     );
+}
+
+/// A search page reads what it shows plus a bounded look-ahead, however many posts match: the same
+/// page costs about the same with 12 matches as with 240. Pages merge rooms newest first and walk
+/// both ways.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_pages_stop_early_and_merge_rooms_both_ways() {
+    let app = &spawn_app().await;
+    let (org, room) = setup(app).await;
+    let other = app.room(&org, "alice", &["carol"]).await;
+    let mut sent = Vec::new();
+    for i in 0..12 {
+        let target = if i % 2 == 0 { &room } else { &other };
+        sent.push(app.send(&org, target, "alice", &format!("needle haystack {i}")).await);
+    }
+    sent.reverse();
+    let path = format!("/api/v1/org/{org}/users/alice/messages/search?keyword=needle%20haystack&limit=5");
+    let found = app.all_pages(&path, "alice", "results").await;
+    assert_eq!(ids(&found, "message_id"), sent, "every hit once, newest first across rooms");
+    let first = app.get(&path, "alice").await;
+    let second = app.get(first.body["next"].as_str().unwrap().trim_start_matches(&app.base), "alice").await;
+    assert_eq!(ids(second.body["results"].as_array().unwrap(), "message_id"), sent[5..10]);
+    let back = app.get(second.body["previous"].as_str().unwrap().trim_start_matches(&app.base), "alice").await;
+    assert_eq!(ids(back.body["results"].as_array().unwrap(), "message_id"), sent[..5]);
+
+    // A store of its own: the one the stack shares also serves the stream's consumers meanwhile.
+    let store = own_store(app);
+    let (org_id, alice) = (OrgId::parse(org.clone()).unwrap(), UserId::parse("alice").unwrap());
+    let words = ["needle".to_owned(), "haystack".to_owned()];
+    let cost = || async {
+        let before = store.usage();
+        let page = PageQuery::default().parse().map(|page| PageRequest { limit: 5, ..page }).unwrap();
+        assert_eq!(store.search(&org_id, &alice, &words, &page).await.unwrap().items.len(), 5);
+        store.usage().since(before).capacity_units
+    };
+    let few = cost().await;
+    let noise = (0..228).map(|i| {
+        let target = if i % 2 == 0 { room.clone() } else { other.clone() };
+        let org = org.clone();
+        async move { app.send(&org, &target, "alice", &format!("needle haystack more {i}")).await }
+    });
+    futures_util::stream::iter(noise).buffer_unordered(8).collect::<Vec<_>>().await;
+    let many = cost().await;
+    assert!(many <= few * 1.5 + 2.0, "a page of 5 cost {few} units with 12 matches and {many} with 240");
+
+    let long = "a".repeat(600);
+    let refused = app.get(&format!("/api/v1/org/{org}/users/alice/messages/search?keyword={long}"), "alice").await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+}
+
+/// The room's links page like every list: a page of links is one page of entries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn room_links_page_newest_first_without_reading_them_all() {
+    let app = &spawn_app().await;
+    let (org, room) = setup(app).await;
+    for i in 0..30 {
+        app.send(&org, &room, "alice", &format!("see https://links.example/{i}")).await;
+    }
+    let path = format!("/api/v1/org/{org}/rooms/{room}/links?limit=10");
+    let first = app.get(&path, "bob").await;
+    let links: Vec<&str> = first.body["links"].as_array().unwrap().iter().map(|l| l.as_str().unwrap()).collect();
+    assert_eq!(links.len(), 10);
+    assert_eq!(links[0], "https://links.example/29");
+    let all = app.all_pages(&path, "bob", "links").await;
+    assert_eq!(all.len(), 30);
+    let store = own_store(app);
+    let before = store.usage();
+    let page = PageQuery::default().parse().map(|page| PageRequest { limit: 10, ..page }).unwrap();
+    let shown = store.room_links(&RoomId::parse(room.clone()).unwrap(), &page).await.unwrap();
+    assert_eq!(shown.items.len(), 10);
+    let used = store.usage().since(before);
+    assert_eq!(used.calls, 1, "one Query");
+    assert!(used.capacity_units <= 1.0, "one page, not the room's 30 links: {used:?}");
+}
+
+fn own_store(app: &TestApp) -> dm_shared::store::Store {
+    let shared = &app.stack.state.store;
+    dm_shared::store::Store::new(shared.client().clone(), shared.table())
 }

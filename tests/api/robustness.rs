@@ -9,6 +9,7 @@ use serde_json::json;
 async fn a_caller_over_the_local_rate_limit_gets_429_with_retry_after() {
     let app = spawn_with(|options| options.rate_limit = 5).await;
     let mut statuses = Vec::new();
+    let started = Instant::now();
     for _ in 0..12 {
         let response = app.raw(Method::GET, "/api/v1/ping").send().await.unwrap();
         let status = response.status();
@@ -19,7 +20,10 @@ async fn a_caller_over_the_local_rate_limit_gets_429_with_retry_after() {
         }
         statuses.push(status);
     }
-    assert_eq!(statuses.iter().filter(|s| **s == StatusCode::OK).count(), 5, "{statuses:?}");
+    // Five at once, and the bucket refills at five a second while the requests take their time.
+    let allowed = 5 + (started.elapsed().as_secs_f64() * 5.0).floor() as usize;
+    let ok = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+    assert!((5..=allowed).contains(&ok), "{statuses:?}");
     assert!(statuses.contains(&StatusCode::TOO_MANY_REQUESTS));
     // Another caller has its own bucket.
     assert_eq!(app.call(Method::GET, "/api/v1/ping", Some("someone"), None).await.status, StatusCode::OK);

@@ -69,20 +69,23 @@ async fn a_message_scheduled_two_seconds_ahead_arrives_once() {
     assert_eq!(pending.body["count"], 0);
 }
 
+fn run(app: &TestApp) -> impl Future<Output = dm_shared::Result<dm_scheduler::Report>> {
+    dm_scheduler::tick(&app.stack.state, dm_scheduler::LEASE, dm_scheduler::Limits::default())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_schedulers_racing_over_a_hundred_due_messages_send_each_once() {
     let app = &spawn_app_without_scheduler().await;
     let (org, room) = setup(app).await;
-    let due = OffsetDateTime::now_utc() + time::Duration::seconds(8);
-    let timer = due.format(&Rfc3339).unwrap();
     for i in 0..100 {
-        schedule(app, &org, &room, &format!("due {i}"), &timer).await;
+        app.scheduled(&org, &room, "alice", &format!("due {i}"), -100).await.unwrap();
     }
-    let wait = due - OffsetDateTime::now_utc() + time::Duration::milliseconds(100);
-    tokio::time::sleep(Duration::try_from(wait).unwrap_or_default()).await;
-    let state = &app.stack.state;
-    let (a, b) =
-        tokio::join!(dm_scheduler::tick(state, dm_scheduler::LEASE), dm_scheduler::tick(state, dm_scheduler::LEASE));
+    // Budgets wide enough for both runs to finish: this is about sending each once, not about time.
+    let limits = dm_scheduler::Limits { budget: Duration::from_secs(600), ..Default::default() };
+    let (a, b) = tokio::join!(
+        dm_scheduler::tick(&app.stack.state, dm_scheduler::LEASE, limits),
+        dm_scheduler::tick(&app.stack.state, dm_scheduler::LEASE, limits)
+    );
     let (a, b) = (a.unwrap(), b.unwrap());
     assert_eq!(a.sent + b.sent, 100, "{a:?} {b:?}");
     let sent = messages(app, &org, &room).await;
@@ -91,31 +94,54 @@ async fn two_schedulers_racing_over_a_hundred_due_messages_send_each_once() {
     texts.sort();
     texts.dedup();
     assert_eq!(texts.len(), 100);
-    assert_eq!(dm_scheduler::tick(state, dm_scheduler::LEASE).await.unwrap().sent, 0);
+    assert_eq!(run(app).await.unwrap().sent, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_claim_whose_run_died_is_sent_by_a_later_run_once() {
     let app = &spawn_app_without_scheduler().await;
     let (org, room) = setup(app).await;
-    schedule(app, &org, &room, "survives a crash", &in_ms(1_000)).await;
-    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    app.scheduled(&org, &room, "alice", "survives a crash", -100).await.unwrap();
     // A run that claims for half a second and dies before sending: mimicked by claiming only.
-    let state = &app.stack.state;
-    let minute = OffsetDateTime::now_utc().unix_timestamp() / 60;
-    let mut due = Vec::new();
-    for m in minute - 1..=minute {
-        due.extend(state.store.scheduled_in(m).await.unwrap());
-    }
-    assert_eq!(due.len(), 1);
-    let now = (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
-    assert!(state.store.claim_scheduled(&due[0], now, now + 500).await.unwrap());
+    let store = &app.stack.state.store;
+    let now = dm_shared::store::now_ms();
+    let (buckets, _) = store.due_buckets(now.div_euclid(60_000), None, 10).await.unwrap();
+    assert_eq!(buckets.len(), 1);
+    let (items, _) = store.bucket_page(&buckets[0], None, 10).await.unwrap();
+    assert!(store.claim_scheduled(&items[0], now, now + 500).await.unwrap());
 
-    assert_eq!(dm_scheduler::tick(state, dm_scheduler::LEASE).await.unwrap().sent, 0, "the claim still holds");
+    assert_eq!(run(app).await.unwrap().sent, 0, "the claim still holds");
     tokio::time::sleep(Duration::from_millis(600)).await;
-    assert_eq!(dm_scheduler::tick(state, dm_scheduler::LEASE).await.unwrap().sent, 1);
-    assert_eq!(dm_scheduler::tick(state, dm_scheduler::LEASE).await.unwrap().sent, 0);
+    assert_eq!(run(app).await.unwrap().sent, 1);
+    assert_eq!(run(app).await.unwrap().sent, 0);
     assert_eq!(messages(app, &org, &room).await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pending_messages_list_in_pages_soonest_first() {
+    let app = &spawn_app_without_scheduler().await;
+    let (org, room) = setup(app).await;
+    let mut ids = Vec::new();
+    for minutes in [50, 10, 40, 20, 30, 60, 70] {
+        ids.push((minutes, schedule(app, &org, &room, &format!("in {minutes}"), &in_ms(minutes * 60_000)).await));
+    }
+    ids.sort();
+    let expected: Vec<String> = ids.into_iter().map(|(_, id)| id).collect();
+    let path = format!("/api/v1/org/{org}/rooms/{room}/scheduled-messages?limit=3");
+    let listed = app.all_pages(&path, "alice", "results").await;
+    let got: Vec<String> = listed.iter().map(|s| s["schedule_id"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(got, expected);
+    let second = app.get(&path, "alice").await.body["next"].as_str().unwrap().trim_start_matches(&app.base).to_owned();
+    let page = app.get(&second, "alice").await;
+    assert_eq!(page.body["count"], 3);
+    assert!(page.body["previous"].is_string());
+    assert!(
+        app.get(&format!("/api/v1/org/{org}/rooms/{room}/scheduled-messages"), "bob").await.body["results"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "only the caller's own"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -135,7 +161,7 @@ async fn a_cancelled_message_is_never_sent() {
     assert_eq!(cancel("alice", &id).await.status, StatusCode::NOT_FOUND);
 
     tokio::time::sleep(Duration::from_millis(1_100)).await;
-    assert_eq!(dm_scheduler::tick(&app.stack.state, dm_scheduler::LEASE).await.unwrap().sent, 1);
+    assert_eq!(run(app).await.unwrap().sent, 1);
     let sent = messages(app, &org, &room).await;
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0]["message"], "still on");

@@ -210,6 +210,8 @@ struct SearchQuery {
 
 /// The most words a search may hold: each costs one Query per room.
 const MAX_SEARCH_WORDS: usize = 8;
+/// The longest keyword, checked before it is split into words.
+const MAX_KEYWORD_CHARS: usize = 512;
 
 async fn search(
     State(state): State<AppState>,
@@ -219,7 +221,11 @@ async fn search(
     uri: Uri,
 ) -> Result<Response> {
     let page = query.page.parse()?;
-    let words = words(query.keyword.as_deref().unwrap_or(""));
+    let keyword = query.keyword.as_deref().unwrap_or("");
+    if keyword.chars().count() > MAX_KEYWORD_CHARS {
+        return Err(Error::bad_request(format!("keyword holds at most {MAX_KEYWORD_CHARS} characters")));
+    }
+    let words = words(keyword);
     if words.is_empty() {
         return Err(Error::bad_request("keyword is required"));
     }

@@ -1,14 +1,15 @@
 //! Scheduled messages: stored now, sent by the scheduler when due.
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use dm_shared::access::RoomAccess;
 use dm_shared::auth::Caller;
-use dm_shared::http::{Json, Path, ok, reply};
+use dm_shared::http::{Json, Path, Query, ok, reply};
 use dm_shared::ids::{MessageId, OrgId, RoomId};
 use dm_shared::input::NewPost;
-use dm_shared::store::Scheduled;
+use dm_shared::paging::PageQuery;
+use dm_shared::store::{Scheduled, schedule_id};
 use dm_shared::{AppState, Error, Result};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -60,7 +61,7 @@ pub async fn create(
     let due_ms = due_ms(&body.timer)?;
     RoomAccess::load(&state.store, &org, &room, &caller, &[]).await?.require_member()?;
     let item = Scheduled {
-        schedule_id: MessageId::generate(),
+        schedule_id: schedule_id(due_ms),
         org_id: org,
         room_id: room,
         sender_id: sender,
@@ -69,6 +70,7 @@ pub async fn create(
         timer: body.timer,
         due_ms,
         claimed_until_ms: 0,
+        attempts: 0,
     };
     state.store.schedule(&item).await?;
     Ok(reply(
@@ -81,11 +83,15 @@ pub async fn list(
     State(state): State<AppState>,
     Caller(caller): Caller,
     Path((org, room)): Path<(OrgId, RoomId)>,
+    Query(query): Query<PageQuery>,
+    uri: Uri,
 ) -> Result<Response> {
+    let page = query.parse()?;
     RoomAccess::load(&state.store, &org, &room, &caller, &[]).await?.require_member()?;
-    let pending = state.store.scheduled_by(&room, &caller).await?;
-    let results: Vec<Value> = pending.iter().map(scheduled_json).collect();
-    Ok(ok(json!({ "count": results.len(), "results": results })))
+    let pending = state.store.scheduled_by(&room, &caller, &page).await?;
+    let (next, previous) = pending.links(&uri);
+    let results: Vec<Value> = pending.items.iter().map(scheduled_json).collect();
+    Ok(ok(json!({ "count": results.len(), "next": next, "previous": previous, "results": results })))
 }
 
 pub async fn cancel(
@@ -94,6 +100,6 @@ pub async fn cancel(
     Path((org, room, id)): Path<(OrgId, RoomId, MessageId)>,
 ) -> Result<Response> {
     RoomAccess::load(&state.store, &org, &room, &caller, &[]).await?.require_member()?;
-    state.store.cancel_scheduled(&room, &caller, &id).await?;
+    state.store.cancel_scheduled(&org, &room, &caller, &id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -70,6 +70,10 @@ async fn create_room(
     if body.org_id.as_ref().is_some_and(|id| *id != org) {
         return Err(Error::bad_request("org_id in the body must match the path"));
     }
+    // Bounded before the (quadratic) de-duplication below.
+    if body.room_user_ids.len() > MAX_ROOM_MEMBERS {
+        return Err(Error::bad_request(format!("room_user_ids holds at most {MAX_ROOM_MEMBERS} ids")));
+    }
     let mut members = vec![caller.clone()];
     for user in body.room_user_ids {
         if !members.contains(&user) {

@@ -9,8 +9,14 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::run(service_fn(|_: LambdaEvent<serde_json::Value>| {
         let state = state.clone();
         async move {
-            let report = dm_scheduler::tick(&state, dm_scheduler::LEASE).await?;
-            tracing::info!(sent = report.sent, dropped = report.dropped, "scheduler run");
+            let report = dm_scheduler::tick(&state, dm_scheduler::LEASE, dm_scheduler::Limits::default()).await?;
+            tracing::info!(
+                sent = report.sent,
+                dropped = report.dropped,
+                unfinished = report.unfinished,
+                max_lag_ms = report.max_lag_ms,
+                "scheduler run"
+            );
             Ok::<_, Error>(serde_json::to_value(report)?)
         }
     }))

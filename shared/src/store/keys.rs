@@ -130,30 +130,45 @@ pub fn bookmark(room: &RoomId, name: &str) -> Key {
     Key { pk: format!("ROOM#{room}"), sk: format!("{BOOKMARK_PREFIX}{name}") }
 }
 
-/// Scheduled messages due in one minute (epoch minutes), sorted by due time.
-pub fn schedule_bucket(minute: i64) -> String {
-    format!("SCHEDULE#{minute}")
+/// One sender's scheduled messages due in one minute (epoch minutes) in one org: the scheduler works
+/// through each such bucket a page at a time, taking turns between buckets, so one sender's flood
+/// never holds back another's messages.
+pub fn schedule_bucket(minute: i64, org: &OrgId, user: &UserId) -> String {
+    format!("SCHEDULE#{minute}#{org}#{user}")
 }
 
-/// A scheduled message in its minute's bucket: what the scheduler claims.
-pub fn scheduled(due_ms: i64, id: &MessageId) -> Key {
-    Key { pk: schedule_bucket(due_ms.div_euclid(60_000)), sk: format!("{DUE_PREFIX}{due_ms:015}#{id}") }
+/// A scheduled message in its bucket: what the scheduler claims. Schedule ids are ULIDs whose time
+/// is the due time, so they sort by it.
+pub fn scheduled(minute: i64, org: &OrgId, user: &UserId, id: &MessageId) -> Key {
+    Key { pk: schedule_bucket(minute, org, user), sk: format!("{DUE_PREFIX}{id}") }
 }
 
 pub const DUE_PREFIX: &str = "DUE#";
 
-/// The same scheduled message in its sender's pending list for the room.
-pub fn scheduled_for_sender(room: &RoomId, user: &UserId, due_ms: i64, id: &MessageId) -> Key {
-    Key { pk: format!("ROOM#{room}"), sk: format!("{}{due_ms:015}#{id}", scheduled_prefix(user)) }
+/// The partition that lists the buckets holding messages (by minute, then org and sender): what a
+/// scheduler run reads first.
+pub const SCHEDULE_BUCKETS: &str = "SCHEDULE#BUCKETS";
+
+pub fn schedule_bucket_entry(minute: i64, org: &OrgId, user: &UserId) -> Key {
+    Key { pk: SCHEDULE_BUCKETS.into(), sk: format!("{minute:012}#{org}#{user}") }
+}
+
+/// The same scheduled message in its sender's pending list for the room, soonest first.
+pub fn scheduled_for_sender(room: &RoomId, user: &UserId, id: &MessageId) -> Key {
+    Key { pk: format!("ROOM#{room}"), sk: format!("{}{id}", scheduled_prefix(user)) }
 }
 
 pub fn scheduled_prefix(user: &UserId) -> String {
     format!("SCHEDULED#{user}#")
 }
 
-/// The first minute the scheduler has not finished.
-pub fn schedule_cursor() -> Key {
-    Key { pk: "SCHEDULE#CURSOR".into(), sk: META.into() }
+/// How many scheduled messages a sender has pending, in all and in one room: the caps.
+pub fn scheduled_count(user: &UserId) -> Key {
+    Key { pk: format!("USER#{user}"), sk: "SCHEDULED_COUNT".into() }
+}
+
+pub fn scheduled_count_in_room(room: &RoomId, user: &UserId) -> Key {
+    Key { pk: format!("ROOM#{room}"), sk: format!("SCHEDULED_COUNT#{user}") }
 }
 
 /// One open WebSocket connection of a user in an org.

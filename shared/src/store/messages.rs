@@ -2,22 +2,24 @@
 //! that finds a post's room, its search-term entries, its links, the room's (or the parent's) count
 //! and the sender's idempotency key.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_sdk_dynamodb::types::builders::UpdateBuilder;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+    AttributeValue, ConditionCheck, Delete, Put, ReturnConsumedCapacity, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem, Update,
 };
 use futures_util::{StreamExt, TryStreamExt, stream};
 use serde::{Deserialize, Serialize};
 
-use super::{Item, Order, PostRef, Store, failed_at, from_item, key_item, keys, string_attr, to_item};
+use super::meter::Consumed;
+use super::{Item, Order, PostRef, Store, failed_at, from_item, key_item, keys, sdk_error, string_attr, to_item};
 use crate::error::{Error, Result};
 use crate::ids::{MessageId, OrgId, RoomId, UserId};
 use crate::input::IdempotencyKey;
 use crate::model::{Message, Room};
-use crate::paging::{Page, PageRequest};
+use crate::paging::{Cursor, Direction, Page, PageRequest};
 use crate::text::{MessageText, links, terms};
 
 /// How long a retried send with the same key gets the first reply.
@@ -26,6 +28,8 @@ pub const IDEMPOTENCY_TTL_SECS: u64 = 24 * 3600;
 pub const MAX_PINS: usize = 100;
 /// Term and room queries a search runs at once.
 const SEARCH_CONCURRENCY: usize = 16;
+/// Rounds of look-ahead a search page takes before it ends short (with `next` where it stopped).
+const SEARCH_ROUNDS: usize = 3;
 
 /// Where a message or reply lives, for routes that name only its id.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -465,32 +469,32 @@ impl Store {
         Ok(refs.into_iter().zip(found).filter(|(_, item)| item.is_some()).map(|((_, id), _)| id).collect())
     }
 
-    /// The room's links, newest first, each once, paged. A reply's links show while its message
-    /// exists.
+    /// A page of the room's links, newest first, each URL once on a page: one Query for the page,
+    /// and one batch read for the messages of the replies it shows (a reply's link shows while its
+    /// message exists).
     pub async fn room_links(&self, room: &RoomId, page: &PageRequest) -> Result<Page<String>> {
-        let mut entries = Vec::new();
-        for item in self.query_all(keys::room_pk(room), keys::LINK_PREFIX, false).await? {
-            if let (Some(sk), Ok(entry)) = (string_attr(&item, keys::SK), from_item::<LinkEntry>(item)) {
-                entries.push((sk, entry));
-            }
-        }
-        let parents = entries.iter().filter_map(|(_, e)| e.parent.clone().map(|p| (room.clone(), p))).collect();
+        let page = self.query_page(keys::room_pk(room), keys::LINK_PREFIX, Order::NewestFirst, page).await?;
+        let entries = page.items.into_iter().map(from_item::<LinkEntry>).collect::<Result<Vec<_>>>()?;
+        let parents = entries.iter().filter_map(|e| e.parent.clone().map(|p| (room.clone(), p))).collect();
         let live = self.live_messages(parents).await?;
         let mut seen = HashSet::new();
-        let links = entries
+        let items = entries
             .into_iter()
-            .filter(|(_, e)| e.parent.as_ref().is_none_or(|p| live.contains(p)))
-            .filter(|(_, e)| seen.insert(e.url.clone()))
-            .map(|(sk, e)| (sk, e.url))
+            .filter(|e| e.parent.as_ref().is_none_or(|p| live.contains(p)))
+            .filter(|e| seen.insert(e.url.clone()))
+            .map(|e| e.url)
             .collect();
-        page_in_memory(links, page, keys::LINK_PREFIX)
+        Ok(Page { items, next: page.next, previous: page.previous })
     }
 
     /// Messages and replies in any room `user` is in now that hold every one of `words`, newest
-    /// first, paged.
+    /// first, a page at a time.
     ///
-    /// No Scan: one Query for the user's rooms, then one Query per room and word over that room's
-    /// term entries (run concurrently), then one batch read for the page (and its replies' messages).
+    /// No Scan, and a page reads what it shows plus a bounded look-ahead, however many posts match:
+    /// one Query for the user's rooms; then, a round at a time, one Query per room over its entries
+    /// for the longest word (a page and one more, all rooms at once), merged across rooms; the other
+    /// words are checked for those candidates only (one batch read). After `SEARCH_ROUNDS` rounds a
+    /// short page ends, with `next` where it stopped.
     pub async fn search(
         &self,
         org: &OrgId,
@@ -498,85 +502,162 @@ impl Store {
         words: &[String],
         page: &PageRequest,
     ) -> Result<Page<Message>> {
+        let Some(first) = words.iter().max_by_key(|word| word.chars().count()) else {
+            return Ok(Page { items: Vec::new(), next: None, previous: None });
+        };
+        if page.cursor.as_ref().is_some_and(|cursor| !cursor.sort_key.starts_with(keys::MESSAGE_PREFIX)) {
+            return Err(Error::bad_request("invalid cursor"));
+        }
         let rooms: Vec<RoomId> = self
             .query_all(keys::user_rooms_pk(org, user), keys::ROOM_PREFIX, false)
             .await?
             .into_iter()
             .filter_map(|item| string_attr(&item, "room_id").and_then(|id| RoomId::parse(id).ok()))
             .collect();
-        // Owned values: the lookups run as concurrent futures that must not borrow across tasks.
-        let lookups: Vec<(RoomId, String)> =
-            rooms.iter().flat_map(|room| words.iter().map(|word| (room.clone(), word.clone()))).collect();
-        let store = self.clone();
-        let entries: Vec<(RoomId, Vec<Item>)> = stream::iter(lookups)
-            .map(move |(room, word)| {
-                let store = store.clone();
-                async move {
-                    let items = store.query_all(keys::term_pk(&room, &word), keys::MESSAGE_PREFIX, false).await?;
-                    Ok::<_, Error>((room, items))
-                }
-            })
-            .buffer_unordered(SEARCH_CONCURRENCY)
-            .try_collect()
-            .await?;
-        // Per room, the entries that every word found.
-        let mut per_room: BTreeMap<RoomId, BTreeMap<String, (usize, String)>> = BTreeMap::new();
-        for (room, items) in entries {
-            let found = per_room.entry(room).or_default();
-            for item in &items {
-                if let (Some(sk), Some(item_sk)) = (string_attr(item, keys::SK), string_attr(item, "item_sk")) {
-                    found.entry(sk).or_insert((0, item_sk)).0 += 1;
-                }
-            }
-        }
+        let others: Vec<&String> = words.iter().filter(|word| *word != first).collect();
+        let direction = page.cursor.as_ref().map_or(Direction::After, |cursor| cursor.direction);
+        let mut from = page.cursor.as_ref().map(|cursor| cursor.sort_key.clone());
         let mut hits: Vec<(String, keys::Key)> = Vec::new();
-        for (room, found) in per_room {
-            for (sk, (count, item_sk)) in found {
-                if count == words.len() {
-                    hits.push((sk, keys::Key { pk: keys::room_pk(&room), sk: item_sk }));
+        let mut exhausted = false;
+        for _ in 0..SEARCH_ROUNDS {
+            let (candidates, truncated) =
+                self.term_candidates(&rooms, first, from.as_deref(), direction, page.limit).await?;
+            let verified = self.having_every_word(&candidates, &others).await?;
+            let examined = candidates.len();
+            for (n, (candidate, every_word)) in candidates.into_iter().zip(verified).enumerate() {
+                from = Some(candidate.0.clone());
+                if every_word {
+                    hits.push(candidate);
+                }
+                if hits.len() == page.limit {
+                    exhausted = !truncated && n + 1 == examined;
+                    break;
                 }
             }
+            if hits.len() == page.limit {
+                break;
+            }
+            if !truncated {
+                exhausted = true;
+                break;
+            }
         }
-        hits.sort_by(|a, b| b.0.cmp(&a.0));
-        let page = page_in_memory(hits, page, keys::MESSAGE_PREFIX)?;
-        let found = if page.items.is_empty() { Vec::new() } else { self.get_many(&page.items).await? };
+        // Shown newest first, whichever way the page was read.
+        if direction == Direction::Before {
+            hits.reverse();
+        }
+        let keys: Vec<keys::Key> = hits.iter().map(|(_, key)| key.clone()).collect();
+        let found = if keys.is_empty() { Vec::new() } else { self.get_many(&keys).await? };
         let posts = found.into_iter().flatten().map(from_item).collect::<Result<Vec<Message>>>()?;
         let parents = posts.iter().filter_map(|p| p.parent.clone().map(|parent| (p.room_id.clone(), parent))).collect();
         let live = self.live_messages(parents).await?;
         let items =
             posts.into_iter().filter(|p| p.parent.as_ref().is_none_or(|parent| live.contains(parent))).collect();
-        Ok(Page { items, next: page.next, previous: page.previous })
+
+        let at = |sort_key: &String, direction| Cursor { direction, sort_key: sort_key.clone() };
+        let (newest, oldest) = (hits.first().map(|(sk, _)| sk), hits.last().map(|(sk, _)| sk));
+        let (next, previous) = match direction {
+            Direction::After => (
+                (!exhausted).then_some(()).and(from.as_ref()).map(|sk| at(sk, Direction::After)),
+                page.cursor.as_ref().and(newest).map(|sk| at(sk, Direction::Before)),
+            ),
+            Direction::Before => (
+                oldest.or(page.cursor.as_ref().map(|c| &c.sort_key)).map(|sk| at(sk, Direction::After)),
+                (!exhausted).then_some(()).and(from.as_ref()).map(|sk| at(sk, Direction::Before)),
+            ),
+        };
+        Ok(Page { items, next, previous })
+    }
+
+    /// The entries for `word` in every room past `from` in the direction read, merged across rooms
+    /// (newest first for `After`, oldest first for `Before`), at most `limit`; and whether more lie
+    /// beyond them. Each room reads one more than `limit`, so the first `limit` merged are exactly the
+    /// next ones across all rooms.
+    async fn term_candidates(
+        &self,
+        rooms: &[RoomId],
+        word: &str,
+        from: Option<&str>,
+        direction: Direction,
+        limit: usize,
+    ) -> Result<(Vec<(String, keys::Key)>, bool)> {
+        let lookups: Vec<(Store, RoomId, String, Option<String>)> =
+            rooms.iter().map(|room| (self.clone(), room.clone(), word.to_owned(), from.map(str::to_owned))).collect();
+        let per_room: Vec<(RoomId, Vec<Item>)> = stream::iter(lookups)
+            .map(|(store, room, word, from)| async move {
+                let items = store.term_entries(&room, &word, from.as_deref(), direction, limit + 1).await?;
+                Ok::<_, Error>((room, items))
+            })
+            .buffer_unordered(SEARCH_CONCURRENCY)
+            .try_collect()
+            .await?;
+        let mut merged: Vec<(String, keys::Key)> = per_room
+            .into_iter()
+            .flat_map(|(room, items)| {
+                items.into_iter().filter_map(move |item| {
+                    let (sk, item_sk) = (string_attr(&item, keys::SK)?, string_attr(&item, "item_sk")?);
+                    Some((sk, keys::Key { pk: keys::room_pk(&room), sk: item_sk }))
+                })
+            })
+            .collect();
+        merged.sort_by(|a, b| if direction == Direction::After { b.0.cmp(&a.0) } else { a.0.cmp(&b.0) });
+        let more = merged.len() > limit;
+        merged.truncate(limit);
+        Ok((merged, more))
+    }
+
+    /// Up to `limit` of a room's entries for a term past `from`, newest first (`After`) or oldest
+    /// first (`Before`): one Query.
+    async fn term_entries(
+        &self,
+        room: &RoomId,
+        word: &str,
+        from: Option<&str>,
+        direction: Direction,
+        limit: usize,
+    ) -> Result<Vec<Item>> {
+        let newest_first = direction == Direction::After;
+        let condition = match (from, newest_first) {
+            (None, _) => "PK = :pk",
+            (Some(_), true) => "PK = :pk AND SK < :from",
+            (Some(_), false) => "PK = :pk AND SK > :from",
+        };
+        let mut query = self
+            .client
+            .query()
+            .table_name(self.table())
+            .key_condition_expression(condition)
+            .expression_attribute_values(":pk", AttributeValue::S(keys::term_pk(room, word)))
+            .scan_index_forward(!newest_first)
+            .consistent_read(true)
+            .limit(i32::try_from(limit).map_err(Error::internal)?)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total);
+        if let Some(from) = from {
+            query = query.expression_attribute_values(":from", AttributeValue::S(from.to_owned()));
+        }
+        let output = self.metered(query.send().await, |o| o.consumed_capacity.units()).map_err(sdk_error)?;
+        Ok(output.items.unwrap_or_default())
+    }
+
+    /// Which of the candidates are indexed under every one of `words` too: one batch read of their
+    /// term entries.
+    async fn having_every_word(&self, candidates: &[(String, keys::Key)], words: &[&String]) -> Result<Vec<bool>> {
+        if words.is_empty() {
+            return Ok(vec![true; candidates.len()]);
+        }
+        let mut lookups = Vec::with_capacity(candidates.len() * words.len());
+        for (sk, key) in candidates {
+            let room = RoomId::parse(key.pk.trim_start_matches("ROOM#"))?;
+            let id = MessageId::parse(sk.trim_start_matches(keys::MESSAGE_PREFIX))?;
+            lookups.extend(words.iter().map(|word| keys::term(&room, word, &id)));
+        }
+        let found = self.get_many(&lookups).await?;
+        Ok(found.chunks(words.len()).map(|entries| entries.iter().all(Option::is_some)).collect())
     }
 }
 
 fn sk_is_reply(item: &Item) -> bool {
     string_attr(item, keys::SK).is_some_and(|sk| sk.starts_with(keys::THREAD_PREFIX))
-}
-
-/// Pages a list already sorted newest first by its sort keys, with the same cursors as a Query.
-fn page_in_memory<T: Clone>(items: Vec<(String, T)>, page: &PageRequest, prefix: &str) -> Result<Page<T>> {
-    use crate::paging::{Cursor, Direction};
-    let (start, end) = match &page.cursor {
-        None => (0, page.limit.min(items.len())),
-        Some(cursor) if !cursor.sort_key.starts_with(prefix) => {
-            return Err(Error::bad_request("invalid cursor"));
-        }
-        Some(cursor) => {
-            // Newest first: "after" a key means smaller keys.
-            let after = items.iter().position(|(sk, _)| *sk < cursor.sort_key).unwrap_or(items.len());
-            let before = items.iter().position(|(sk, _)| *sk <= cursor.sort_key).unwrap_or(items.len());
-            match cursor.direction {
-                Direction::After => (after, (after + page.limit).min(items.len())),
-                Direction::Before => (before.saturating_sub(page.limit), before),
-            }
-        }
-    };
-    let cursor_at =
-        |index: usize, direction| items.get(index).map(|(sk, _)| Cursor { direction, sort_key: sk.clone() });
-    let next = if end < items.len() && end > start { cursor_at(end - 1, Direction::After) } else { None };
-    let previous = if start > 0 && end > start { cursor_at(start, Direction::Before) } else { None };
-    let slice = items[start..end].iter().map(|(_, item)| item.clone()).collect();
-    Ok(Page { items: slice, next, previous })
 }
 
 impl Room {

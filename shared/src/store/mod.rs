@@ -37,7 +37,7 @@ pub use meter::Usage;
 pub use posts::PostRef;
 pub use reactions::{MAX_EMOJI, Reacted, Reaction};
 pub use rooms::{CreatedRoom, MAX_ROOM_MEMBERS, MembershipChange, MembershipChanged, member_digest};
-pub use schedule::Scheduled;
+pub use schedule::{Bucket, MAX_SCHEDULED, MAX_SCHEDULED_IN_ROOM, Scheduled, now_ms, schedule_id};
 pub use table::{TTL_ATTRIBUTE, create_table};
 
 use crate::error::{Error, Result};
