@@ -71,3 +71,30 @@ async fn every_route_of_the_template_reaches_a_function_locally() {
         assert_ne!(reply.body["message"], "No such route", "{method} {path} is not served: {}", reply.raw);
     }
 }
+
+/// The stream consumers cannot lose events silently: only items that make events invoke the realtime
+/// function, records that exhaust their retries land in a queue, and the queue's depth and each
+/// consumer's lag raise alarms.
+#[test]
+fn stream_consumers_filter_keep_failures_and_raise_alarms() {
+    let template: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(include_str!("../../template.yaml")).expect("template.yaml parses");
+    let resources = &template["Resources"];
+    for function in ["RealtimeFunction", "ProjectorFunction"] {
+        let source = &resources[function]["Properties"]["Events"]["TableStream"]["Properties"];
+        assert!(source["FilterCriteria"]["Filters"][0]["Pattern"].as_str().is_some(), "{function} filters");
+        assert!(source["MaximumRecordAgeInSeconds"].as_u64().is_some(), "{function} ages records out");
+        assert_eq!(source["DestinationConfig"]["OnFailure"]["Type"].as_str(), Some("SQS"), "{function}");
+        let responses = source["FunctionResponseTypes"].as_sequence().expect("response types");
+        assert!(responses.iter().any(|r| r.as_str() == Some("ReportBatchItemFailures")), "{function}");
+    }
+    let alarms: Vec<&str> = resources
+        .as_mapping()
+        .expect("resources")
+        .values()
+        .filter(|r| r["Type"].as_str() == Some("AWS::CloudWatch::Alarm"))
+        .filter_map(|r| r["Properties"]["MetricName"].as_str())
+        .collect();
+    assert!(alarms.contains(&"ApproximateNumberOfMessagesVisible"), "{alarms:?}");
+    assert_eq!(alarms.iter().filter(|m| **m == "IteratorAge").count(), 2, "{alarms:?}");
+}

@@ -12,7 +12,7 @@ use aws_sdk_apigatewaymanagement::primitives::Blob;
 use dm_shared::ids::{OrgId, UserId};
 use dm_shared::model::Room;
 use dm_shared::{AppState, Error, Result};
-use futures_util::{StreamExt, stream};
+use futures_util::{StreamExt, TryStreamExt, stream};
 use std::sync::Arc;
 use tokens::{Issuer, Tokens};
 
@@ -84,10 +84,13 @@ impl Realtime {
             }
         };
         let payload = Blob::new(event.payload().to_string());
-        let mut connections = Vec::new();
-        for user in &audience {
-            connections.extend(self.state.store.connections(&event.org_id, user).await?);
-        }
+        // Every member's connections looked up at once (bounded), not one query after another.
+        let lookups = audience.into_iter().map(|user| {
+            let (store, org) = (self.state.store.clone(), event.org_id.clone());
+            async move { store.connections(&org, &user).await }
+        });
+        let per_user: Vec<Vec<_>> = stream::iter(lookups).buffer_unordered(POST_CONCURRENCY).try_collect().await?;
+        let connections: Vec<_> = per_user.into_iter().flatten().collect();
         let results: Vec<Result<()>> = stream::iter(connections)
             .map(|connection| {
                 let payload = payload.clone();
