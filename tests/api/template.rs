@@ -98,3 +98,36 @@ fn stream_consumers_filter_keep_failures_and_raise_alarms() {
     assert!(alarms.contains(&"ApproximateNumberOfMessagesVisible"), "{alarms:?}");
     assert_eq!(alarms.iter().filter(|m| **m == "IteratorAge").count(), 2, "{alarms:?}");
 }
+
+/// Every function logs to a log group the stack makes, with the retention the deployer chose; both
+/// APIs keep access logs; the scheduler's schedule is named per stack and never retries a stale run.
+#[test]
+fn logs_retention_access_logs_and_a_schedule_per_stack() {
+    let template: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(include_str!("../../template.yaml")).expect("template.yaml parses");
+    let resources = template["Resources"].as_mapping().expect("resources");
+    let functions: Vec<&str> = resources
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some("AWS::Serverless::Function"))
+        .filter_map(|(name, _)| name.as_str())
+        .collect();
+    assert_eq!(functions.len(), 10, "{functions:?}");
+    for function in functions {
+        let group = &template["Resources"][format!("{}LogGroup", function.trim_end_matches("Function")).as_str()];
+        assert_eq!(group["Type"].as_str(), Some("AWS::Logs::LogGroup"), "{function}");
+        let logs_to = format!("{:?}", template["Resources"][function]["Properties"]["LoggingConfig"]["LogGroup"]);
+        assert!(
+            logs_to.contains(&format!("{}LogGroup", function.trim_end_matches("Function"))),
+            "{function}: {logs_to}"
+        );
+        assert!(format!("{:?}", group["Properties"]["RetentionInDays"]).contains("LogRetentionDays"), "{function}");
+    }
+    for api in [&template["Resources"]["HttpApi"], &template["Resources"]["WebSocketStage"]] {
+        assert!(
+            api["Properties"]["AccessLogSettings"]["Format"].as_str().is_some_and(|f| f.contains("$context.requestId"))
+        );
+    }
+    let schedule = &template["Resources"]["SchedulerFunction"]["Properties"]["Events"]["EveryMinute"]["Properties"];
+    assert!(format!("{:?}", schedule["Name"]).contains("AWS::StackName"));
+    assert_eq!(schedule["RetryPolicy"]["MaximumRetryAttempts"].as_u64(), Some(0));
+}
