@@ -7,14 +7,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_sdk_dynamodb::types::builders::UpdateBuilder;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Delete, Put, ReturnConsumedCapacity, ReturnValuesOnConditionCheckFailure,
-    TransactWriteItem, Update,
+    AttributeValue, ConditionCheck, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 use futures_util::{StreamExt, TryStreamExt, stream};
 use serde::{Deserialize, Serialize};
 
-use super::meter::Consumed;
-use super::{Item, Order, PostRef, Store, failed_at, from_item, key_item, keys, sdk_error, string_attr, to_item};
+use super::{Item, Order, PostRef, Store, failed_at, from_item, key_item, keys, string_attr, to_item};
 use crate::error::{Error, Result};
 use crate::ids::{MessageId, OrgId, RoomId, UserId};
 use crate::input::IdempotencyKey;
@@ -617,26 +615,8 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<Item>> {
         let newest_first = direction == Direction::After;
-        let condition = match (from, newest_first) {
-            (None, _) => "PK = :pk",
-            (Some(_), true) => "PK = :pk AND SK < :from",
-            (Some(_), false) => "PK = :pk AND SK > :from",
-        };
-        let mut query = self
-            .client
-            .query()
-            .table_name(self.table())
-            .key_condition_expression(condition)
-            .expression_attribute_values(":pk", AttributeValue::S(keys::term_pk(room, word)))
-            .scan_index_forward(!newest_first)
-            .consistent_read(true)
-            .limit(i32::try_from(limit).map_err(Error::internal)?)
-            .return_consumed_capacity(ReturnConsumedCapacity::Total);
-        if let Some(from) = from {
-            query = query.expression_attribute_values(":from", AttributeValue::S(from.to_owned()));
-        }
-        let output = self.metered(query.send().await, |o| o.consumed_capacity.units()).map_err(sdk_error)?;
-        Ok(output.items.unwrap_or_default())
+        let sort = from.map(|from| (if newest_first { "SK < :sk" } else { "SK > :sk" }, from.to_owned()));
+        Ok(self.query_limited(keys::term_pk(room, word), sort, !newest_first, None, limit).await?.0)
     }
 
     /// Which of the candidates are indexed under every one of `words` too: one batch read of their

@@ -246,6 +246,38 @@ impl Store {
         Ok(Page { items, next, previous })
     }
 
+    /// Up to `limit` items of partition `pk`, in the order asked, whose sort key meets `sort` (a
+    /// condition on `SK` naming its value `:sk`, and that value), from `start`: one strongly
+    /// consistent Query. Also where the next page starts, if there may be more.
+    pub(crate) async fn query_limited(
+        &self,
+        pk: String,
+        sort: Option<(&str, String)>,
+        ascending: bool,
+        start: Option<Item>,
+        limit: usize,
+    ) -> Result<(Vec<Item>, Option<Item>)> {
+        let mut query = self
+            .client
+            .query()
+            .table_name(self.table())
+            .expression_attribute_values(":pk", AttributeValue::S(pk))
+            .scan_index_forward(ascending)
+            .consistent_read(true)
+            .limit(i32::try_from(limit).map_err(Error::internal)?)
+            .set_exclusive_start_key(start)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total);
+        query = match sort {
+            Some((condition, value)) => query
+                .key_condition_expression(format!("PK = :pk AND {condition}"))
+                .expression_attribute_values(":sk", AttributeValue::S(value)),
+            None => query.key_condition_expression("PK = :pk"),
+        };
+        let output = self.metered(query.send().await, |o| o.consumed_capacity.units()).map_err(sdk_error)?;
+        let next = output.last_evaluated_key.filter(|key| !key.is_empty());
+        Ok((output.items.unwrap_or_default(), next))
+    }
+
     /// An UpdateItem of `key` on this table, to be completed and sent by `update_if`.
     pub(crate) fn update_item(&self, key: &Key) -> UpdateItemFluentBuilder {
         self.client.update_item().table_name(self.table()).set_key(Some(key_item(key)))

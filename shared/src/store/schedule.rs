@@ -6,12 +6,11 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, ReturnConsumedCapacity, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 
 use super::messages::{number, tx_update};
-use super::meter::Consumed;
-use super::{Item, Order, Store, failed_at, from_item, key_item, keys, sdk_error, string_attr};
+use super::{Item, Order, Store, failed_at, from_item, key_item, keys, string_attr};
 use crate::error::{Error, Result};
 use crate::ids::{MessageId, OrgId, RoomId, UserId};
 use crate::paging::{Page, PageRequest};
@@ -146,24 +145,10 @@ impl Store {
         limit: usize,
     ) -> Result<(Vec<Bucket>, Option<String>)> {
         let start = after.map(|sk| key_item(&keys::Key { pk: keys::SCHEDULE_BUCKETS.into(), sk }));
-        let sent = self
-            .client
-            .query()
-            .table_name(self.table())
-            .key_condition_expression("PK = :pk AND SK < :end")
-            .expression_attribute_values(":pk", AttributeValue::S(keys::SCHEDULE_BUCKETS.into()))
-            .expression_attribute_values(":end", AttributeValue::S(format!("{:012}", minute + 1)))
-            .consistent_read(true)
-            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
-            .set_exclusive_start_key(start)
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await;
-        let output = self.metered(sent, |o| o.consumed_capacity.units()).map_err(sdk_error)?;
-        let items = output.items.unwrap_or_default();
+        let due_by = Some(("SK < :sk", format!("{:012}", minute + 1)));
+        let (items, next) = self.query_limited(keys::SCHEDULE_BUCKETS.into(), due_by, true, start, limit).await?;
         let buckets = items.iter().filter_map(|item| string_attr(item, keys::SK)).filter_map(|sk| Bucket::parse(&sk));
-        let next = output.last_evaluated_key.filter(|key| !key.is_empty()).and_then(|key| string_attr(&key, keys::SK));
-        Ok((buckets.collect(), next))
+        Ok((buckets.collect(), next.and_then(|key| string_attr(&key, keys::SK))))
     }
 
     /// One page of a bucket, soonest first, from `after` (an item's key); and where the next page
@@ -174,25 +159,10 @@ impl Store {
         after: Option<Item>,
         limit: usize,
     ) -> Result<(Vec<Scheduled>, Option<Item>)> {
-        let sent = self
-            .client
-            .query()
-            .table_name(self.table())
-            .key_condition_expression("PK = :pk AND begins_with(SK, :due)")
-            .expression_attribute_values(
-                ":pk",
-                AttributeValue::S(keys::schedule_bucket(bucket.minute, &bucket.org, &bucket.sender)),
-            )
-            .expression_attribute_values(":due", AttributeValue::S(keys::DUE_PREFIX.into()))
-            .consistent_read(true)
-            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
-            .set_exclusive_start_key(after)
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await;
-        let output = self.metered(sent, |o| o.consumed_capacity.units()).map_err(sdk_error)?;
-        let items = output.items.unwrap_or_default().into_iter().map(from_item).collect::<Result<_>>()?;
-        Ok((items, output.last_evaluated_key.filter(|key| !key.is_empty())))
+        let pk = keys::schedule_bucket(bucket.minute, &bucket.org, &bucket.sender);
+        let due = Some(("begins_with(SK, :sk)", keys::DUE_PREFIX.to_owned()));
+        let (items, next) = self.query_limited(pk, due, true, after, limit).await?;
+        Ok((items.into_iter().map(from_item).collect::<Result<_>>()?, next))
     }
 
     /// Forgets an empty bucket of a minute long past: nothing can be scheduled into it any more.
