@@ -45,16 +45,22 @@ impl AppState {
 ///
 /// Timeouts are chosen so that a request gives up well inside the Lambda timeout: a store that does not
 /// answer becomes a 503, never a hung function.
+///
+/// Off AWS the store is DynamoDB Local, a JVM on a developer's machine that can pause for seconds
+/// under load where the service would not: its calls may take longer (a refused connection still
+/// fails at once).
 pub async fn sdk_config(config: &Config) -> SdkConfig {
+    let local = config.dynamodb_endpoint.is_some() || config.s3_endpoint.is_some();
+    let (attempt, operation) = if local { (10, 20) } else { (2, 5) };
     let timeouts = TimeoutConfig::builder()
         .connect_timeout(Duration::from_millis(500))
-        .operation_attempt_timeout(Duration::from_secs(2))
-        .operation_timeout(Duration::from_secs(5))
+        .operation_attempt_timeout(Duration::from_secs(attempt))
+        .operation_timeout(Duration::from_secs(operation))
         .build();
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .timeout_config(timeouts)
         .retry_config(RetryConfig::standard().with_max_attempts(3));
-    if config.dynamodb_endpoint.is_some() || config.s3_endpoint.is_some() {
+    if local {
         loader = loader
             .region(Region::new("us-east-1"))
             .credentials_provider(Credentials::new("local", "local", None, None, "dm-local"));
