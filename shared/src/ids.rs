@@ -18,8 +18,28 @@ fn check_id(value: &str, what: &str) -> Result<(), Error> {
     Ok(())
 }
 
+/// User ids come from identity providers: Cognito's UUIDs, Auth0's `auth0|abc123` and
+/// `google-oauth2|123`, Entra's base64url subjects, e-mail addresses.
+const MAX_USER_ID_CHARS: usize = 128;
+
+/// Any printable id but `#` (the table's key separator) and `/` or `\` (it is a path segment), and
+/// not `.` or `..`, which URLs resolve away.
+fn check_user_id(value: &str, what: &str) -> Result<(), Error> {
+    let valid_char = |c: char| !c.is_control() && !c.is_whitespace() && !matches!(c, '#' | '/' | '\\');
+    let count = value.chars().count();
+    if count == 0 || count > MAX_USER_ID_CHARS || !value.chars().all(valid_char) || matches!(value, "." | "..") {
+        return Err(Error::bad_request(format!(
+            "invalid {what}: 1 to {MAX_USER_ID_CHARS} printable characters, none of them a space, '#', '/' or '\\'"
+        )));
+    }
+    Ok(())
+}
+
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident, $what:literal) => {
+        id_type!($(#[$doc])* $name, $what, check_id);
+    };
+    ($(#[$doc:meta])* $name:ident, $what:literal, $check:ident) => {
         $(#[$doc])*
         #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         #[serde(try_from = "String", into = "String")]
@@ -28,7 +48,7 @@ macro_rules! id_type {
         impl $name {
             pub fn parse(value: impl Into<String>) -> Result<Self, Error> {
                 let value = value.into();
-                check_id(&value, $what)?;
+                $check(&value, $what)?;
                 Ok(Self(value))
             }
             pub fn as_str(&self) -> &str {
@@ -67,7 +87,8 @@ id_type!(
 id_type!(
     /// A user: the token's `sub`, a member id, a sender id.
     UserId,
-    "user id"
+    "user id",
+    check_user_id
 );
 
 /// A new id that sorts by creation time (a ULID), so a Query on ids pages newest first. Ids made by
@@ -104,10 +125,28 @@ mod tests {
 
     #[test]
     fn ids_accept_the_documented_alphabet_and_refuse_the_rest() {
-        assert!(UserId::parse("614e8de3f31a74e068e40qbr").is_ok());
-        assert!(UserId::parse("a_b-C9").is_ok());
-        assert!(UserId::parse("x".repeat(64)).is_ok());
-        for bad in ["", "../etc", "a b", "é", "a\0b", "a/b", &"x".repeat(65)] {
+        assert!(RoomId::parse("01J9Z8a_b-C9").is_ok());
+        assert!(RoomId::parse("x".repeat(64)).is_ok());
+        for bad in ["", "../etc", "a b", "é", "a\0b", "a/b", "a|b", &"x".repeat(65)] {
+            assert!(RoomId::parse(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn user_ids_of_common_identity_providers_are_accepted() {
+        for good in [
+            "614e8de3f31a74e068e40qbr",
+            "0f8fad5b-d9cb-469f-a165-70867728950e",
+            "auth0|abc123",
+            "google-oauth2|104857364758392017465",
+            "AAAAAAAAAAAAAAAAAAAAAIkzqFVrSaSaFHy782bbtaQ",
+            "jo.doe+chat@example.com",
+            "élodie",
+            &"x".repeat(128),
+        ] {
+            assert!(UserId::parse(good).is_ok(), "{good:?} should be accepted");
+        }
+        for bad in ["", "a#b", "ORG#x", "a/b", "..", ".", "a b", "a\0b", "a\u{7f}", "a\\b", &"é".repeat(129)] {
             assert!(UserId::parse(bad).is_err(), "{bad:?} should be refused");
         }
     }

@@ -90,3 +90,31 @@ async fn bad_bodies_get_a_clear_400_and_huge_ones_413() {
     assert_eq!(reply.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", reply.raw);
     assert_eq!(reply.body["status"], 413);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_ids_from_common_identity_providers_work_end_to_end() {
+    let app = spawn_app().await;
+    let (auth0, google, cognito) =
+        ("auth0|abc123", "google-oauth2|104857364758392017465", "0f8fad5b-d9cb-469f-a165-70867728950e");
+    let org = app.org_with(auth0, &[google, cognito]).await;
+    let room = app.room(&org, auth0, &[google, cognito]).await;
+    app.send(&org, &room, google, "hello from Google").await;
+
+    // `|` travels percent-encoded in a path, as browsers send it.
+    let rooms = app.get(&format!("/api/v1/org/{org}/users/auth0%7Cabc123/rooms"), auth0).await;
+    assert_eq!(rooms.status, StatusCode::OK, "{}", rooms.raw);
+    assert_eq!(rooms.body["results"][0]["room_id"], room.as_str());
+    let info = app.get(&format!("/api/v1/org/{org}/rooms/{room}/info"), cognito).await;
+    assert_eq!(info.status, StatusCode::OK, "{}", info.raw);
+    let mut ids: Vec<&str> =
+        info.body["room_user_ids"].as_array().unwrap().iter().map(|m| m.as_str().unwrap()).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, [cognito, auth0, google]);
+
+    // An id that could reach into another key, or out of its path segment, is refused.
+    for bad in ["ORG#x", "a/b", "a b"] {
+        let body = json!({ "member_id": bad, "email": "x@example.com" });
+        let reply = app.post(&format!("/api/v1/org/{org}/members"), auth0, body).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{bad:?}: {}", reply.raw);
+    }
+}

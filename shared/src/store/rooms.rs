@@ -26,7 +26,8 @@ pub fn member_digest(members: &[UserId]) -> String {
     let mut ids: Vec<&str> = members.iter().map(UserId::as_str).collect();
     ids.sort_unstable();
     ids.dedup();
-    let digest = Sha256::digest(ids.join(",").as_bytes());
+    // `#` never occurs in a user id, so no two sets join to the same text.
+    let digest = Sha256::digest(ids.join("#").as_bytes());
     digest.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
