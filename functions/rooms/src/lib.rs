@@ -192,8 +192,13 @@ async fn add_member(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Invite {
+    /// Rocket.Chat's `channels.invite` names them `userId` and `userIds`, beside the room's `roomId`.
+    #[serde(alias = "userId")]
     member_id: Option<UserId>,
+    #[serde(alias = "userIds")]
     member_ids: Option<Vec<UserId>>,
+    #[serde(rename = "roomId")]
+    room_id: Option<RoomId>,
 }
 
 const MAX_INVITES: usize = 50;
@@ -204,6 +209,9 @@ async fn invite(
     Path((org, room)): Path<(OrgId, RoomId)>,
     Json(body): Json<Invite>,
 ) -> Result<Response> {
+    if body.room_id.as_ref().is_some_and(|id| *id != room) {
+        return Err(Error::bad_request("roomId in the body must match the path"));
+    }
     let invited = match (body.member_id, body.member_ids) {
         (Some(one), None) => vec![one],
         (None, Some(many)) if (1..=MAX_INVITES).contains(&many.len()) => many,
