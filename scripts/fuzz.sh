@@ -25,14 +25,34 @@ call POST "/api/v1/org/$org/members" '{"member_id": "friend", "email": "friend@e
 room=$(call POST "/api/v1/org/$org/room" '{"room_user_ids": ["friend"]}' | field room_id)
 message=$(call POST "/api/v1/org/$org/rooms/$room/messages" '{"sender_id": "fuzzer", "message": "hello"}' | field message_id)
 
+# A cursor is a value the API issued (from `next` or `previous`): no schema can describe one, so
+# generated requests send an empty one (the first page); tests/api covers forged cursors. A schedule's
+# timer must lie in the next 120 days, which a schema cannot say either, and adding a member twice is
+# the seed's 406: those two operations are held to every check but the acceptance of valid data.
 cat >"$work/schemathesis.toml" <<TOML
 [parameters]
 "path.org_id" = "$org"
 "path.room_id" = "$room"
 "path.message_id" = "$message"
 "path.user_id" = "fuzzer"
+"query.cursor" = ""
+
+[checks]
+content_type_conformance.enabled = false
+response_headers_conformance.enabled = false
+negative_data_rejection.enabled = false
+missing_required_header.enabled = false
+unsupported_method.enabled = false
+allow_header_conformance.enabled = false
+use_after_free.enabled = false
+ensure_resource_availability.enabled = false
+ignored_auth.enabled = false
+object_level_authorization.enabled = false
+
+[[operations]]
+include-path-regex = "/(schedule-message|add-member/)"
+checks.positive_data_acceptance.enabled = false
 TOML
 "$schemathesis" --config-file "$work/schemathesis.toml" run openapi.yaml \
   --url "$api" -H "Authorization: Bearer $token" \
-  --checks not_a_server_error,status_code_conformance,response_schema_conformance \
   --max-examples "$examples" --seed 20261125 --no-color

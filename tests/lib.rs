@@ -86,6 +86,7 @@ pub async fn spawn_with(configure: impl FnOnce(&mut Options)) -> TestApp {
         scheduler: true,
         stream: true,
         rate_limit: 0,
+        allowed_origins: dm_local::cors::allowed_origins().expect("template.yaml names the allowed origins"),
     };
     configure(&mut options);
     let stack = Stack::start(options).await.expect("the local stack starts");

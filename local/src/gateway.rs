@@ -19,6 +19,8 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use tower::ServiceExt;
 
+use crate::cors::Cors;
+
 /// API Gateway's HTTP API takes at most 10 MB; a Lambda invocation at most 6 MB.
 pub const MAX_PAYLOAD: usize = 6 * 1024 * 1024;
 
@@ -42,13 +44,26 @@ struct Gateway {
 }
 
 /// The local HTTP API: one port, every function behind it, each caller limited to `rate_limit`
-/// requests a second (0: no limit).
-pub fn router(state: &AppState, rate_limit: u32) -> Router {
+/// requests a second (0: no limit), CORS answered as the HttpApi answers it.
+pub fn router(state: &AppState, rate_limit: u32, cors: Cors) -> Router {
     let limiter = (rate_limit > 0).then(|| Arc::new(RateLimiter::new(rate_limit)));
     Router::new()
         .route("/api/v1/openapi.json", axum::routing::get(openapi))
         .fallback(forward)
         .with_state(Gateway { functions: functions(state).into(), limiter })
+        .layer(axum::middleware::from_fn_with_state(Arc::new(cors), cross_origin))
+}
+
+/// API Gateway answers a preflight itself, before any route, and adds the CORS headers to every
+/// answer (a 401 or a 429 too, so the page can read it).
+async fn cross_origin(State(cors): State<Arc<Cors>>, request: Request, next: axum::middleware::Next) -> Response {
+    if let Some(headers) = cors.preflight(request.method(), request.headers()) {
+        return (StatusCode::NO_CONTENT, headers).into_response();
+    }
+    let origin = request.headers().get(axum::http::header::ORIGIN).cloned();
+    let mut response = next.run(request).await;
+    cors.decorate(origin.as_ref(), response.headers_mut());
+    response
 }
 
 /// The API's contract, `openapi.yaml`, as JSON.

@@ -1,6 +1,7 @@
 //! The whole API on one port without Docker: DynamoDB Local, an in-process S3, and every function's
 //! router behind a local stand-in for API Gateway.
 
+pub mod cors;
 pub mod dynamodb;
 pub mod gateway;
 mod realtime;
@@ -41,6 +42,8 @@ pub struct Options {
     pub stream: bool,
     /// Requests a second each caller may make, as API Gateway's throttling would allow; 0 is no limit.
     pub rate_limit: u32,
+    /// Origins of the pages that may call the API and load media (CORS); `*` is any.
+    pub allowed_origins: Vec<String>,
 }
 
 impl Options {
@@ -57,6 +60,8 @@ impl Options {
             scheduler: true,
             stream: true,
             rate_limit: var("DM_RATE_LIMIT").and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_RATE_LIMIT),
+            // The template is compiled in and checked by the tests; unreadable, nobody is allowed.
+            allowed_origins: cors::allowed_origins().unwrap_or_default(),
         }
     }
 }
@@ -65,6 +70,7 @@ impl Options {
 pub struct Stack {
     pub state: AppState,
     rate_limit: u32,
+    cors: cors::Cors,
     pub s3_endpoint: String,
     /// Held for its drop: DynamoDB Local stops with the stack.
     _dynamodb: Option<DynamoDbLocal>,
@@ -93,7 +99,7 @@ impl Stack {
                 (Some(local), endpoint)
             }
         };
-        let s3_endpoint = s3::serve(&data_dir.join("s3")).await?;
+        let s3_endpoint = s3::serve(&data_dir.join("s3"), cors::Cors::bucket(options.allowed_origins.clone())?).await?;
         let config = Config {
             table: options.table.clone(),
             bucket: options.bucket.clone(),
@@ -114,6 +120,7 @@ impl Stack {
         Ok(Self {
             state,
             rate_limit: options.rate_limit,
+            cors: cors::Cors::api(options.allowed_origins)?,
             s3_endpoint,
             _dynamodb: dynamodb,
             scratch,
@@ -129,8 +136,18 @@ impl Stack {
         &self,
         listener: TcpListener,
     ) -> std::io::Result<impl Future<Output = std::io::Result<()>> + Send + 'static> {
-        let app = gateway::router(&self.state, self.rate_limit).merge(self.hub.routes());
+        let app = self.api().merge(self.hub.routes());
         Ok(axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).into_future())
+    }
+
+    /// The local `@connections` endpoint, for a `realtime` function of one's own.
+    pub fn connections_endpoint(&self) -> &str {
+        self.hub.endpoint()
+    }
+
+    /// The HTTP API as the stack's options configure it.
+    pub fn api(&self) -> axum::Router {
+        gateway::router(&self.state, self.rate_limit, self.cors.clone())
     }
 }
 

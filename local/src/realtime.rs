@@ -48,6 +48,7 @@ impl Sockets {
 pub struct Hub {
     realtime: Realtime,
     sockets: Sockets,
+    endpoint: String,
 }
 
 impl Hub {
@@ -60,7 +61,7 @@ impl Hub {
         let secret = ulid::Ulid::new();
         let endpoint = format!("http://{}/{secret}", listener.local_addr()?);
         let realtime = Realtime::new(state.clone(), &endpoint)?;
-        let hub = Self { realtime: realtime.clone(), sockets: Sockets::default() };
+        let hub = Self { realtime: realtime.clone(), sockets: Sockets::default(), endpoint: endpoint.clone() };
         let path = format!("/{secret}/@connections/{{connection_id}}");
         let management =
             Router::new().route(&path, post(post_to_connection).delete(close_connection)).with_state(hub.clone());
@@ -75,6 +76,11 @@ impl Hub {
             tasks.push(tokio::spawn(reader.run(realtime, Projector::new(state.clone()))));
         }
         Ok((hub, tasks))
+    }
+
+    /// Where the local `@connections` API answers (what `DM_WS_ENDPOINT` names in AWS).
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
     }
 
     /// The public route: `/ws`, where clients connect.

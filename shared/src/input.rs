@@ -4,43 +4,28 @@ use axum::http::HeaderMap;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
-use crate::ids::{MessageId, RoomId, UserId};
+use crate::ids::{MessageId, UserId};
 use crate::text::{MessageText, is_web_url};
 
 const MAX_MEDIA: usize = 10;
 const MAX_IDEMPOTENCY_KEY: usize = 128;
 
-/// The seed's send body, for a message or a reply. Its other fields (`read`, `pinned`, `threads`,
-/// ...) belong to the server and are ignored.
+/// The seed's send body, for a message or a reply. Its other fields (`room_id`, `message_id`,
+/// `read`, `pinned`, `threads`, ...) are ignored: the path names the room and the message, the rest
+/// belongs to the server.
 #[derive(Deserialize)]
 pub struct NewPost {
     sender_id: UserId,
     message: String,
     #[serde(default)]
     media: Vec<String>,
-    room_id: Option<RoomId>,
-    message_id: Option<MessageId>,
 }
 
 impl NewPost {
-    /// The sender (who must be the caller), the text and the media URLs. A `room_id` (or, for a reply,
-    /// a `message_id`) in the body must name what the path names.
-    pub fn check(
-        self,
-        caller: &UserId,
-        room: &RoomId,
-        parent: Option<&MessageId>,
-    ) -> Result<(UserId, MessageText, Vec<String>)> {
+    /// The sender (who must be the caller), the text and the media URLs.
+    pub fn check(self, caller: &UserId) -> Result<(UserId, MessageText, Vec<String>)> {
         if self.sender_id != *caller {
             return Err(Error::forbidden("sender_id must be the caller"));
-        }
-        if self.room_id.as_ref().is_some_and(|id| id != room) {
-            return Err(Error::bad_request("room_id in the body must match the path"));
-        }
-        if let (Some(body), Some(path)) = (&self.message_id, parent)
-            && body != path
-        {
-            return Err(Error::bad_request("message_id in the body must match the path"));
         }
         if self.media.len() > MAX_MEDIA {
             return Err(Error::bad_request(format!("a message carries at most {MAX_MEDIA} media urls")));

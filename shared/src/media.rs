@@ -69,6 +69,22 @@ fn s3_error(err: impl std::error::Error + Send + Sync + 'static) -> Error {
     Error::Unavailable(Box::new(err))
 }
 
+/// Every upload is stored with this tag; the bucket's lifecycle rule deletes what still carries it
+/// after the deployer's number of days. Storing a message that names the file removes it.
+pub const UNREFERENCED: &str = "dm-state=unreferenced";
+
+/// No such object: S3 answers 404, or 403 to a caller who may not list the bucket (the functions may
+/// not: they can read a key they know, never the bucket's contents).
+fn is_missing<E>(err: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> bool {
+    err.raw_response().is_some_and(|raw| matches!(raw.status().as_u16(), 403 | 404))
+}
+
+/// A presigned upload: the URL, and the headers the PUT must carry exactly (they are signed).
+pub struct PresignedUpload {
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+}
+
 impl Media {
     /// The S3 client for the state's configuration (built once per cold start, by the router).
     pub fn new(state: &crate::AppState) -> Self {
@@ -97,6 +113,7 @@ impl Media {
             .key(key)
             .content_type(served.content_type)
             .content_disposition(served.disposition)
+            .tagging(UNREFERENCED)
             .body(ByteStream::from(bytes))
             .send()
             .await
@@ -110,7 +127,17 @@ impl Media {
             Ok(head) => Ok(Some(StoredFile {
                 content_type: head.content_type.unwrap_or_else(|| "application/octet-stream".into()),
             })),
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(None),
+            Err(err) if is_missing(&err) => Ok(None),
+            Err(err) => Err(s3_error(err)),
+        }
+    }
+
+    /// Keeps a file past the lifecycle rule: a stored message names it. A file that is not there
+    /// (never uploaded, or deleted since) has nothing to keep.
+    pub async fn mark_referenced(&self, key: &str) -> Result<()> {
+        match self.client.delete_object_tagging().bucket(&self.bucket).key(key).send().await {
+            Ok(_) => Ok(()),
+            Err(err) if is_missing(&err) => Ok(()),
             Err(err) => Err(s3_error(err)),
         }
     }
@@ -132,8 +159,9 @@ impl Media {
         Ok(())
     }
 
-    /// A URL that uploads exactly `size` bytes of `content_type` to `key` with one PUT.
-    pub async fn upload_url(&self, key: &str, content_type: &str, size: i64) -> Result<String> {
+    /// A URL that uploads exactly `size` bytes of `content_type` to `key` with one PUT, tagged as
+    /// every upload is.
+    pub async fn upload_url(&self, key: &str, content_type: &str, size: i64) -> Result<PresignedUpload> {
         let presigning = PresigningConfig::expires_in(UPLOAD_URL_TTL).map_err(Error::internal)?;
         let request = self
             .client
@@ -142,10 +170,17 @@ impl Media {
             .key(key)
             .content_type(content_type)
             .content_length(size)
+            .tagging(UNREFERENCED)
             .presigned(presigning)
             .await
             .map_err(s3_error)?;
-        Ok(request.uri().to_owned())
+        // A browser sets Content-Length itself (a page may not), and Host is the URL's.
+        let headers = request
+            .headers()
+            .filter(|(name, _)| !name.eq_ignore_ascii_case("content-length") && !name.eq_ignore_ascii_case("host"))
+            .map(|(name, value)| (name.to_ascii_lowercase(), value.to_owned()))
+            .collect();
+        Ok(PresignedUpload { url: request.uri().to_owned(), headers })
     }
 
     /// A URL that downloads `key` for a few minutes. The URL itself fixes the response's type and

@@ -82,7 +82,8 @@ impl PageQuery {
                 .filter(|n| (1..=MAX_LIMIT).contains(n))
                 .ok_or_else(|| Error::bad_request(format!("limit must be a whole number from 1 to {MAX_LIMIT}")))?,
         };
-        let cursor = self.cursor.as_deref().map(Cursor::decode).transpose()?;
+        // An empty cursor (`?cursor=`, as a client fills in a missing `next`) is the first page.
+        let cursor = self.cursor.as_deref().filter(|text| !text.is_empty()).map(Cursor::decode).transpose()?;
         Ok(PageRequest { limit, cursor })
     }
 }

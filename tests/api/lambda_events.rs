@@ -150,3 +150,121 @@ async fn a_binary_multipart_upload_through_the_media_function() {
     assert!(url.starts_with("https://abc123.execute-api.eu-west-1.amazonaws.com/api/v1/"), "{url}");
     assert!(url.ends_with("/raw.bin"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_authorizer_claims_or_a_token_a_request_is_401() {
+    let app = spawn_app().await;
+    let org = app.org("owner").await;
+    let event = include_str!("data/apigw_v2_ping.json").replace("/api/v1/ping", &format!("/api/v1/org/{org}/members"));
+    let (status, body) = invoke(dm_members::router(app.stack.state.clone()), &event).await;
+    assert_eq!((status, body["status"].clone()), (401, json!(401)), "{body}");
+    // The claims of Auth0, Cognito or Entra name the caller as they are.
+    let event = authorized("GET", &format!("/api/v1/org/{org}/members"), "auth0|abc123", &Value::Null);
+    assert_eq!(invoke(dm_members::router(app.stack.state.clone()), &event).await.0, 403, "not a member");
+}
+
+/// A WebSocket route request as API Gateway sends it to the realtime function.
+fn websocket(route: &str, connection: &str, query: &[(&str, &str)]) -> Value {
+    let single: serde_json::Map<String, Value> = query.iter().map(|(k, v)| ((*k).to_owned(), json!(v))).collect();
+    let multi: serde_json::Map<String, Value> = query.iter().map(|(k, v)| ((*k).to_owned(), json!([v]))).collect();
+    let (single, multi) = if query.is_empty() {
+        ("null".to_owned(), "null".to_owned())
+    } else {
+        (json!(single).to_string(), json!(multi).to_string())
+    };
+    let event_type = match route {
+        "$connect" => "CONNECT",
+        "$disconnect" => "DISCONNECT",
+        _ => "MESSAGE",
+    };
+    let text = include_str!("data/apigw_ws_connect.json")
+        .replace("{{route}}", route)
+        .replace("{{event_type}}", event_type)
+        .replace("{{connection}}", connection)
+        .replace("{{query}}", &single)
+        .replace("{{multi_query}}", &multi);
+    serde_json::from_str(&text).expect("a WebSocket event")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_realtime_function_answers_websocket_routes_as_api_gateway_sends_them() {
+    let app = dm_tests::spawn_app_without_scheduler().await;
+    let org = app.org("alice").await;
+    let state = app.stack.state.clone();
+    let realtime = dm_realtime::Realtime::new(state.clone(), app.stack.connections_endpoint()).unwrap();
+    let alice = dm_tests::token("alice");
+    let status = |answer: Value| answer["statusCode"].as_i64().expect("a status");
+
+    let connect = websocket("$connect", "Jx2QnFrWjoEFcvQ=", &[("token", &alice), ("org_id", &org)]);
+    assert_eq!(status(dm_realtime::handle(&realtime, connect).await.unwrap()), 200);
+    let (org_id, user) =
+        (dm_shared::ids::OrgId::parse(org.clone()).unwrap(), dm_shared::ids::UserId::parse("alice").unwrap());
+    let open = state.store.connections(&org_id, &user).await.unwrap();
+    assert_eq!(open.iter().map(|c| c.connection_id.as_str()).collect::<Vec<_>>(), ["Jx2QnFrWjoEFcvQ="]);
+
+    let stranger = dm_tests::token("stranger");
+    for (query, expected) in [
+        (vec![("org_id", org.as_str())], 401),
+        (vec![("token", "not-a-jwt"), ("org_id", org.as_str())], 401),
+        (vec![("token", stranger.as_str()), ("org_id", org.as_str())], 403),
+        (vec![("token", alice.as_str())], 400),
+    ] {
+        let refused = websocket("$connect", "Kx2QnFrWjoEFcvQ=", &query);
+        assert_eq!(status(dm_realtime::handle(&realtime, refused).await.unwrap()), expected, "{query:?}");
+    }
+
+    let disconnect = websocket("$disconnect", "Jx2QnFrWjoEFcvQ=", &[]);
+    assert_eq!(status(dm_realtime::handle(&realtime, disconnect).await.unwrap()), 200);
+    assert!(state.store.connections(&org_id, &user).await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_batch_as_lambda_delivers_it_reaches_the_rooms_sockets() {
+    // No local stream reader: the only way the event can arrive is the batch handed over here.
+    let app = dm_tests::spawn_app_without_scheduler().await;
+    let org = app.org_with("alice", &["bob"]).await;
+    let room = app.room(&org, "alice", &["bob"]).await;
+    let mut socket = app.socket("bob", &org).await.expect("bob connects");
+    let message = app.send(&org, &room, "alice", "over the stream").await;
+
+    let state = app.stack.state.clone();
+    let keys = json!({ "PK": { "S": format!("ROOM#{room}") }, "SK": { "S": format!("MSG#{message}") } });
+    let stored = state
+        .store
+        .client()
+        .get_item()
+        .table_name(state.store.table())
+        .key("PK", aws_sdk_dynamodb::types::AttributeValue::S(format!("ROOM#{room}")))
+        .key("SK", aws_sdk_dynamodb::types::AttributeValue::S(format!("MSG#{message}")))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .expect("the message is stored");
+    let image = serde_json::to_string(&serde_dynamo::Item::from(stored)).unwrap();
+    let batch = include_str!("data/dynamodb_stream_insert.json")
+        .replace("{{keys}}", &keys.to_string())
+        .replace("{{new_image}}", &image);
+    let realtime = dm_realtime::Realtime::new(state, app.stack.connections_endpoint()).unwrap();
+    let answer = dm_realtime::handle(&realtime, serde_json::from_str(&batch).unwrap()).await.unwrap();
+    assert_eq!(answer["batchItemFailures"], json!([]), "{answer}");
+
+    let event = dm_tests::next_event(&mut socket, std::time::Duration::from_secs(10)).await.expect("an event");
+    assert_eq!(event["event"], "message_create", "{event}");
+    assert_eq!(event["data"]["message"], "over the stream", "{event}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scheduler_runs_on_eventbridge_schedulers_event() {
+    let app = dm_tests::spawn_app_without_scheduler().await;
+    let org = app.org_with("alice", &["bob"]).await;
+    let room = app.room(&org, "alice", &["bob"]).await;
+    app.scheduled(&org, &room, "alice", "good morning", -1_000).await.unwrap();
+    let event: Value = serde_json::from_str(include_str!("data/eventbridge_scheduled.json")).unwrap();
+    let report = dm_scheduler::handle(&app.stack.state, event).await.unwrap();
+    assert_eq!(report["sent"], 1, "{report}");
+    // Scheduler's default input (none) works as well.
+    assert_eq!(dm_scheduler::handle(&app.stack.state, json!({})).await.unwrap()["sent"], 0);
+    let listed = app.get(&format!("/api/v1/org/{org}/rooms/{room}/messages"), "bob").await;
+    assert_eq!(listed.body["results"][0]["message"], "good morning", "{}", listed.raw);
+}

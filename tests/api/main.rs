@@ -2,6 +2,7 @@
 
 mod auth;
 mod bookmarks;
+mod cors;
 mod deletes;
 mod hostile;
 mod lambda_events;

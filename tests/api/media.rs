@@ -19,6 +19,15 @@ async fn upload(app: &TestApp, org: &str, room: &str, user: &str, form: Form) ->
     read(app.raw(Method::POST, &path).bearer_auth(token(user)).multipart(form).send().await.unwrap()).await
 }
 
+/// Uploads `bytes` with a granted presigned PUT, carrying the headers the grant names (as a page does).
+async fn put_upload(granted: &dm_tests::Reply, url: &str, bytes: Vec<u8>) -> reqwest::Response {
+    let mut put = reqwest::Client::new().put(url).body(bytes);
+    for (name, value) in granted.body["upload_headers"].as_object().expect("upload headers") {
+        put = put.header(name.as_str(), value.as_str().expect("a header value"));
+    }
+    put.send().await.unwrap()
+}
+
 /// Fetches a media URL as `user` without following the redirect; returns the status and Location.
 async fn fetch(media_url: &str, user: &str) -> (StatusCode, Option<String>) {
     let client = reqwest::Client::builder().redirect(Policy::none()).build().unwrap();
@@ -146,26 +155,14 @@ async fn large_files_go_straight_to_s3_with_a_presigned_put() {
     let upload_url = granted.str("upload_url");
     assert!(upload_url.starts_with(&app.stack.s3_endpoint));
 
-    let put = reqwest::Client::new()
-        .put(&upload_url)
-        .header("content-type", "video/mp4")
-        .body(video.clone())
-        .send()
-        .await
-        .unwrap();
+    let put = put_upload(&granted, &upload_url, video.clone()).await;
     assert!(put.status().is_success(), "{}: {}", put.status(), put.text().await.unwrap());
     let (status, location) = fetch(&granted.str("media_url"), "alice").await;
     assert_eq!(status, StatusCode::FOUND);
     let object = reqwest::get(location.unwrap()).await.unwrap();
     assert_eq!(object.bytes().await.unwrap().to_vec(), video);
 
-    let tampered = reqwest::Client::new()
-        .put(upload_url.replace("clip.mp4", "other.mp4"))
-        .header("content-type", "video/mp4")
-        .body(video)
-        .send()
-        .await
-        .unwrap();
+    let tampered = put_upload(&granted, &upload_url.replace("clip.mp4", "other.mp4"), video).await;
     assert!(tampered.status().is_client_error(), "a presigned URL covers only its own key");
 
     let cases = [
@@ -203,13 +200,7 @@ async fn presigned_uploads_of_script_capable_types_download_as_attachments() {
         let body = json!({ "filename": name, "content_type": claimed, "size": svg.len() });
         let granted = app.post(&path, "bob", body).await;
         assert_eq!(granted.status, StatusCode::CREATED, "{}", granted.raw);
-        let put = reqwest::Client::new()
-            .put(granted.str("upload_url"))
-            .header("content-type", claimed)
-            .body(svg.clone())
-            .send()
-            .await
-            .unwrap();
+        let put = put_upload(&granted, &granted.str("upload_url"), svg.clone()).await;
         assert!(put.status().is_success(), "{claimed}: {}", put.status());
         let (status, location) = fetch(&granted.str("media_url"), "alice").await;
         assert_eq!(status, StatusCode::FOUND);
@@ -219,4 +210,86 @@ async fn presigned_uploads_of_script_capable_types_download_as_attachments() {
         assert_eq!(object.headers()["content-type"], "application/octet-stream", "{claimed}");
         assert_eq!(object.headers()["content-disposition"], format!("attachment; filename=\"{name}\""));
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_asks_for_a_files_url_to_show_it_in_an_img() {
+    let app = &spawn_app().await;
+    let (org, room) = setup(app).await;
+    let photo = vec![7u8; 2_000];
+    let uploaded =
+        upload(app, &org, &room, "bob", Form::new().part("file", file(photo.clone(), "cat.png", "image/png"))).await;
+    let media_url = uploaded.str("media_url");
+
+    let asked = app.get(&format!("{}?redirect=false", media_url.trim_start_matches(&app.base)), "alice").await;
+    assert_eq!(asked.status, StatusCode::OK, "{}", asked.raw);
+    assert_eq!(asked.body["expires_in"], 300);
+    // The URL itself needs no token: it is what `<img src>` loads.
+    let shown = reqwest::get(asked.str("url")).await.unwrap();
+    assert_eq!(shown.headers()["content-type"], "image/png");
+    assert_eq!(shown.bytes().await.unwrap().to_vec(), photo);
+
+    let outsider = app.get(&format!("{}?redirect=false", media_url.trim_start_matches(&app.base)), "carol").await;
+    assert_eq!(outsider.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_file_is_404_though_s3_answers_403_to_functions_that_may_not_list() {
+    let app = &spawn_app().await;
+    let (org, room) = setup(app).await;
+    let (status, _) = fetch(
+        &format!("{}/api/v1/org/{org}/rooms/{room}/media/01JAAAAAAAAAAAAAAAAAAAAAAA/gone.png", app.base),
+        "alice",
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // The local S3 answers as AWS does to a caller without s3:ListBucket.
+    let media = dm_shared::media::Media::new(&app.stack.state);
+    let head = media.client().head_object().bucket(media.bucket()).key("message_media/none").send().await;
+    assert_eq!(head.unwrap_err().raw_response().map(|r| r.status().as_u16()), Some(403));
+}
+
+/// The tags of a file, as the bucket's lifecycle rule sees them.
+async fn tags(app: &TestApp, media_url: &str) -> Vec<(String, String)> {
+    let media = dm_shared::media::Media::new(&app.stack.state);
+    let key = format!(
+        "message_media/{}",
+        media_url.split("/org/").nth(1).unwrap().replacen("/rooms/", "/", 1).replacen("/media/", "/", 1)
+    );
+    let tagging = media.client().get_object_tagging().bucket(media.bucket()).key(key).send().await.unwrap();
+    tagging.tag_set().iter().map(|tag| (tag.key().to_owned(), tag.value().to_owned())).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_no_message_names_stay_tagged_for_the_lifecycle_rule() {
+    let app = &spawn_app().await;
+    let (org, room) = setup(app).await;
+    let unreferenced = vec![("dm-state".to_owned(), "unreferenced".to_owned())];
+    let kept =
+        upload(app, &org, &room, "bob", Form::new().part("file", file(vec![1; 10], "kept.png", "image/png"))).await;
+    let dropped =
+        upload(app, &org, &room, "bob", Form::new().part("file", file(vec![2; 10], "dropped.png", "image/png"))).await;
+    let granted = app
+        .post(
+            &format!("/api/v1/org/{org}/rooms/{room}/media/upload-url"),
+            "bob",
+            json!({ "filename": "big.mp4", "content_type": "video/mp4", "size": 3 }),
+        )
+        .await;
+    assert!(put_upload(&granted, &granted.str("upload_url"), vec![1, 2, 3]).await.status().is_success());
+    for url in [kept.str("media_url"), dropped.str("media_url"), granted.str("media_url")] {
+        assert_eq!(tags(app, &url).await, unreferenced, "{url}");
+    }
+
+    let body =
+        json!({ "sender_id": "bob", "message": "look", "media": [kept.str("media_url"), granted.str("media_url")] });
+    let sent = app.post(&format!("/api/v1/org/{org}/rooms/{room}/messages"), "bob", body).await;
+    assert_eq!(sent.status, StatusCode::CREATED, "{}", sent.raw);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !tags(app, &kept.str("media_url")).await.is_empty() || !tags(app, &granted.str("media_url")).await.is_empty()
+    {
+        assert!(std::time::Instant::now() < deadline, "a sent message keeps its files");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(tags(app, &dropped.str("media_url")).await, unreferenced, "no message names it");
 }

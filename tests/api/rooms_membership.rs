@@ -55,7 +55,7 @@ async fn a_bulk_invite_is_all_or_nothing() {
     let path = format!("/api/v1/org/{org}/rooms/{room}/members");
 
     let refused = app.post(&path, "bob", json!({ "member_ids": ["carol", "ghost", "dave"] })).await;
-    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert_eq!(refused.status, StatusCode::NOT_FOUND);
     assert!(refused.str("message").contains("ghost"));
     assert_eq!(members_of(app, &org, &room).await, json!(["alice", "bob"]));
 
@@ -136,7 +136,7 @@ async fn chime_delete_membership_is_an_empty_204() {
     let again = app.call(Method::DELETE, &path("bob"), Some("alice"), None).await;
     assert_eq!(again.status, StatusCode::NOT_FOUND);
     assert_eq!(again.body["status"], 404);
-    let bad = app.call(Method::DELETE, &path("b.o.b"), Some("alice"), None).await;
+    let bad = app.call(Method::DELETE, &path("b%23b"), Some("alice"), None).await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     let anonymous = app.call(Method::DELETE, &path("alice"), None, None).await;
     assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);

@@ -10,9 +10,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use dm_shared::access::RoomAccess;
 use dm_shared::auth::Caller;
-use dm_shared::http::{Json, Path, reply, service};
+use dm_shared::http::{Json, Path, Query, reply, service};
 use dm_shared::ids::{MessageId, OrgId, RoomId};
-use dm_shared::media::{Media, UPLOAD_URL_TTL, object_key, safe_file_name};
+use dm_shared::media::{DOWNLOAD_URL_TTL, Media, UPLOAD_URL_TTL, object_key, safe_file_name};
 use dm_shared::{AppState, Error, Result};
 use serde::Deserialize;
 use serde_json::json;
@@ -101,7 +101,17 @@ async fn upload(
 struct UploadRequest {
     filename: String,
     content_type: String,
+    #[serde(deserialize_with = "whole_number")]
     size: i64,
+}
+
+/// A whole number: JSON's `1.0` is the same number as `1`.
+fn whole_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<i64, D::Error> {
+    let number = serde_json::Number::deserialize(deserializer)?;
+    number
+        .as_i64()
+        .or_else(|| number.as_f64().filter(|n| n.fract() == 0.0 && n.abs() < 9.0e15).map(|n| n as i64))
+        .ok_or_else(|| serde::de::Error::custom("size must be a whole number of bytes"))
 }
 
 async fn upload_url(
@@ -125,15 +135,30 @@ async fn upload_url(
     RoomAccess::load(&state.store, &org, &room, &caller, &[]).await?.require_member()?;
     let name = safe_file_name(&body.filename);
     let id = MessageId::generate();
-    let upload_url = media.upload_url(&object_key(&org, &room, &id, &name), &body.content_type, body.size).await?;
+    let upload = media.upload_url(&object_key(&org, &room, &id, &name), &body.content_type, body.size).await?;
+    let headers: serde_json::Map<String, serde_json::Value> =
+        upload.headers.into_iter().map(|(name, value)| (name, value.into())).collect();
     Ok(reply(
         StatusCode::CREATED,
         json!({
-            "upload_url": upload_url,
+            "upload_url": upload.url,
+            "upload_headers": headers,
             "media_url": media_url(&uri, &org, &room, &id, &name),
             "expires_in": UPLOAD_URL_TTL.as_secs(),
         }),
     ))
+}
+
+#[derive(Deserialize)]
+struct FetchOptions {
+    /// `false`: answer the presigned URL as JSON instead of redirecting to it. A page cannot put a
+    /// bearer token on `<img src>`; it asks for the URL with its token and shows that.
+    #[serde(default = "redirect_by_default")]
+    redirect: bool,
+}
+
+fn redirect_by_default() -> bool {
+    true
 }
 
 async fn fetch(
@@ -141,6 +166,7 @@ async fn fetch(
     Extension(media): Extension<Media>,
     Caller(caller): Caller,
     Path((org, room, id, name)): Path<(OrgId, RoomId, MessageId, String)>,
+    Query(options): Query<FetchOptions>,
 ) -> Result<Response> {
     if safe_file_name(&name) != name {
         return Err(Error::bad_request("invalid file name"));
@@ -149,6 +175,9 @@ async fn fetch(
     let key = object_key(&org, &room, &id, &name);
     let file = media.head(&key).await?.ok_or_else(|| Error::not_found("media not found"))?;
     let location = media.download_url(&key, &file, &name).await?;
+    if !options.redirect {
+        return Ok(reply(StatusCode::OK, json!({ "url": location, "expires_in": DOWNLOAD_URL_TTL.as_secs() })));
+    }
     let location = HeaderValue::from_str(&location).map_err(Error::internal)?;
     Ok((StatusCode::FOUND, [(header::LOCATION, location)]).into_response())
 }

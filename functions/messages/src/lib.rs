@@ -48,7 +48,7 @@ async fn send(
     Json(body): Json<NewPost>,
 ) -> Result<Response> {
     let idempotency_key = idempotency_key(&headers)?;
-    let (sender, text, media) = body.check(&caller, &room, None)?;
+    let (sender, text, media) = body.check(&caller)?;
     RoomAccess::load(&state.store, &org, &room, &caller, &[]).await?.require_member()?;
     let outgoing = Outgoing { org, room, parent: None, sender, text, media, idempotency_key };
     posting::send(&state, outgoing).await
@@ -225,16 +225,20 @@ async fn search(
     if keyword.chars().count() > MAX_KEYWORD_CHARS {
         return Err(Error::bad_request(format!("keyword holds at most {MAX_KEYWORD_CHARS} characters")));
     }
-    let words = words(keyword);
-    if words.is_empty() {
+    if keyword.trim().is_empty() {
         return Err(Error::bad_request("keyword is required"));
     }
+    let words = words(keyword);
     if words.len() > MAX_SEARCH_WORDS {
         return Err(Error::bad_request(format!("keyword holds at most {MAX_SEARCH_WORDS} words")));
     }
     state.store.org_member(&org, &caller).await?;
     if user != caller {
         return Err(Error::forbidden("You may only search your own messages"));
+    }
+    if words.is_empty() {
+        // Punctuation alone names no word: nothing matches it.
+        return Ok(ok(json!({ "count": 0, "next": null, "previous": null, "results": [] })));
     }
     let hits = state.store.search(&org, &user, &words, &page).await?;
     let (next, previous) = hits.links(&uri);

@@ -57,7 +57,7 @@ pub async fn create(
     Path((org, room)): Path<(OrgId, RoomId)>,
     Json(body): Json<NewSchedule>,
 ) -> Result<Response> {
-    let (sender, text, media) = body.post.check(&caller, &room, None)?;
+    let (sender, text, media) = body.post.check(&caller)?;
     let due_ms = due_ms(&body.timer)?;
     RoomAccess::load(&state.store, &org, &room, &caller, &[]).await?.require_member()?;
     let item = Scheduled {

@@ -1,4 +1,5 @@
-//! What the table derives from its own changes, kept from its stream: once a message or a reply is
+//! What the table derives from its own changes, kept from its stream: a stored message or reply keeps
+//! the files it names (their uploads lose the tag the bucket's lifecycle rule expires); once it is
 //! deleted, what hung off it (its edit history, reactions, replies and files) goes too. Every
 //! projection is idempotent, so a record delivered again, or in another batch, changes nothing.
 
@@ -28,9 +29,14 @@ impl Projector {
 
 impl Consumer for Projector {
     async fn apply(&self, change: &Change) -> Result<()> {
+        if let Some(post) = stored_post(change) {
+            for key in files(&post) {
+                self.media.mark_referenced(&key).await?;
+            }
+        }
         let Some(post) = removed_post(change) else { return Ok(()) };
         self.state.store.purge_dependents(&post).await?;
-        for key in post.media.iter().filter_map(|url| Media::key_of_url(url, &post.org_id, &post.room_id)) {
+        for key in files(&post) {
             self.media.delete(&key).await?;
         }
         Ok(())
@@ -45,17 +51,33 @@ struct Keys {
     sk: String,
 }
 
+/// The objects of this room's files that `post` names.
+fn files(post: &Message) -> impl Iterator<Item = String> + '_ {
+    post.media.iter().filter_map(|url| Media::key_of_url(url, &post.org_id, &post.room_id))
+}
+
+/// The message or reply a change stored anew, if it stored one.
+fn stored_post(change: &Change) -> Option<Message> {
+    if change.old.is_some() {
+        return None;
+    }
+    post(change.new.clone()?)
+}
+
 /// The message or reply a change removed, if it removed one.
 fn removed_post(change: &Change) -> Option<Message> {
     if change.new.is_some() {
         return None;
     }
-    let old = change.old.clone()?;
-    let keys: Keys = serde_dynamo::from_item(old.clone()).ok()?;
+    post(change.old.clone()?)
+}
+
+fn post(image: serde_dynamo::Item) -> Option<Message> {
+    let keys: Keys = serde_dynamo::from_item(image.clone()).ok()?;
     // Search-term entries also sort under `MSG#`, in their own `ROOM#{room}#TERM#{term}` partitions.
     let post_key = keys.pk.starts_with("ROOM#") && !keys.pk.contains("#TERM#");
     if !post_key || !(keys.sk.starts_with("MSG#") || keys.sk.starts_with("THREAD#")) {
         return None;
     }
-    serde_dynamo::from_item(old).ok()
+    serde_dynamo::from_item(image).ok()
 }

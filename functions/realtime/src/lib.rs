@@ -6,6 +6,7 @@
 //! room, through the `@connections` management API. Writes never wait for any of this.
 
 pub mod events;
+pub mod lambda;
 pub mod tokens;
 
 use aws_sdk_apigatewaymanagement::primitives::Blob;
@@ -18,6 +19,7 @@ use tokens::{Issuer, Tokens};
 
 pub use dm_shared::stream::Change;
 pub use events::{Audience, RoomEvent, derive};
+pub use lambda::handle;
 
 /// Posts a publish run sends at once.
 const POST_CONCURRENCY: usize = 16;

@@ -14,6 +14,7 @@ use dm_shared::paging::PageQuery;
 use dm_shared::store::{CreatedRoom, MAX_ROOM_MEMBERS, MembershipChange};
 use dm_shared::{AppState, Error, Result};
 use serde::Deserialize;
+use serde::de::IgnoredAny;
 use serde_json::{Value, json};
 
 mod access;
@@ -48,17 +49,24 @@ fn room_json(room: &Room) -> Value {
     })
 }
 
-/// The seed's create body. `bookmarks` and `pinned` are accepted for compatibility; a room's
-/// bookmarks and pins come from their own routes.
+/// Users a request names who are not members of the org: well-formed ids of no one here, as
+/// `add-member/{member_id}` answers them.
+fn not_in_org(ids: &[&str]) -> Error {
+    Error::not_found(format!("not members of the organization: {}", ids.join(", ")))
+}
+
+/// The seed's create body. `org_id` (the path names the org), `bookmarks` and `pinned` are accepted
+/// for compatibility and ignored; a room's bookmarks and pins come from their own routes.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct NewRoom {
-    org_id: Option<OrgId>,
     room_user_ids: Vec<UserId>,
+    #[serde(default, rename = "org_id")]
+    _org_id: Option<IgnoredAny>,
     #[serde(default, rename = "bookmarks")]
-    _bookmarks: Vec<String>,
+    _bookmarks: Option<IgnoredAny>,
     #[serde(default, rename = "pinned")]
-    _pinned: Vec<String>,
+    _pinned: Option<IgnoredAny>,
 }
 
 async fn create_room(
@@ -67,9 +75,6 @@ async fn create_room(
     Path(org): Path<OrgId>,
     Json(body): Json<NewRoom>,
 ) -> Result<Response> {
-    if body.org_id.as_ref().is_some_and(|id| *id != org) {
-        return Err(Error::bad_request("org_id in the body must match the path"));
-    }
     // Bounded before the (quadratic) de-duplication below.
     if body.room_user_ids.len() > MAX_ROOM_MEMBERS {
         return Err(Error::bad_request(format!("room_user_ids holds at most {MAX_ROOM_MEMBERS} ids")));
@@ -89,7 +94,7 @@ async fn create_room(
     }
     if !missing.is_empty() {
         let names: Vec<&str> = missing.iter().map(UserId::as_str).collect();
-        return Err(Error::bad_request(format!("not members of the organization: {}", names.join(", "))));
+        return Err(not_in_org(&names));
     }
     let room = Room {
         room_id: RoomId::generate(),
@@ -192,13 +197,14 @@ async fn add_member(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Invite {
-    /// Rocket.Chat's `channels.invite` names them `userId` and `userIds`, beside the room's `roomId`.
+    /// Rocket.Chat's `channels.invite` names them `userId` and `userIds`, beside the room's `roomId`
+    /// (ignored: the path names the room).
     #[serde(alias = "userId")]
     member_id: Option<UserId>,
     #[serde(alias = "userIds")]
     member_ids: Option<Vec<UserId>>,
-    #[serde(rename = "roomId")]
-    room_id: Option<RoomId>,
+    #[serde(default, rename = "roomId")]
+    _room_id: Option<IgnoredAny>,
 }
 
 const MAX_INVITES: usize = 50;
@@ -209,9 +215,6 @@ async fn invite(
     Path((org, room)): Path<(OrgId, RoomId)>,
     Json(body): Json<Invite>,
 ) -> Result<Response> {
-    if body.room_id.as_ref().is_some_and(|id| *id != room) {
-        return Err(Error::bad_request("roomId in the body must match the path"));
-    }
     let invited = match (body.member_id, body.member_ids) {
         (Some(one), None) => vec![one],
         (None, Some(many)) if (1..=MAX_INVITES).contains(&many.len()) => many,
@@ -225,7 +228,7 @@ async fn invite(
     let missing: Vec<&str> =
         invited.iter().zip(&access.others).filter(|(_, member)| member.is_none()).map(|(id, _)| id.as_str()).collect();
     if !missing.is_empty() {
-        return Err(Error::bad_request(format!("not members of the organization: {}", missing.join(", "))));
+        return Err(not_in_org(&missing));
     }
     let change = MembershipChange { add: invited.clone(), remove: Vec::new() };
     let changed = state.store.change_membership(access.room, &change).await?;

@@ -60,7 +60,7 @@ async fn reply(
     Json(body): Json<NewPost>,
 ) -> Result<Response> {
     let idempotency_key = idempotency_key(&headers)?;
-    let (sender, text, media) = body.check(&caller, &room, Some(&parent_id))?;
+    let (sender, text, media) = body.check(&caller)?;
     parent(&state, &org, &room, &caller, &parent_id).await?;
     let outgoing = Outgoing { org, room, parent: Some(parent_id), sender, text, media, idempotency_key };
     posting::send(&state, outgoing).await

@@ -70,8 +70,9 @@ async fn main() {
     options.data_dir = None;
     options.scheduler = false;
     options.dynamodb_endpoint = std::env::var("DM_DYNAMODB_ENDPOINT").ok();
+    options.rate_limit = 0;
     let stack = Stack::start(options).await.expect("the local stack starts");
-    let api = dm_local::gateway::router(&stack.state, 0);
+    let api = stack.api();
     let bench = Bench { stack, api };
 
     let (_, org) = bench.call(Method::POST, "/api/v1/orgs", "alice", Some(json!({ "name": "Bench" }))).await;

@@ -1,0 +1,49 @@
+//! The function's two kinds of event as Lambda hands them over: the WebSocket API's route requests
+//! and the table's stream batches.
+
+use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
+use aws_lambda_events::dynamodb::Event as StreamEvent;
+use dm_shared::lambda::Error;
+use serde_json::Value;
+
+use crate::Realtime;
+
+/// One invocation: a stream batch (it has `Records`) or a WebSocket route request.
+pub async fn handle(realtime: &Realtime, payload: Value) -> Result<Value, Error> {
+    if payload.get("Records").is_some() {
+        stream(realtime, serde_json::from_value(payload)?).await
+    } else {
+        socket(realtime, serde_json::from_value(payload)?).await
+    }
+}
+
+/// Stream records in, the ones to retry out (`ReportBatchItemFailures`).
+async fn stream(realtime: &Realtime, event: StreamEvent) -> Result<Value, Error> {
+    let failed = realtime.publish(&dm_shared::stream::changes(event)).await;
+    Ok(serde_json::to_value(dm_shared::stream::response(failed))?)
+}
+
+/// `$connect`, `$disconnect` and `$default`.
+async fn socket(realtime: &Realtime, request: ApiGatewayWebsocketProxyRequest) -> Result<Value, Error> {
+    let context = &request.request_context;
+    let connection = context.connection_id.clone().unwrap_or_default();
+    let status = match context.route_key.as_deref() {
+        Some("$connect") => {
+            let header = request.headers.get("authorization").and_then(|v| v.to_str().ok());
+            let token =
+                header.and_then(|h| h.strip_prefix("Bearer ")).or(request.query_string_parameters.first("token"));
+            match realtime.connect(&connection, token, request.query_string_parameters.first("org_id")).await {
+                Ok(_) => 200,
+                Err(err) => err.status().as_u16(),
+            }
+        }
+        Some("$disconnect") => {
+            realtime.disconnect(&connection).await?;
+            200
+        }
+        _ => 200,
+    };
+    let mut response = ApiGatewayProxyResponse::default();
+    response.status_code = i64::from(status);
+    Ok(serde_json::to_value(response)?)
+}
