@@ -118,13 +118,15 @@ pub fn optional_json<T: DeserializeOwned>(body: &[u8]) -> Result<Option<T>, Erro
     serde_json::from_slice(body).map(Some).map_err(|err| Error::bad_request(format!("invalid body: {err}")))
 }
 
-/// One log line a request: its Lambda request id, route, caller (recorded by the `Caller` extractor),
-/// status and latency. Never a token or a body.
+/// One log line a request: Lambda's request id (the one on the `REPORT` line) and API Gateway's,
+/// route, caller (recorded by the `Caller` extractor), status, latency, and what it asked of DynamoDB,
+/// which also goes out as metrics per route. Never a token or a body.
 async fn log_request(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
     use lambda_http::RequestExt;
     use lambda_http::request::RequestContext;
     let started = std::time::Instant::now();
-    let request_id = match request.extensions().request_context_ref() {
+    let lambda_request_id = request.lambda_context_ref().map(|context| context.request_id.clone()).unwrap_or_default();
+    let api_request_id = match request.request_context_ref() {
         Some(RequestContext::ApiGatewayV2(context)) => context.request_id.clone().unwrap_or_default(),
         #[allow(unreachable_patterns)]
         _ => String::new(),
@@ -133,20 +135,33 @@ async fn log_request(request: axum::extract::Request, next: axum::middleware::Ne
         .extensions()
         .get::<axum::extract::MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
+    let route = format!("{} {route}", request.method());
     let span = tracing::info_span!(
         "request",
-        request_id = %request_id,
-        method = %request.method(),
+        request_id = %lambda_request_id,
+        api_request_id = %api_request_id,
         route = %route,
         caller = tracing::field::Empty,
     );
-    let response = tracing::Instrument::instrument(next.run(request), span.clone()).await;
+    let (response, usage) =
+        crate::store::measured(tracing::Instrument::instrument(next.run(request), span.clone())).await;
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let status = response.status().as_u16();
     let _entered = span.enter();
-    tracing::info!(
-        status = response.status().as_u16(),
-        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
-        "request"
-    );
+    tracing::info!(status, latency_ms, dynamodb_calls = usage.calls, capacity_units = usage.capacity_units, "request");
+    // The marked 404 of a route another function owns is no request of this one.
+    if response.extensions().get::<NoRoute>().is_none() {
+        crate::metrics::Record::default()
+            .dimension("Function", crate::metrics::function_name())
+            .dimension("Route", route)
+            .value("Latency", latency_ms, crate::metrics::Unit::Milliseconds)
+            .value("DynamoDbCalls", usage.calls as f64, crate::metrics::Unit::Count)
+            .value("DynamoDbCapacity", usage.capacity_units, crate::metrics::Unit::None)
+            .value("ServerErrors", f64::from(u8::from(status >= 500)), crate::metrics::Unit::Count)
+            .property("RequestId", lambda_request_id)
+            .property("ApiRequestId", api_request_id)
+            .emit();
+    }
     response
 }
 

@@ -17,5 +17,11 @@ pub async fn run(router: fn(AppState) -> Router) -> Result<(), Error> {
     lambda_http::run(router(state)).await
 }
 
+/// The span of one invocation of a function that is no HTTP route (a stream batch, a scheduled
+/// run): its logs carry Lambda's request id, as the `REPORT` line does.
+pub fn invocation_span(context: &lambda_runtime::Context) -> tracing::Span {
+    tracing::info_span!("invocation", request_id = %context.request_id)
+}
+
 pub use lambda_http::Error;
 pub use lambda_http::lambda_runtime;

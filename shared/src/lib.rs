@@ -11,6 +11,7 @@ pub mod input;
 pub mod lambda;
 #[cfg(feature = "media")]
 pub mod media;
+pub mod metrics;
 pub mod model;
 pub mod paging;
 pub mod posting;

@@ -83,3 +83,21 @@ async fn a_table_that_stops_answering_is_503_and_every_route_recovers_when_it_is
     assert_eq!(texts, ["after the outage", "before the outage"], "nothing lost, nothing half-written");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_request_counts_its_own_dynamodb_calls_while_others_run() {
+    let app = dm_tests::spawn_app().await;
+    let store = app.stack.state.store.clone();
+    let one = dm_shared::store::measured(async { store.ping().await });
+    let three = dm_shared::store::measured(async {
+        for _ in 0..3 {
+            store.ping().await?;
+        }
+        Ok::<_, dm_shared::Error>(())
+    });
+    let ((first, one), (second, three)) = tokio::join!(one, three);
+    first.unwrap();
+    second.unwrap();
+    assert_eq!((one.calls, three.calls), (1, 3));
+    assert!(three.capacity_units >= one.capacity_units, "{one:?} {three:?}");
+}

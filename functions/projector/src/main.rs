@@ -12,10 +12,12 @@ async fn main() -> Result<(), Error> {
     let projector = Projector::new(dm_shared::AppState::from_env().await?);
     lambda_runtime::run(service_fn(|event: LambdaEvent<StreamEvent>| {
         let projector = projector.clone();
-        async move {
+        let span = dm_shared::lambda::invocation_span(&event.context);
+        let run = async move {
             let failed = projector.project(&dm_shared::stream::changes(event.payload)).await;
             Ok::<_, Error>(dm_shared::stream::response(failed))
-        }
+        };
+        tracing::Instrument::instrument(run, span)
     }))
     .await
 }

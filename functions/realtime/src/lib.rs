@@ -11,10 +11,12 @@ pub mod tokens;
 
 use aws_sdk_apigatewaymanagement::primitives::Blob;
 use dm_shared::ids::{OrgId, UserId};
+use dm_shared::metrics::{Record, Unit};
 use dm_shared::model::Room;
 use dm_shared::{AppState, Error, Result};
 use futures_util::{StreamExt, TryStreamExt, stream};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use tokens::{Issuer, Tokens};
 
 pub use dm_shared::stream::Change;
@@ -38,6 +40,15 @@ pub struct Realtime {
     state: AppState,
     tokens: Tokens,
     sockets: aws_sdk_apigatewaymanagement::Client,
+    posts: Arc<Posts>,
+}
+
+/// Posts to connections since the last report.
+#[derive(Default)]
+struct Posts {
+    delivered: AtomicU64,
+    gone: AtomicU64,
+    failed: AtomicU64,
 }
 
 impl Realtime {
@@ -50,7 +61,8 @@ impl Realtime {
             Some(issuer) => Tokens::Issuer(Arc::new(Issuer::new(issuer, state.config.jwt_audience.clone())?)),
             None => Tokens::Secret(state.verifier.clone()),
         };
-        Ok(Self { state, tokens, sockets: aws_sdk_apigatewaymanagement::Client::from_conf(config) })
+        let sockets = aws_sdk_apigatewaymanagement::Client::from_conf(config);
+        Ok(Self { state, tokens, sockets, posts: Arc::default() })
     }
 
     /// Accepts a connection for a valid token of a member of `org_id`: 401 otherwise for the token,
@@ -72,7 +84,16 @@ impl Realtime {
     /// not all be delivered. Returns the sequence numbers of that change and every later one, for
     /// the stream to deliver again: a room's events never arrive out of order.
     pub async fn publish(&self, changes: &[Change]) -> Vec<String> {
-        dm_shared::stream::in_order(self, changes).await
+        let failed = dm_shared::stream::in_order(self, changes).await;
+        let take = |count: &AtomicU64| count.swap(0, Ordering::Relaxed) as f64;
+        Record::default()
+            .dimension("Function", dm_shared::metrics::function_name())
+            .value("EventsDelivered", take(&self.posts.delivered), Unit::Count)
+            .value("ConnectionsGone", take(&self.posts.gone), Unit::Count)
+            .value("DeliveriesFailed", take(&self.posts.failed), Unit::Count)
+            .value("RecordsRetried", failed.len() as f64, Unit::Count)
+            .emit();
+        failed
     }
 
     /// Posts one event to every open connection of its audience: the room's members now (or the one
@@ -106,12 +127,15 @@ impl Realtime {
 
     /// Posts to one connection; a connection that is gone is forgotten.
     async fn post(&self, connection_id: &str, payload: Blob) -> Result<()> {
-        match self.sockets.post_to_connection().connection_id(connection_id).data(payload).send().await {
-            Ok(_) => Ok(()),
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_gone_exception()) => {
-                self.state.store.close_connection(connection_id).await
-            }
-            Err(err) => Err(Error::Unavailable(Box::new(err))),
-        }
+        let (count, result) =
+            match self.sockets.post_to_connection().connection_id(connection_id).data(payload).send().await {
+                Ok(_) => (&self.posts.delivered, Ok(())),
+                Err(err) if err.as_service_error().is_some_and(|e| e.is_gone_exception()) => {
+                    (&self.posts.gone, self.state.store.close_connection(connection_id).await)
+                }
+                Err(err) => (&self.posts.failed, Err(Error::Unavailable(Box::new(err)))),
+            };
+        count.fetch_add(1, Ordering::Relaxed);
+        result
     }
 }

@@ -17,7 +17,8 @@ async fn main() -> Result<(), Error> {
     let realtime = Realtime::new(dm_shared::AppState::new(config, &sdk), &endpoint)?;
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         let realtime = realtime.clone();
-        async move { dm_realtime::handle(&realtime, event.payload).await }
+        let span = dm_shared::lambda::invocation_span(&event.context);
+        tracing::Instrument::instrument(async move { dm_realtime::handle(&realtime, event.payload).await }, span)
     }))
     .await
 }

@@ -13,6 +13,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use dm_shared::input::IdempotencyKey;
+use dm_shared::metrics::{Record, Unit};
 use dm_shared::posting::{self, Outgoing};
 use dm_shared::store::{Bucket, Item, Scheduled, now_ms};
 use dm_shared::text::MessageText;
@@ -77,6 +78,12 @@ pub async fn handle(state: &AppState, _event: serde_json::Value) -> Result<serde
         max_lag_ms = report.max_lag_ms,
         "scheduler run"
     );
+    Record::default()
+        .dimension("Function", dm_shared::metrics::function_name())
+        .value("MessagesSent", report.sent as f64, Unit::Count)
+        .value("MessagesDropped", report.dropped as f64, Unit::Count)
+        .value("MaxLag", report.max_lag_ms as f64, Unit::Milliseconds)
+        .emit();
     serde_json::to_value(report).map_err(Error::internal)
 }
 

@@ -7,7 +7,9 @@ async fn main() -> Result<(), Error> {
     let state = dm_shared::AppState::from_env().await?;
     lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
         let state = state.clone();
-        async move { Ok::<_, Error>(dm_scheduler::handle(&state, event.payload).await?) }
+        let span = dm_shared::lambda::invocation_span(&event.context);
+        let run = async move { Ok::<_, Error>(dm_scheduler::handle(&state, event.payload).await?) };
+        tracing::Instrument::instrument(run, span)
     }))
     .await
 }

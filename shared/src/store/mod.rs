@@ -45,6 +45,19 @@ use crate::paging::{Cursor, Direction, Page, PageRequest};
 
 pub type Item = HashMap<String, AttributeValue>;
 
+tokio::task_local! {
+    /// What the request this task serves has asked of DynamoDB.
+    static REQUEST_METER: Arc<meter::Meter>;
+}
+
+/// Runs `work` (one request), and answers what it asked of DynamoDB beside its output; requests
+/// served at once (locally) are each counted on their own.
+pub async fn measured<F: Future>(work: F) -> (F::Output, Usage) {
+    let meter = Arc::new(meter::Meter::default());
+    let output = REQUEST_METER.scope(meter.clone(), work).await;
+    (output, meter.usage())
+}
+
 #[derive(Clone)]
 pub struct Store {
     client: Client,
@@ -77,13 +90,16 @@ impl Store {
         self.meter.usage()
     }
 
-    /// Counts one round trip and the capacity its answer reports.
+    /// Counts one round trip and the capacity its answer reports, for the store and for the request
+    /// being measured (if any).
     pub(crate) fn metered<O, E>(
         &self,
         result: std::result::Result<O, E>,
         units: impl Fn(&O) -> f64,
     ) -> std::result::Result<O, E> {
-        self.meter.record(result.as_ref().map(&units).unwrap_or_default());
+        let units = result.as_ref().map(&units).unwrap_or_default();
+        self.meter.record(units);
+        let _ = REQUEST_METER.try_with(|meter| meter.record(units));
         result
     }
 
