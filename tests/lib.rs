@@ -211,6 +211,17 @@ impl TestApp {
 }
 
 /// The next event on `socket` within `wait`, or `None`.
+/// The next event called `name` on `socket` (others before it are skipped); panics after a while.
+pub async fn expect_event(socket: &mut Socket, name: &str) -> Value {
+    let wait = std::time::Duration::from_secs(5);
+    loop {
+        let event = next_event(socket, wait).await.unwrap_or_else(|| panic!("no {name} event within {wait:?}"));
+        if event["event"] == name {
+            return event;
+        }
+    }
+}
+
 pub async fn next_event(socket: &mut Socket, wait: std::time::Duration) -> Option<Value> {
     use futures_util::StreamExt;
     let deadline = tokio::time::Instant::now() + wait;

@@ -10,6 +10,7 @@ mod media;
 mod members;
 mod messages;
 mod reactions;
+mod read_markers;
 mod realtime;
 mod robustness;
 mod rooms;

@@ -1,10 +1,8 @@
 use std::time::Duration;
 
-use dm_tests::{Socket, TestApp, next_event, spawn_app};
+use dm_tests::{Socket, TestApp, expect_event, next_event, spawn_app};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-
-const WAIT: Duration = Duration::from_secs(3);
 
 /// An org of alice (owner), bob and carol; a room of alice and bob.
 async fn setup(app: &TestApp) -> (String, String) {
@@ -14,15 +12,6 @@ async fn setup(app: &TestApp) -> (String, String) {
 }
 
 /// The next event named `name`, skipping others.
-async fn expect(socket: &mut Socket, name: &str) -> Value {
-    loop {
-        let event = next_event(socket, WAIT).await.unwrap_or_else(|| panic!("no {name} event within {WAIT:?}"));
-        if event["event"] == name {
-            return event;
-        }
-    }
-}
-
 async fn silent(socket: &mut Socket) {
     if let Some(event) = next_event(socket, Duration::from_millis(1500)).await {
         panic!("expected no event, got {event}");
@@ -51,7 +40,7 @@ async fn members_receive_every_event_of_their_room() {
     let base = format!("/api/v1/org/{org}/rooms/{room}");
 
     let id = app.send(&org, &room, "alice", "hello bob").await;
-    let created = expect(&mut bob, "message_create").await;
+    let created = expect_event(&mut bob, "message_create").await;
     assert_eq!(created["org_id"], org.as_str());
     assert_eq!(created["room_id"], room.as_str());
     assert_eq!(created["data"]["message_id"], id.as_str());
@@ -65,24 +54,24 @@ async fn members_receive_every_event_of_their_room() {
         Some(json!({ "sender_id": "alice", "message": "hello Bob" })),
     )
     .await;
-    assert_eq!(expect(&mut bob, "message_update").await["data"]["message"], "hello Bob");
+    assert_eq!(expect_event(&mut bob, "message_update").await["data"]["message"], "hello Bob");
     app.put(&format!("/api/v1/org/{org}/messages/{id}/pin"), "alice").await;
-    assert_eq!(expect(&mut bob, "pin_message").await["data"]["message_id"], id.as_str());
+    assert_eq!(expect_event(&mut bob, "pin_message").await["data"]["message_id"], id.as_str());
     app.put(&format!("/api/v1/org/{org}/messages/{id}/pin"), "alice").await;
-    expect(&mut bob, "unpin_message").await;
+    expect_event(&mut bob, "unpin_message").await;
 
     let reactions = format!("{base}/messages/{id}/reactions");
     app.post(&reactions, "alice", json!({ "sender_id": "alice", "data": "👍" })).await;
-    let added = expect(&mut bob, "add_message_reaction").await;
+    let added = expect_event(&mut bob, "add_message_reaction").await;
     assert_eq!(added["data"]["reaction"], "👍");
     assert_eq!(added["data"]["message_id"], id.as_str());
     app.call(Method::DELETE, &format!("{reactions}/%F0%9F%91%8D"), Some("alice"), None).await;
-    expect(&mut bob, "remove_message_reaction").await;
+    expect_event(&mut bob, "remove_message_reaction").await;
 
     let thread = format!("{base}/messages/{id}/threads");
     let reply =
         app.post(&thread, "alice", json!({ "sender_id": "alice", "message": "in a thread" })).await.str("thread_id");
-    assert_eq!(expect(&mut bob, "thread_message_create").await["data"]["thread_id"], reply.as_str());
+    assert_eq!(expect_event(&mut bob, "thread_message_create").await["data"]["thread_id"], reply.as_str());
     app.call(
         Method::PUT,
         &format!("{thread}/{reply}"),
@@ -90,17 +79,17 @@ async fn members_receive_every_event_of_their_room() {
         Some(json!({ "sender_id": "alice", "message": "edited" })),
     )
     .await;
-    expect(&mut bob, "thread_message_update").await;
+    expect_event(&mut bob, "thread_message_update").await;
     app.call(Method::DELETE, &format!("{thread}/{reply}"), Some("alice"), None).await;
-    expect(&mut bob, "thread_message_delete").await;
+    expect_event(&mut bob, "thread_message_delete").await;
 
     app.put(&format!("{base}/add-member/carol"), "alice").await;
-    assert_eq!(expect(&mut bob, "member_added").await["data"]["member_id"], "carol");
+    assert_eq!(expect_event(&mut bob, "member_added").await["data"]["member_id"], "carol");
     app.put(&format!("{base}/remove-member/carol"), "alice").await;
-    assert_eq!(expect(&mut bob, "member_removed").await["data"]["member_id"], "carol");
+    assert_eq!(expect_event(&mut bob, "member_removed").await["data"]["member_id"], "carol");
 
     app.call(Method::DELETE, &format!("{base}/messages/{id}/message"), Some("alice"), None).await;
-    assert_eq!(expect(&mut bob, "message_delete").await["data"]["message_id"], id.as_str());
+    assert_eq!(expect_event(&mut bob, "message_delete").await["data"]["message_id"], id.as_str());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -112,11 +101,11 @@ async fn a_read_goes_to_the_readers_own_connections_only() {
     let mut bob_laptop = app.socket("bob", &org).await.unwrap();
     let id = app.send(&org, &room, "alice", "read me").await;
     for socket in [&mut alice, &mut bob_phone, &mut bob_laptop] {
-        expect(socket, "message_create").await;
+        expect_event(socket, "message_create").await;
     }
     app.put(&format!("/api/v1/org/{org}/messages/{id}/read"), "bob").await;
     for socket in [&mut bob_phone, &mut bob_laptop] {
-        let read = expect(socket, "read").await;
+        let read = expect_event(socket, "read").await;
         assert_eq!(read["data"], json!({ "message_id": id, "read": true }));
     }
     silent(&mut alice).await;
@@ -132,12 +121,12 @@ async fn outsiders_and_removed_members_get_nothing() {
     let mut bob = app.socket("bob", &org).await.unwrap();
 
     app.send(&org, &room, "alice", "private").await;
-    expect(&mut bob, "message_create").await;
+    expect_event(&mut bob, "message_create").await;
     silent(&mut carol).await;
     silent(&mut bob_elsewhere).await;
 
     app.call(Method::DELETE, &format!("/api/v1/org/{org}/rooms/{room}/members/bob"), Some("alice"), None).await;
-    let removed = expect(&mut bob, "member_removed").await;
+    let removed = expect_event(&mut bob, "member_removed").await;
     assert_eq!(removed["data"]["member_id"], "bob", "the removed member hears of it");
     assert_eq!(removed["room_id"], room.as_str());
     app.send(&org, &room, "alice", "after bob left").await;
@@ -156,7 +145,7 @@ async fn events_arrive_in_order_and_closed_connections_are_forgotten() {
     let mut received = Vec::new();
     let mut ids = std::collections::HashSet::new();
     while received.len() < 20 {
-        let event = expect(&mut bob, "message_create").await;
+        let event = expect_event(&mut bob, "message_create").await;
         assert!(ids.insert(event["event_id"].as_str().unwrap().to_owned()), "event ids are unique");
         received.push(event["data"]["message_id"].as_str().unwrap().to_owned());
     }

@@ -20,6 +20,7 @@ use dm_shared::{AppState, Error, Result};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+mod read_markers;
 mod schedule;
 
 pub fn router(state: AppState) -> Router {
@@ -33,6 +34,8 @@ pub fn router(state: AppState) -> Router {
         .route(&format!("{room}/schedule-message"), post(schedule::create))
         .route(&format!("{room}/scheduled-messages"), get(schedule::list))
         .route(&format!("{room}/scheduled-messages/{{schedule_id}}"), delete(schedule::cancel))
+        .route(&format!("{room}/read"), put(read_markers::mark))
+        .route(&format!("{room}/read-state"), get(read_markers::state_of_room))
         .route("/api/v1/org/{org_id}/messages/{message_id}/read", put(read))
         .route("/api/v1/org/{org_id}/messages/{message_id}/pin", put(pin))
         .route("/api/v1/org/{org_id}/messages/{message_id}/link", get(link))

@@ -3,7 +3,7 @@
 
 use dm_shared::ids::{OrgId, RoomId, UserId};
 use dm_shared::model::{Message, Room};
-use dm_shared::store::Reaction;
+use dm_shared::store::{Reaction, ReadMarker};
 use dm_shared::stream::Change;
 use serde::Deserialize;
 use serde_dynamo::Item;
@@ -127,6 +127,15 @@ pub fn derive(change: &Change) -> Vec<RoomEvent> {
                 }
             }
             (None, None) => {}
+        }
+    } else if keys.sk.starts_with("READ#") {
+        let (old, new) = (parse::<ReadMarker>(&change.old), parse::<ReadMarker>(&change.new));
+        if let Some(new) = new
+            && old.as_ref().is_none_or(|old| old.last_read_message_id != new.last_read_message_id)
+        {
+            let data =
+                json!({ "user_id": new.user_id, "message_id": new.last_read_message_id, "read_at": new.read_at });
+            push("read_marker", &new.org_id, &new.room_id, data, Audience::Room);
         }
     } else if keys.sk.starts_with("REACTION#") {
         let (old, new) = (parse::<Reaction>(&change.old), parse::<Reaction>(&change.new));

@@ -126,6 +126,13 @@ pub fn reactions_prefix(target: &MessageId) -> String {
 
 pub const BOOKMARK_PREFIX: &str = "BOOKMARK#";
 
+pub const READ_PREFIX: &str = "READ#";
+
+/// A member's read marker in a room: the newest message they have read.
+pub fn read_marker(room: &RoomId, user: &UserId) -> Key {
+    Key { pk: format!("ROOM#{room}"), sk: format!("{READ_PREFIX}{user}") }
+}
+
 pub fn bookmark(room: &RoomId, name: &str) -> Key {
     Key { pk: format!("ROOM#{room}"), sk: format!("{BOOKMARK_PREFIX}{name}") }
 }

@@ -8,6 +8,7 @@ mod meter;
 mod orgs;
 mod posts;
 mod reactions;
+mod read_markers;
 mod rooms;
 mod schedule;
 mod table;
@@ -36,6 +37,7 @@ pub use messages::{IDEMPOTENCY_TTL_SECS, MAX_PINS, Pointer, SendReceipt, Sent, V
 pub use meter::Usage;
 pub use posts::PostRef;
 pub use reactions::{MAX_EMOJI, Reacted, Reaction};
+pub use read_markers::ReadMarker;
 pub use rooms::{CreatedRoom, MAX_ROOM_MEMBERS, MembershipChange, MembershipChanged, member_digest};
 pub use schedule::{Bucket, MAX_SCHEDULED, MAX_SCHEDULED_IN_ROOM, Scheduled, now_ms, schedule_id};
 pub use table::{TTL_ATTRIBUTE, create_table};
