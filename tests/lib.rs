@@ -211,6 +211,29 @@ impl TestApp {
 }
 
 /// The next event on `socket` within `wait`, or `None`.
+impl TestApp {
+    /// `user`'s inbox (`query` appended), once `ready` holds for it.
+    pub async fn inbox_when(&self, org: &str, user: &str, query: &str, ready: impl Fn(&Value) -> bool) -> Value {
+        self.get_when(&format!("/api/v1/org/{org}/users/{user}/rooms{query}"), user, ready).await
+    }
+
+    /// `path` as `user` once `ready` holds for its body: what the projector keeps follows the stream
+    /// by a moment.
+    pub async fn get_when(&self, path: &str, user: &str, ready: impl Fn(&Value) -> bool) -> Value {
+        // Generous: a flood's projections may still be catching up.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(180);
+        loop {
+            let reply = self.get(path, user).await;
+            assert_eq!(reply.status, StatusCode::OK, "{}", reply.raw);
+            if ready(&reply.body) {
+                return reply.body;
+            }
+            assert!(std::time::Instant::now() < deadline, "{path} never settled: {}", reply.raw);
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+}
+
 /// The next event called `name` on `socket` (others before it are skipped); panics after a while.
 pub async fn expect_event(socket: &mut Socket, name: &str) -> Value {
     let wait = std::time::Duration::from_secs(5);

@@ -72,8 +72,14 @@ impl Hub {
         });
         let mut tasks = vec![serving];
         if read_stream {
+            // Each consumer on its own, as each has its own event source mapping in AWS: the push
+            // never waits for the projector, nor the projector for the push.
             let reader = StreamReader::open(state).await?;
-            tasks.push(tokio::spawn(reader.run(realtime, Projector::new(state.clone()))));
+            let (to_realtime, realtime_batches) = mpsc::unbounded_channel();
+            let (to_projector, projector_batches) = mpsc::unbounded_channel();
+            tasks.push(tokio::spawn(consume(realtime, realtime_batches)));
+            tasks.push(tokio::spawn(consume(Projector::new(state.clone()), projector_batches)));
+            tasks.push(tokio::spawn(reader.run(vec![to_realtime, to_projector])));
         }
         Ok((hub, tasks))
     }
@@ -227,7 +233,7 @@ impl StreamReader {
     }
 
     /// Hands every batch to the realtime push and the projector, for ever.
-    async fn run(mut self, realtime: Realtime, projector: Projector) {
+    async fn run(mut self, consumers: Vec<mpsc::UnboundedSender<Arc<[Change]>>>) {
         let mut described = Instant::now();
         loop {
             if described.elapsed() >= Duration::from_secs(2) {
@@ -244,12 +250,11 @@ impl StreamReader {
                     Ok(output) => {
                         let records = output.records.unwrap_or_default();
                         busy |= !records.is_empty();
-                        let changes: Vec<Change> = records.into_iter().filter_map(change).collect();
-                        if !realtime.publish(&changes).await.is_empty() {
-                            tracing::warn!("events of a batch were not all delivered");
-                        }
-                        if !projector.project(&changes).await.is_empty() {
-                            tracing::warn!("a batch was not all projected");
+                        let changes: Arc<[Change]> = records.into_iter().filter_map(change).collect();
+                        if !changes.is_empty() {
+                            for consumer in &consumers {
+                                let _ = consumer.send(changes.clone());
+                            }
                         }
                         if let Some(shard) = self.shards.get_mut(&id) {
                             shard.iterator = output.next_shard_iterator;
@@ -270,6 +275,29 @@ impl StreamReader {
             if !busy {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
+        }
+    }
+}
+
+/// Retries a batch's failed changes (that one and every later one) as Lambda does, a few times with a
+/// growing pause, before it gives them up as a failure destination would take them.
+const BATCH_ATTEMPTS: u32 = 6;
+
+/// One consumer's batches, in order.
+async fn consume(consumer: impl dm_shared::stream::Consumer, mut batches: mpsc::UnboundedReceiver<Arc<[Change]>>) {
+    while let Some(batch) = batches.recv().await {
+        let mut pending: Vec<Change> = batch.to_vec();
+        for attempt in 0..BATCH_ATTEMPTS {
+            let failed = dm_shared::stream::in_order(&consumer, &pending).await;
+            if failed.is_empty() {
+                break;
+            }
+            if attempt + 1 == BATCH_ATTEMPTS {
+                tracing::error!(changes = failed.len(), "changes given up after their retries");
+                break;
+            }
+            pending.retain(|change| failed.contains(&change.sequence_number));
+            tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
         }
     }
 }

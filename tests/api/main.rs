@@ -5,6 +5,7 @@ mod bookmarks;
 mod cors;
 mod deletes;
 mod hostile;
+mod inbox;
 mod lambda_events;
 mod media;
 mod members;

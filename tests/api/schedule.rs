@@ -102,16 +102,17 @@ async fn a_claim_whose_run_died_is_sent_by_a_later_run_once() {
     let app = &spawn_app_without_scheduler().await;
     let (org, room) = setup(app).await;
     app.scheduled(&org, &room, "alice", "survives a crash", -100).await.unwrap();
-    // A run that claims for half a second and dies before sending: mimicked by claiming only.
+    // A run that claims for three seconds and dies before sending: mimicked by claiming only (long
+    // enough that the next run comes within it even on a loaded machine).
     let store = &app.stack.state.store;
     let now = dm_shared::store::now_ms();
     let (buckets, _) = store.due_buckets(now.div_euclid(60_000), None, 10).await.unwrap();
     assert_eq!(buckets.len(), 1);
     let (items, _) = store.bucket_page(&buckets[0], None, 10).await.unwrap();
-    assert!(store.claim_scheduled(&items[0], now, now + 500).await.unwrap());
+    assert!(store.claim_scheduled(&items[0], now, now + 3_000).await.unwrap());
 
     assert_eq!(run(app).await.unwrap().sent, 0, "the claim still holds");
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    tokio::time::sleep(Duration::from_millis(3_100)).await;
     assert_eq!(run(app).await.unwrap().sent, 1);
     assert_eq!(run(app).await.unwrap().sent, 0);
     assert_eq!(messages(app, &org, &room).await.len(), 1);

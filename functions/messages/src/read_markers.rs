@@ -39,14 +39,7 @@ pub async fn mark(
             }
         }
     };
-    let marker = ReadMarker {
-        org_id: org,
-        room_id: room,
-        user_id: caller,
-        last_read_message_id: message.id,
-        read_at: dm_shared::time::now(),
-    };
-    state.store.set_read_marker(&marker).await?;
+    let marker = state.store.mark_read(&org, &room, &caller, &message.id).await?;
     Ok(ok(marker_view(&marker)))
 }
 

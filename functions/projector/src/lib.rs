@@ -1,7 +1,9 @@
-//! What the table derives from its own changes, kept from its stream: a stored message or reply keeps
-//! the files it names (their uploads lose the tag the bucket's lifecycle rule expires); once it is
-//! deleted, what hung off it (its edit history, reactions, replies and files) goes too. Every
-//! projection is idempotent, so a record delivered again, or in another batch, changes nothing.
+//! What the table derives from its own changes, kept from its stream: a stored message is counted in
+//! its members' inboxes (last message, activity, unread counts, the sender's read marker) and keeps
+//! the files it names (their uploads lose the tag the bucket's lifecycle rule expires); an edit
+//! changes the previews that show it; once a message is deleted it is uncounted, and what hung off
+//! it (its edit history, reactions, replies and files) goes too. Every projection happens once, so a
+//! record delivered again, or in another batch, changes nothing.
 
 use dm_shared::media::Media;
 use dm_shared::model::Message;
@@ -29,15 +31,23 @@ impl Projector {
 
 impl Consumer for Projector {
     async fn apply(&self, change: &Change) -> Result<()> {
-        if let Some(post) = stored_post(change) {
-            for key in files(&post) {
-                self.media.mark_referenced(&key).await?;
+        let store = &self.state.store;
+        match (post(change.old.clone()), post(change.new.clone())) {
+            (None, Some(stored)) => {
+                store.project_stored(&stored).await?;
+                for key in files(&stored) {
+                    self.media.mark_referenced(&key).await?;
+                }
             }
-        }
-        let Some(post) = removed_post(change) else { return Ok(()) };
-        self.state.store.purge_dependents(&post).await?;
-        for key in files(&post) {
-            self.media.delete(&key).await?;
+            (Some(old), Some(new)) if old.message != new.message => store.project_edited(&new).await?,
+            (Some(removed), None) => {
+                store.project_removed(&removed).await?;
+                store.purge_dependents(&removed).await?;
+                for key in files(&removed) {
+                    self.media.delete(&key).await?;
+                }
+            }
+            _ => {}
         }
         Ok(())
     }
@@ -56,23 +66,9 @@ fn files(post: &Message) -> impl Iterator<Item = String> + '_ {
     post.media.iter().filter_map(|url| Media::key_of_url(url, &post.org_id, &post.room_id))
 }
 
-/// The message or reply a change stored anew, if it stored one.
-fn stored_post(change: &Change) -> Option<Message> {
-    if change.old.is_some() {
-        return None;
-    }
-    post(change.new.clone()?)
-}
-
-/// The message or reply a change removed, if it removed one.
-fn removed_post(change: &Change) -> Option<Message> {
-    if change.new.is_some() {
-        return None;
-    }
-    post(change.old.clone()?)
-}
-
-fn post(image: serde_dynamo::Item) -> Option<Message> {
+/// The message or reply an image is, if it is one.
+fn post(image: Option<serde_dynamo::Item>) -> Option<Message> {
+    let image = image?;
     let keys: Keys = serde_dynamo::from_item(image.clone()).ok()?;
     // Search-term entries also sort under `MSG#`, in their own `ROOM#{room}#TERM#{term}` partitions.
     let post_key = keys.pk.starts_with("ROOM#") && !keys.pk.contains("#TERM#");

@@ -11,7 +11,7 @@ use dm_shared::http::{Json, Path, Query, ok, reply, service};
 use dm_shared::ids::{OrgId, RoomId, UserId};
 use dm_shared::model::Room;
 use dm_shared::paging::PageQuery;
-use dm_shared::store::{CreatedRoom, MAX_ROOM_MEMBERS, MembershipChange};
+use dm_shared::store::{CreatedRoom, InboxOrder, InboxRow, MAX_ROOM_MEMBERS, MembershipChange};
 use dm_shared::{AppState, Error, Result};
 use serde::Deserialize;
 use serde::de::IgnoredAny;
@@ -26,6 +26,7 @@ pub fn router(state: AppState) -> Router {
     let routes = Router::new()
         .route("/api/v1/org/{org_id}/room", post(create_room))
         .route("/api/v1/org/{org_id}/users/{user_id}/rooms", get(user_rooms))
+        .route("/api/v1/org/{org_id}/users/{user_id}/unread", get(unread))
         .route("/api/v1/org/{org_id}/rooms/{room_id}/info", get(room_info))
         .route("/api/v1/org/{org_id}/rooms/{room_id}/add-member/{member_id}", put(add_member))
         .route("/api/v1/org/{org_id}/rooms/{room_id}/members", post(invite))
@@ -114,22 +115,71 @@ async fn create_room(
     })
 }
 
+#[derive(Deserialize)]
+struct InboxQuery {
+    #[serde(flatten)]
+    page: PageQuery,
+    #[serde(default)]
+    sort: Option<String>,
+    #[serde(default)]
+    unread: Option<String>,
+}
+
+/// The caller's inbox: their rooms by latest activity (or `sort=created`), each with its last
+/// message, unread count and the caller's read marker; `unread=true` keeps rooms with unread
+/// messages only.
 async fn user_rooms(
     State(state): State<AppState>,
     Caller(caller): Caller,
     Path((org, user)): Path<(OrgId, UserId)>,
-    Query(query): Query<PageQuery>,
+    Query(query): Query<InboxQuery>,
     uri: Uri,
 ) -> Result<Response> {
-    let page = query.parse()?;
-    state.store.org_member(&org, &caller).await?;
-    if user != caller {
-        return Err(Error::forbidden("You may only list your own rooms"));
-    }
-    let rooms = state.store.user_rooms(&org, &user, &page).await?;
+    let page = query.page.parse()?;
+    let order = match query.sort.as_deref() {
+        None | Some("activity") => InboxOrder::Activity,
+        Some("created") => InboxOrder::Created,
+        Some(_) => return Err(Error::bad_request("sort is activity or created")),
+    };
+    let unread_only = match query.unread.as_deref() {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => return Err(Error::bad_request("unread is true or false")),
+    };
+    own_inbox(&state, &org, &caller, &user).await?;
+    let rooms = state.store.inbox(&org, &user, order, unread_only, &page).await?;
     let (next, previous) = rooms.links(&uri);
-    let results: Vec<Value> = rooms.items.iter().map(room_json).collect();
+    let results: Vec<Value> = rooms.items.iter().map(|(room, row)| inbox_json(room, row)).collect();
     Ok(ok(json!({ "count": results.len(), "next": next, "previous": previous, "results": results })))
+}
+
+/// A member of the org looking at their own inbox.
+async fn own_inbox(state: &AppState, org: &OrgId, caller: &UserId, user: &UserId) -> Result<()> {
+    state.store.org_member(org, caller).await?;
+    if user != caller {
+        return Err(Error::forbidden("You may only see your own rooms"));
+    }
+    Ok(())
+}
+
+fn inbox_json(room: &Room, row: &InboxRow) -> Value {
+    let mut json = room_json(room);
+    json["last_message"] = json!(row.last_message);
+    json["last_activity_at"] = json!(row.last_activity_at);
+    json["unread_count"] = json!(row.unread_count);
+    json["last_read_message_id"] = json!(row.last_read_message_id);
+    json
+}
+
+/// `{rooms, messages}` unread, for a badge.
+async fn unread(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path((org, user)): Path<(OrgId, UserId)>,
+) -> Result<Response> {
+    own_inbox(&state, &org, &caller, &user).await?;
+    let totals = state.store.unread_totals(&org, &user).await?;
+    Ok(ok(json!({ "rooms": totals.rooms, "messages": totals.messages })))
 }
 
 async fn room_info(

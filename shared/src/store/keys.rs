@@ -128,6 +128,21 @@ pub const BOOKMARK_PREFIX: &str = "BOOKMARK#";
 
 pub const READ_PREFIX: &str = "READ#";
 
+pub const COUNTED_PREFIX: &str = "COUNTED#";
+
+/// The room's message count: its own item, so the projector's counting never writes the room item
+/// that every send checks.
+pub fn room_count(room: &RoomId) -> Key {
+    Key { pk: format!("ROOM#{room}"), sk: "COUNT".into() }
+}
+/// Sorts after every `COUNTED#` key (`$` follows `#`).
+pub const COUNTED_END: &str = "COUNTED$";
+
+/// Marks a message counted in its room's unread counts (kept while the message is).
+pub fn counted(room: &RoomId, message: &MessageId) -> Key {
+    Key { pk: format!("ROOM#{room}"), sk: format!("{COUNTED_PREFIX}{message}") }
+}
+
 /// A member's read marker in a room: the newest message they have read.
 pub fn read_marker(room: &RoomId, user: &UserId) -> Key {
     Key { pk: format!("ROOM#{room}"), sk: format!("{READ_PREFIX}{user}") }

@@ -135,10 +135,10 @@ impl Store {
         urls.iter().enumerate().map(|(n, url)| self.put(&keys::link(&post.room_id, &post.id, n), &entry(url))).collect()
     }
 
-    /// Stores a new message or reply with its pointer, search terms, links and count (the room's, or
-    /// the parent's `thread_count`), and the sender's idempotency key when one is given, all in one
+    /// Stores a new message or reply with its pointer, search terms, links (and, for a reply, the
+    /// parent's `thread_count`), and the sender's idempotency key when one is given, all in one
     /// transaction. It commits only while the sender is a member of the room and a reply's parent
-    /// exists.
+    /// exists. The room's count follows from the stream (`project_stored`).
     pub async fn send_message(&self, post: &mut Message, idempotency_key: Option<&IdempotencyKey>) -> Result<Sent> {
         let urls = links(&post.message);
         post.terms = terms(&post.message);
@@ -157,28 +157,17 @@ impl Store {
         let pointer =
             Pointer { org_id: post.org_id.clone(), room_id: post.room_id.clone(), parent: post.parent.clone() };
         let mut items = vec![self.put_new(&key, post)?, self.put(&keys::message_pointer(&post.id), &pointer)?];
-        // The membership condition rides on the room's count, or on a check for a reply.
-        let membership = match &post.parent {
-            None => tx_update(
-                self.update_builder(&room_key)
-                    .update_expression("ADD message_count :one")
-                    .condition_expression("contains(room_user_ids, :sender)")
-                    .expression_attribute_values(":one", number(1))
-                    .expression_attribute_values(":sender", sender),
-            )?,
-            Some(_) => {
-                let check = ConditionCheck::builder()
-                    .table_name(self.table())
-                    .set_key(Some(key_item(&room_key)))
-                    .condition_expression("contains(room_user_ids, :sender)")
-                    .expression_attribute_values(":sender", sender)
-                    .build()
-                    .map_err(Error::internal)?;
-                TransactWriteItem::builder().condition_check(check).build()
-            }
-        };
+        // The room is only checked, never written: concurrent senders in a room do not conflict (its
+        // count is the projector's).
+        let membership = ConditionCheck::builder()
+            .table_name(self.table())
+            .set_key(Some(key_item(&room_key)))
+            .condition_expression("contains(room_user_ids, :sender)")
+            .expression_attribute_values(":sender", sender)
+            .build()
+            .map_err(Error::internal)?;
         let membership_at = items.len();
-        items.push(membership);
+        items.push(TransactWriteItem::builder().condition_check(membership).build());
         let parent_at = items.len();
         if let Some(parent) = &post.parent {
             items.push(tx_update(
@@ -314,7 +303,7 @@ impl Store {
     }
 
     /// Deletes a post and everything that finds it (pointer, terms, links, its pin), and lowers the
-    /// room's count (or the parent's `thread_count`), in one transaction conditioned on the post
+    /// parent's `thread_count` for a reply, in one transaction conditioned on the post
     /// being as read: an edit or a pin that lands first makes it read the post again, so neither can
     /// leave a link, a term or a pin behind. What hangs off the post (its history, reactions, replies
     /// and files) is removed after, from the table's stream (`purge_dependents`).
@@ -328,7 +317,7 @@ impl Store {
                 Err(reasons) if failed_at(&reasons, 0) => {
                     post = self.get(&key).await?.ok_or_else(not_found)?;
                 }
-                Err(reasons) if failed_at(&reasons, 2) => return Err(not_found()),
+                Err(reasons) if post.parent.is_some() && failed_at(&reasons, 2) => return Err(not_found()),
                 Err(_) => return Err(Error::internal_msg("deleting failed a condition it cannot fail")),
             }
         }
@@ -336,19 +325,23 @@ impl Store {
     }
 
     /// The delete of `post` as read: the post itself first (conditioned on its text, links and pin),
-    /// then its pointer, then its count, then its index entries.
+    /// then its pointer, then the parent's count (a reply) or the room's pin (a pinned message), then
+    /// its index entries.
     fn delete_items(&self, post: &Message) -> Result<Vec<TransactWriteItem>> {
         let room = &post.room_id;
         let count = match &post.parent {
-            Some(parent) => self
-                .update_builder(&keys::message(room, parent))
-                .update_expression("ADD thread_count :minus")
-                .condition_expression("attribute_exists(PK)"),
-            None if post.pinned => self
-                .update_builder(&keys::room(room))
-                .update_expression("ADD message_count :minus DELETE pinned :id")
-                .expression_attribute_values(":id", string_set(&[post.id.as_str()])),
-            None => self.update_builder(&keys::room(room)).update_expression("ADD message_count :minus"),
+            Some(parent) => Some(
+                self.update_builder(&keys::message(room, parent))
+                    .update_expression("ADD thread_count :minus")
+                    .condition_expression("attribute_exists(PK)")
+                    .expression_attribute_values(":minus", number(-1)),
+            ),
+            None if post.pinned => Some(
+                self.update_builder(&keys::room(room))
+                    .update_expression("DELETE pinned :id")
+                    .expression_attribute_values(":id", string_set(&[post.id.as_str()])),
+            ),
+            None => None,
         };
         let as_read = Delete::builder()
             .table_name(self.table())
@@ -360,11 +353,11 @@ impl Store {
             .expression_attribute_values(":links", value(&post.link_count)?)
             .build()
             .map_err(Error::internal)?;
-        let mut items = vec![
-            TransactWriteItem::builder().delete(as_read).build(),
-            self.delete(&keys::message_pointer(&post.id))?,
-            tx_update(count.expression_attribute_values(":minus", number(-1)))?,
-        ];
+        let mut items =
+            vec![TransactWriteItem::builder().delete(as_read).build(), self.delete(&keys::message_pointer(&post.id))?];
+        if let Some(count) = count {
+            items.push(tx_update(count)?);
+        }
         items.extend(self.index_deletes(post)?);
         Ok(items)
     }

@@ -2,6 +2,7 @@
 
 mod bookmarks;
 mod connections;
+mod inbox;
 mod keys;
 mod messages;
 mod meter;
@@ -32,6 +33,9 @@ use serde::de::DeserializeOwned;
 
 pub use bookmarks::{Bookmark, MAX_BOOKMARKS};
 pub use connections::{CONNECTION_TTL_SECS, Connection};
+pub use inbox::{
+    ACTIVITY_INDEX, ACTIVITY_PK, ACTIVITY_SK, InboxOrder, InboxRow, LastMessage, PREVIEW_CHARS, UnreadTotals,
+};
 pub use keys::Key;
 pub use messages::{IDEMPOTENCY_TTL_SECS, MAX_PINS, Pointer, SendReceipt, Sent, Version};
 pub use meter::Usage;
@@ -242,26 +246,7 @@ impl Store {
             .send()
             .await;
         let output = self.metered(sent, |o| o.consumed_capacity.units()).map_err(sdk_error)?;
-        let mut items = output.items.unwrap_or_default();
-        let more = items.len() > page.limit;
-        items.truncate(page.limit);
-        if direction == Direction::Before {
-            items.reverse();
-        }
-        let cursor_at = |item: Option<&Item>, direction| {
-            item.and_then(|item| string_attr(item, keys::SK)).map(|sort_key| Cursor { direction, sort_key })
-        };
-        let (first, last) = (items.first(), items.last());
-        let (next, previous) = match direction {
-            Direction::After => (
-                if more { cursor_at(last, Direction::After) } else { None },
-                page.cursor.as_ref().and(cursor_at(first, Direction::Before)),
-            ),
-            Direction::Before => {
-                (cursor_at(last, Direction::After), if more { cursor_at(first, Direction::Before) } else { None })
-            }
-        };
-        Ok(Page { items, next, previous })
+        Ok(paged(output.items.unwrap_or_default(), page, keys::SK, None))
     }
 
     /// Up to `limit` items of partition `pk`, in the order asked, whose sort key meets `sort` (a
@@ -376,6 +361,32 @@ impl Store {
             tokio::time::sleep(Duration::from_millis(10 * u64::from(attempt))).await;
         }
     }
+}
+
+/// A page of what a Query answered for `page` (read with a limit one past the page's, so an extra item
+/// says there is more), with cursors on the `sort` attribute. `evaluated_past` is where a filtered
+/// Query stopped reading, which may lie past its last item: the next page starts there.
+pub(crate) fn paged(mut items: Vec<Item>, page: &PageRequest, sort: &str, evaluated_past: Option<Item>) -> Page<Item> {
+    let direction = page.cursor.as_ref().map_or(Direction::After, |c| c.direction);
+    let more = items.len() > page.limit || evaluated_past.is_some();
+    items.truncate(page.limit);
+    if direction == Direction::Before {
+        items.reverse();
+    }
+    let cursor_at = |item: Option<&Item>, direction| {
+        item.and_then(|item| string_attr(item, sort)).map(|sort_key| Cursor { direction, sort_key })
+    };
+    let first = items.first();
+    let (next, previous) = match direction {
+        Direction::After => (
+            if more { cursor_at(items.last().or(evaluated_past.as_ref()), Direction::After) } else { None },
+            page.cursor.as_ref().and(cursor_at(first, Direction::Before)),
+        ),
+        Direction::Before => {
+            (cursor_at(items.last(), Direction::After), if more { cursor_at(first, Direction::Before) } else { None })
+        }
+    };
+    Page { items, next, previous }
 }
 
 pub(crate) fn key_item(key: &Key) -> Item {

@@ -3,7 +3,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::messages::value;
 use super::{Order, Store, from_item, keys};
 use crate::error::Result;
 use crate::ids::{MessageId, OrgId, RoomId, UserId};
@@ -18,24 +17,12 @@ pub struct ReadMarker {
     /// Everything up to and including it is read.
     pub last_read_message_id: MessageId,
     pub read_at: String,
+    /// Moved by the member's own send: their message says as much, so no event is made of it.
+    #[serde(default)]
+    pub by_send: bool,
 }
 
 impl Store {
-    /// Sets a member's marker, forwards or back (back marks later messages unread again).
-    pub async fn set_read_marker(&self, marker: &ReadMarker) -> Result<()> {
-        let update = self
-            .update_item(&keys::read_marker(&marker.room_id, &marker.user_id))
-            .update_expression(
-                "SET org_id = :org, room_id = :room, user_id = :user, last_read_message_id = :id, read_at = :at",
-            )
-            .expression_attribute_values(":org", value(&marker.org_id)?)
-            .expression_attribute_values(":room", value(&marker.room_id)?)
-            .expression_attribute_values(":user", value(&marker.user_id)?)
-            .expression_attribute_values(":id", value(&marker.last_read_message_id)?)
-            .expression_attribute_values(":at", value(&marker.read_at)?);
-        self.update_if(update).await.map(drop)
-    }
-
     /// Every marker set in the room (members who never read have none).
     pub async fn read_markers(&self, room: &RoomId) -> Result<Vec<ReadMarker>> {
         let items = self.query_all(keys::room_pk(room), keys::READ_PREFIX, true).await?;

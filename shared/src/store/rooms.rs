@@ -11,11 +11,11 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::PostRef;
-use super::{Item, Order, Store, failed_at, from_item, key_item, keys, string_attr, to_item};
+use super::inbox::InboxRow;
+use super::{Item, Store, failed_at, from_item, key_item, keys, string_attr, to_item};
 use crate::error::{Error, Result};
 use crate::ids::{OrgId, RoomId, UserId};
 use crate::model::{Member, Message, Room};
-use crate::paging::{Page, PageRequest};
 
 /// A transaction holds at most 100 items; a create writes the room and its member-set item besides
 /// one user's-room item per member.
@@ -33,11 +33,6 @@ pub fn member_digest(members: &[UserId]) -> String {
 
 #[derive(Serialize, Deserialize)]
 struct MemberSet {
-    room_id: RoomId,
-}
-
-#[derive(Serialize, Deserialize)]
-struct UserRoom {
     room_id: RoomId,
 }
 
@@ -62,13 +57,21 @@ pub struct MembershipChanged {
     pub removed: Vec<UserId>,
 }
 
+/// The room's count item.
+#[derive(Deserialize)]
+struct MessageCount {
+    #[serde(default)]
+    message_count: u64,
+}
+
 fn existing_room(item: Option<&Item>) -> Option<RoomId> {
     item.and_then(|item| string_attr(item, "room_id")).and_then(|id| RoomId::parse(id).ok())
 }
 
 impl Store {
-    fn user_room_put(&self, org: &OrgId, user: &UserId, room: &RoomId) -> Result<TransactWriteItem> {
-        self.put(&keys::user_room(org, user, room), &UserRoom { room_id: room.clone() })
+    /// A member's inbox row, active since `at`.
+    fn user_room_put(&self, org: &OrgId, user: &UserId, room: &RoomId, at: &str) -> Result<TransactWriteItem> {
+        self.put(&keys::user_room(org, user, room), &InboxRow::new(org, user, room, at))
     }
 
     /// The member-set item, written only where no room holds the set yet; a failed condition hands
@@ -110,7 +113,7 @@ impl Store {
             self.put_new(&keys::room(&room.room_id), room)?,
         ];
         for user in members {
-            items.push(self.user_room_put(&room.org_id, user, &room.room_id)?);
+            items.push(self.user_room_put(&room.org_id, user, &room.room_id, &room.created_at)?);
         }
         match self.transact(items).await? {
             Ok(()) => Ok(CreatedRoom::New(room.room_id.clone())),
@@ -130,25 +133,17 @@ impl Store {
         users: &[UserId],
         posts: &[PostRef],
     ) -> Result<(Option<Room>, Vec<Option<Member>>, Vec<Option<Message>>)> {
-        let mut keys = vec![keys::room(room)];
+        let mut keys = vec![keys::room(room), keys::room_count(room)];
         keys.extend(posts.iter().map(|post| post.key(room)));
         keys.extend(users.iter().map(|user| keys::member(org, user)));
         let mut found = self.get_many(&keys).await?.into_iter();
-        let room = found.next().flatten().map(from_item).transpose()?;
+        let room: Option<Room> = found.next().flatten().map(from_item).transpose()?;
+        let count: Option<MessageCount> = found.next().flatten().map(from_item).transpose()?;
+        let room = room.map(|room| Room { message_count: count.map_or(0, |count| count.message_count), ..room });
         let posts =
             found.by_ref().take(posts.len()).map(|item| item.map(from_item).transpose()).collect::<Result<_>>()?;
         let members = found.map(current_member).collect::<Result<_>>()?;
         Ok((room, members, posts))
-    }
-
-    /// A page of the user's rooms, newest first: one Query for the page, one batch read for the rooms.
-    pub async fn user_rooms(&self, org: &OrgId, user: &UserId, page: &PageRequest) -> Result<Page<Room>> {
-        let page = self.query_page(keys::user_rooms_pk(org, user), keys::ROOM_PREFIX, Order::NewestFirst, page).await?;
-        let ids = page.items.iter().map(|item| from_item::<UserRoom>(item.clone())).collect::<Result<Vec<_>>>()?;
-        let keys: Vec<_> = ids.iter().map(|user_room| keys::room(&user_room.room_id)).collect();
-        let rooms = if keys.is_empty() { Vec::new() } else { self.get_many(&keys).await? };
-        let rooms = rooms.into_iter().flatten().map(from_item).collect::<Result<Vec<Room>>>()?;
-        Ok(Page { items: rooms, next: page.next, previous: page.previous })
     }
 
     /// Applies `change` to `room` in one transaction: the room, its member-set item and the users'
@@ -157,6 +152,7 @@ impl Store {
     /// a change never fails, nor names another room, for landing on someone else's set.
     pub async fn change_membership(&self, mut room: Room, change: &MembershipChange) -> Result<MembershipChanged> {
         let mut claim_set = true;
+        let joined_at = crate::time::now();
         for _ in 0..6 {
             let added: Vec<UserId> = dedup(change.add.iter().filter(|user| !room.has_member(user)));
             let removed: Vec<UserId> = dedup(change.remove.iter().filter(|user| room.has_member(user)));
@@ -192,7 +188,7 @@ impl Store {
                 items.push(self.member_set_put(&room.org_id, &new_members, &room.room_id)?);
             }
             for user in &added {
-                items.push(self.user_room_put(&room.org_id, user, &room.room_id)?);
+                items.push(self.user_room_put(&room.org_id, user, &room.room_id, &joined_at)?);
             }
             for user in &removed {
                 items.push(self.delete(&keys::user_room(&room.org_id, user, &room.room_id))?);

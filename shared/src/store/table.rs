@@ -2,18 +2,20 @@
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, StreamSpecification,
-    StreamViewType, TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, CreateGlobalSecondaryIndexAction, GlobalSecondaryIndex,
+    GlobalSecondaryIndexUpdate, KeySchemaElement, KeyType, Projection, ProjectionType, ScalarAttributeType,
+    StreamSpecification, StreamViewType, TimeToLiveSpecification,
 };
 
+use super::inbox::{ACTIVITY_INDEX, ACTIVITY_PK, ACTIVITY_SK};
 use super::keys::{PK, SK};
 use crate::error::{Error, Result};
 
 /// The attribute that holds an item's expiry (epoch seconds), for the table's TTL.
 pub const TTL_ATTRIBUTE: &str = "ttl";
 
-/// Creates the table (PK/SK strings, on demand, a stream of new and old images, TTL on `ttl`),
-/// unless it exists.
+/// Creates the table (PK/SK strings, on demand, a stream of new and old images, TTL on `ttl`, the
+/// inbox's activity index), unless it exists; a table made before the index gets it.
 pub async fn create_table(client: &Client, name: &str) -> Result<()> {
     let key = |name: &str, kind: KeyType| {
         KeySchemaElement::builder().attribute_name(name).key_type(kind).build().map_err(Error::internal)
@@ -30,6 +32,14 @@ pub async fn create_table(client: &Client, name: &str) -> Result<()> {
         .stream_view_type(StreamViewType::NewAndOldImages)
         .build()
         .map_err(Error::internal)?;
+    let all = Projection::builder().projection_type(ProjectionType::All).build();
+    let activity_keys = vec![key(ACTIVITY_PK, KeyType::Hash)?, key(ACTIVITY_SK, KeyType::Range)?];
+    let activity = GlobalSecondaryIndex::builder()
+        .index_name(ACTIVITY_INDEX)
+        .set_key_schema(Some(activity_keys.clone()))
+        .projection(all.clone())
+        .build()
+        .map_err(Error::internal)?;
     let created = client
         .create_table()
         .table_name(name)
@@ -38,12 +48,35 @@ pub async fn create_table(client: &Client, name: &str) -> Result<()> {
         .key_schema(key(SK, KeyType::Range)?)
         .attribute_definitions(attribute(PK)?)
         .attribute_definitions(attribute(SK)?)
+        .attribute_definitions(attribute(ACTIVITY_PK)?)
+        .attribute_definitions(attribute(ACTIVITY_SK)?)
+        .global_secondary_indexes(activity)
         .stream_specification(stream)
         .send()
         .await;
     match created {
         Ok(_) => {}
         Err(err) if err.as_service_error().is_some_and(|e| e.is_resource_in_use_exception()) => {
+            let table = client.describe_table().table_name(name).send().await.map_err(super::sdk_error)?;
+            let indexes = table.table.and_then(|t| t.global_secondary_indexes).unwrap_or_default();
+            if indexes.iter().any(|index| index.index_name() == Some(ACTIVITY_INDEX)) {
+                return Ok(());
+            }
+            let create = CreateGlobalSecondaryIndexAction::builder()
+                .index_name(ACTIVITY_INDEX)
+                .set_key_schema(Some(activity_keys))
+                .projection(all)
+                .build()
+                .map_err(Error::internal)?;
+            client
+                .update_table()
+                .table_name(name)
+                .attribute_definitions(attribute(ACTIVITY_PK)?)
+                .attribute_definitions(attribute(ACTIVITY_SK)?)
+                .global_secondary_index_updates(GlobalSecondaryIndexUpdate::builder().create(create).build())
+                .send()
+                .await
+                .map_err(super::sdk_error)?;
             return Ok(());
         }
         Err(err) => return Err(super::sdk_error(err)),

@@ -1,0 +1,461 @@
+//! Each member's inbox: one row a room (`ORG#{org}#USER#{user}` / `ROOM#{room}`) with the room's last
+//! message, when it was last active, the member's read marker and their unread count.
+//!
+//! Rows are written with the room's membership; everything after that is kept by the projector from
+//! the table's stream. A message is counted once: its `COUNTED#` item is written in the same
+//! transaction as the rows it changes, and each row changes only from the version that was read, so a
+//! replayed record or a race with a reader's marker makes the projector read again, never count
+//! twice. A member's unread count is the number of counted messages of other members after their
+//! marker, which is also how a marker moved by hand is recounted.
+
+use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnConsumedCapacity, TransactWriteItem};
+use serde::{Deserialize, Serialize};
+
+use super::messages::value;
+use super::meter::Consumed;
+use super::{Item, Order, Store, failed_at, from_item, keys, sdk_error, to_item};
+use crate::error::{Error, Result};
+use crate::ids::{MessageId, OrgId, RoomId, UserId};
+use crate::model::{Message, Room};
+use crate::paging::{Direction, Page, PageRequest};
+use crate::store::ReadMarker;
+
+/// The longest text preview a row shows.
+pub const PREVIEW_CHARS: usize = 200;
+/// The index that orders a member's rows by activity, newest first.
+pub const ACTIVITY_INDEX: &str = "ByActivity";
+pub const ACTIVITY_PK: &str = "activity_pk";
+pub const ACTIVITY_SK: &str = "activity_sk";
+/// Reads and writes a projection or a marker retries when another got there first.
+const ATTEMPTS: usize = 8;
+
+/// The newest message of a room, as an inbox shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastMessage {
+    pub message_id: MessageId,
+    pub sender_id: UserId,
+    pub preview: String,
+    pub created_at: String,
+}
+
+impl LastMessage {
+    fn of(post: &Message) -> Self {
+        Self {
+            message_id: post.id.clone(),
+            sender_id: post.sender_id.clone(),
+            preview: post.message.chars().take(PREVIEW_CHARS).collect(),
+            created_at: post.created_at.clone(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InboxRow {
+    pub room_id: RoomId,
+    #[serde(default)]
+    pub last_activity_at: String,
+    #[serde(default)]
+    pub last_message: Option<LastMessage>,
+    #[serde(default)]
+    pub unread_count: u64,
+    #[serde(default)]
+    pub last_read_message_id: Option<MessageId>,
+    /// Bumped by every change after the row was written: a change applies only to what it read.
+    #[serde(default)]
+    pub version: u64,
+    #[serde(default)]
+    activity_pk: String,
+    #[serde(default)]
+    activity_sk: String,
+}
+
+impl InboxRow {
+    /// A new member's row: active since `at`, nothing unread.
+    pub(crate) fn new(org: &OrgId, user: &UserId, room: &RoomId, at: &str) -> Self {
+        Self {
+            room_id: room.clone(),
+            last_activity_at: at.to_owned(),
+            last_message: None,
+            unread_count: 0,
+            last_read_message_id: None,
+            version: 0,
+            activity_pk: keys::user_rooms_pk(org, user),
+            activity_sk: activity_sort_key(at, room),
+        }
+    }
+
+    fn is_unread(&self, message: &MessageId) -> bool {
+        self.last_read_message_id.as_ref().is_none_or(|read| read < message)
+    }
+
+    fn with_last_message(mut self, post: &Message) -> Self {
+        if self.last_message.as_ref().is_none_or(|last| last.message_id < post.id) {
+            self.last_message = Some(LastMessage::of(post));
+            self.last_activity_at = post.created_at.clone();
+            self.activity_sk = activity_sort_key(&post.created_at, &self.room_id);
+        }
+        self
+    }
+}
+
+fn activity_sort_key(at: &str, room: &RoomId) -> String {
+    format!("{at}#{room}")
+}
+
+/// The room a row's activity sort key ends with.
+fn room_of_sort_key(sort_key: &str) -> Option<RoomId> {
+    sort_key.rsplit_once('#').and_then(|(_, room)| RoomId::parse(room).ok())
+}
+
+/// A message counted in its room's unread counts.
+#[derive(Serialize, Deserialize)]
+struct Counted {
+    sender_id: UserId,
+}
+
+/// How a member's inbox is ordered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InboxOrder {
+    /// Latest activity first.
+    Activity,
+    /// Newest room first.
+    Created,
+}
+
+/// A member's unread total, for a badge.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct UnreadTotals {
+    pub rooms: u64,
+    pub messages: u64,
+}
+
+impl Store {
+    /// Writes `row` as the new state of `user`'s row, if the row is still at `seen_version`.
+    fn row_put(&self, org: &OrgId, user: &UserId, row: &InboxRow, seen_version: u64) -> Result<TransactWriteItem> {
+        let mut row = row.clone();
+        row.version = seen_version + 1;
+        // Rows written before the activity index have no index keys yet.
+        row.activity_pk = keys::user_rooms_pk(org, user);
+        if row.activity_sk.is_empty() {
+            row.activity_sk = activity_sort_key(&row.last_activity_at, &row.room_id);
+        }
+        let condition = if seen_version == 0 {
+            "attribute_exists(PK) AND (attribute_not_exists(version) OR version = :seen)"
+        } else {
+            "attribute_exists(PK) AND version = :seen"
+        };
+        let put = Put::builder()
+            .table_name(self.table())
+            .set_item(Some(to_item(&keys::user_room(org, user, &row.room_id), &row)?))
+            .condition_expression(condition)
+            .expression_attribute_values(":seen", value(&seen_version)?)
+            .build()
+            .map_err(Error::internal)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// The room's message count moved by `by` (in the transaction that counts or uncounts a message).
+    fn room_count(&self, room: &RoomId, by: i64) -> Result<TransactWriteItem> {
+        super::messages::tx_update(
+            self.update_builder(&keys::room_count(room))
+                .update_expression("ADD message_count :by")
+                .expression_attribute_values(":by", super::messages::number(by)),
+        )
+    }
+
+    /// Messages of others than `user` counted after `after` (all when `None`): their unread count
+    /// with their marker there.
+    async fn count_unread(&self, room: &RoomId, user: &UserId, after: Option<&MessageId>) -> Result<u64> {
+        // Counted items sort between `COUNTED#` and `COUNTED$`; the marker's own message is read.
+        let from =
+            after.map_or_else(|| keys::COUNTED_PREFIX.to_owned(), |id| format!("{}\0", keys::counted(room, id).sk));
+        let to = keys::COUNTED_END.to_owned();
+        let mut start: Option<Item> = None;
+        let mut count = 0u64;
+        loop {
+            let sent = self
+                .client
+                .query()
+                .table_name(self.table())
+                .key_condition_expression("PK = :pk AND SK BETWEEN :from AND :to")
+                .filter_expression("sender_id <> :me")
+                .expression_attribute_values(":pk", AttributeValue::S(keys::room_pk(room)))
+                .expression_attribute_values(":from", AttributeValue::S(from.clone()))
+                .expression_attribute_values(":to", AttributeValue::S(to.clone()))
+                .expression_attribute_values(":me", value(user)?)
+                .select(aws_sdk_dynamodb::types::Select::Count)
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                .send()
+                .await;
+            let output = self.metered(sent, |o| o.consumed_capacity.units()).map_err(sdk_error)?;
+            count += u64::try_from(output.count).unwrap_or_default();
+            match output.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(count),
+            }
+        }
+    }
+
+    /// Counts a stored message in its room, once: every member's row gets it as its last message
+    /// (if newer), every other member whose marker is before it one more unread, and its sender's
+    /// marker moves to it (what they sent, they have read).
+    pub async fn project_stored(&self, post: &Message) -> Result<()> {
+        if post.parent.is_some() {
+            return Ok(());
+        }
+        for _ in 0..ATTEMPTS {
+            let Some(room) = self.get::<Room>(&keys::room(&post.room_id)).await? else { return Ok(()) };
+            let mut wanted =
+                vec![keys::counted(&room.room_id, &post.id), keys::read_marker(&room.room_id, &post.sender_id)];
+            wanted.extend(room.room_user_ids.iter().map(|user| keys::user_room(&room.org_id, user, &room.room_id)));
+            let mut found = self.get_many(&wanted).await?.into_iter();
+            if found.next().flatten().is_some() {
+                return Ok(());
+            }
+            let marker: Option<ReadMarker> = found.next().flatten().map(from_item).transpose()?;
+            let counted = Counted { sender_id: post.sender_id.clone() };
+            let mut items = vec![
+                self.put_new(&keys::counted(&room.room_id, &post.id), &counted)?,
+                self.room_count(&room.room_id, 1)?,
+            ];
+            for (user, row) in room.room_user_ids.iter().zip(found) {
+                let Some(row) = row.map(from_item::<InboxRow>).transpose()? else { continue };
+                let seen = row.version;
+                let mut new = row.clone().with_last_message(post);
+                if *user == post.sender_id {
+                    if new.is_unread(&post.id) {
+                        new.last_read_message_id = Some(post.id.clone());
+                        new.unread_count = self.count_unread(&room.room_id, user, Some(&post.id)).await?;
+                    }
+                } else if row.is_unread(&post.id) {
+                    new.unread_count += 1;
+                }
+                if new != row {
+                    items.push(self.row_put(&room.org_id, user, &new, seen)?);
+                }
+            }
+            if marker.as_ref().is_none_or(|marker| marker.last_read_message_id < post.id) {
+                let moved = ReadMarker {
+                    org_id: room.org_id.clone(),
+                    room_id: room.room_id.clone(),
+                    user_id: post.sender_id.clone(),
+                    last_read_message_id: post.id.clone(),
+                    read_at: post.created_at.clone(),
+                    by_send: true,
+                };
+                items.push(self.marker_put(&moved, marker.as_ref())?);
+            }
+            match self.transact(items).await? {
+                Ok(()) => return Ok(()),
+                // Another run counted it first.
+                Err(reasons) if failed_at(&reasons, 0) => return Ok(()),
+                Err(_) => continue,
+            }
+        }
+        Err(Error::conflict("the inbox kept changing while a message was counted"))
+    }
+
+    /// Takes a removed message out of its room's counts, once; rows that showed it as the last
+    /// message show the newest one left.
+    pub async fn project_removed(&self, post: &Message) -> Result<()> {
+        if post.parent.is_some() {
+            return Ok(());
+        }
+        for _ in 0..ATTEMPTS {
+            let Some(room) = self.get::<Room>(&keys::room(&post.room_id)).await? else { return Ok(()) };
+            let mut wanted = vec![keys::counted(&room.room_id, &post.id)];
+            wanted.extend(room.room_user_ids.iter().map(|user| keys::user_room(&room.org_id, user, &room.room_id)));
+            let mut found = self.get_many(&wanted).await?.into_iter();
+            if found.next().flatten().is_none() {
+                return Ok(());
+            }
+            let newest = self.newest_message(&room.room_id).await?;
+            let mut items = vec![
+                super::tx::conditional_delete(self, &keys::counted(&room.room_id, &post.id))?,
+                self.room_count(&room.room_id, -1)?,
+            ];
+            for (user, row) in room.room_user_ids.iter().zip(found) {
+                let Some(row) = row.map(from_item::<InboxRow>).transpose()? else { continue };
+                let mut new = row.clone();
+                if *user != post.sender_id && row.is_unread(&post.id) {
+                    new.unread_count = new.unread_count.saturating_sub(1);
+                }
+                if row.last_message.as_ref().is_some_and(|last| last.message_id == post.id) {
+                    new.last_message = newest.as_ref().map(LastMessage::of);
+                }
+                if new != row {
+                    items.push(self.row_put(&room.org_id, user, &new, row.version)?);
+                }
+            }
+            match self.transact(items).await? {
+                Ok(()) => return Ok(()),
+                Err(reasons) if failed_at(&reasons, 0) => return Ok(()),
+                Err(_) => continue,
+            }
+        }
+        Err(Error::conflict("the inbox kept changing while a message was uncounted"))
+    }
+
+    /// An edited message's new text in the previews that show it.
+    pub async fn project_edited(&self, post: &Message) -> Result<()> {
+        if post.parent.is_some() {
+            return Ok(());
+        }
+        let Some(room) = self.get::<Room>(&keys::room(&post.room_id)).await? else { return Ok(()) };
+        for user in &room.room_user_ids {
+            let update = self
+                .update_item(&keys::user_room(&room.org_id, user, &room.room_id))
+                .update_expression("SET last_message.preview = :preview")
+                .condition_expression("last_message.message_id = :id")
+                .expression_attribute_values(":preview", value(&LastMessage::of(post).preview)?)
+                .expression_attribute_values(":id", value(&post.id)?);
+            self.update_if(update).await?;
+        }
+        Ok(())
+    }
+
+    /// Sets `user`'s marker in the room at `message` (forwards or back) and recounts what is unread
+    /// after it, in one transaction with the row's version as read.
+    pub async fn mark_read(
+        &self,
+        org: &OrgId,
+        room: &RoomId,
+        user: &UserId,
+        message: &MessageId,
+    ) -> Result<ReadMarker> {
+        let marker = ReadMarker {
+            org_id: org.clone(),
+            room_id: room.clone(),
+            user_id: user.clone(),
+            last_read_message_id: message.clone(),
+            read_at: crate::time::now(),
+            by_send: false,
+        };
+        for _ in 0..ATTEMPTS {
+            let Some(row) = self.get::<InboxRow>(&keys::user_room(org, user, room)).await? else {
+                return Err(Error::forbidden("You are not a member of this room"));
+            };
+            let mut new = row.clone();
+            new.last_read_message_id = Some(message.clone());
+            new.unread_count = self.count_unread(room, user, Some(message)).await?;
+            let items =
+                vec![self.row_put(org, user, &new, row.version)?, self.put(&keys::read_marker(room, user), &marker)?];
+            if self.transact(items).await?.is_ok() {
+                return Ok(marker);
+            }
+        }
+        Err(Error::conflict("The room kept changing while it was marked read; try again"))
+    }
+
+    /// The put of a moved marker, if the marker is still as read.
+    fn marker_put(&self, marker: &ReadMarker, seen: Option<&ReadMarker>) -> Result<TransactWriteItem> {
+        let put = Put::builder()
+            .table_name(self.table())
+            .set_item(Some(to_item(&keys::read_marker(&marker.room_id, &marker.user_id), marker)?));
+        let put = match seen {
+            None => put.condition_expression("attribute_not_exists(PK)"),
+            Some(seen) => put
+                .condition_expression("last_read_message_id = :seen")
+                .expression_attribute_values(":seen", value(&seen.last_read_message_id)?),
+        };
+        Ok(TransactWriteItem::builder().put(put.build().map_err(Error::internal)?).build())
+    }
+
+    /// A page of `user`'s rooms with their rows, in `order`; with `unread_only`, rooms with unread
+    /// messages only (a page may then hold fewer than asked, with `next` to go on). One Query, and one
+    /// BatchGet of the page's rooms.
+    pub async fn inbox(
+        &self,
+        org: &OrgId,
+        user: &UserId,
+        order: InboxOrder,
+        unread_only: bool,
+        page: &PageRequest,
+    ) -> Result<Page<(Room, InboxRow)>> {
+        let pk = keys::user_rooms_pk(org, user);
+        let rows = match order {
+            InboxOrder::Created if !unread_only => {
+                self.query_page(pk, keys::ROOM_PREFIX, Order::NewestFirst, page).await?
+            }
+            _ => self.activity_page(&pk, order, unread_only, page).await?,
+        };
+        let rows = rows.try_map(from_item::<InboxRow>)?;
+        let wanted: Vec<_> = rows.items.iter().map(|row| keys::room(&row.room_id)).collect();
+        let rooms = if wanted.is_empty() { Vec::new() } else { self.get_many(&wanted).await? };
+        let items = rows
+            .items
+            .into_iter()
+            .zip(rooms)
+            .filter_map(|(row, room)| room.map(|room| from_item::<Room>(room).map(|room| (room, row))))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Page { items, next: rows.next, previous: rows.previous })
+    }
+
+    /// One Query of the rows: by activity on the index, or by room on the table with a filter.
+    async fn activity_page(
+        &self,
+        pk: &str,
+        order: InboxOrder,
+        unread_only: bool,
+        page: &PageRequest,
+    ) -> Result<Page<Item>> {
+        let by_activity = order == InboxOrder::Activity;
+        let (sort_name, cursor_prefix) = if by_activity { (ACTIVITY_SK, "") } else { (keys::SK, keys::ROOM_PREFIX) };
+        let direction = page.cursor.as_ref().map_or(Direction::After, |c| c.direction);
+        let start = match &page.cursor {
+            None => None,
+            Some(cursor) if by_activity => {
+                let room = room_of_sort_key(&cursor.sort_key).ok_or_else(|| Error::bad_request("invalid cursor"))?;
+                let mut key =
+                    super::key_item(&keys::Key { pk: pk.to_owned(), sk: format!("{}{room}", keys::ROOM_PREFIX) });
+                key.insert(ACTIVITY_PK.into(), AttributeValue::S(pk.to_owned()));
+                key.insert(ACTIVITY_SK.into(), AttributeValue::S(cursor.sort_key.clone()));
+                Some(key)
+            }
+            Some(cursor) if cursor.sort_key.starts_with(cursor_prefix) => {
+                Some(super::key_item(&keys::Key { pk: pk.to_owned(), sk: cursor.sort_key.clone() }))
+            }
+            Some(_) => return Err(Error::bad_request("invalid cursor")),
+        };
+        let mut query = self
+            .client
+            .query()
+            .table_name(self.table())
+            .scan_index_forward(direction == Direction::Before)
+            .limit(i32::try_from(page.limit + 1).map_err(Error::internal)?)
+            .set_exclusive_start_key(start)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total);
+        query = if by_activity {
+            query
+                .index_name(ACTIVITY_INDEX)
+                .key_condition_expression("activity_pk = :pk")
+                .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
+        } else {
+            query
+                .consistent_read(true)
+                .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+                .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
+                .expression_attribute_values(":prefix", AttributeValue::S(keys::ROOM_PREFIX.to_owned()))
+        };
+        if unread_only {
+            query = query.filter_expression("unread_count > :zero").expression_attribute_values(":zero", value(&0u64)?);
+        }
+        let output = self.metered(query.send().await, |o| o.consumed_capacity.units()).map_err(sdk_error)?;
+        let evaluated_past = output.last_evaluated_key.filter(|key| !key.is_empty());
+        Ok(super::paged(output.items.unwrap_or_default(), page, sort_name, evaluated_past))
+    }
+
+    /// How many of `user`'s rooms have unread messages, and how many messages in all.
+    pub async fn unread_totals(&self, org: &OrgId, user: &UserId) -> Result<UnreadTotals> {
+        let rows = self.query_all(keys::user_rooms_pk(org, user), keys::ROOM_PREFIX, true).await?;
+        let mut totals = UnreadTotals::default();
+        for row in rows.into_iter().map(from_item::<InboxRow>) {
+            let unread = row?.unread_count;
+            totals.rooms += u64::from(unread > 0);
+            totals.messages += unread;
+        }
+        Ok(totals)
+    }
+}
