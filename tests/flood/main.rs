@@ -134,9 +134,9 @@ async fn a_sender_cannot_queue_more_than_the_caps() {
 }
 
 /// Messages each of the 20 senders sends.
-const PER_SENDER: usize = 10;
+const PER_SENDER: usize = 5;
 
-/// 20 members of one room send 10 messages each at once. Once the projector has caught up, every
+/// 20 members of one room send 5 messages each at once. Once the projector has caught up, every
 /// member's unread count is exactly the other members' messages after their own last one (sending
 /// moves a sender's marker), however the sends interleaved.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
