@@ -1,6 +1,9 @@
 //! The table's stream in, derived state kept (`ReportBatchItemFailures`: what failed is retried,
 //! with everything after it).
 
+// The stream handler nests the SDK's futures deeper than the default limit lets rustc lay out.
+#![recursion_limit = "256"]
+
 use aws_lambda_events::dynamodb::Event as StreamEvent;
 use dm_projector::Projector;
 use dm_shared::lambda::{Error, lambda_runtime};
