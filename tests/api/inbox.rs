@@ -158,3 +158,63 @@ async fn replayed_and_rebatched_records_count_each_message_once() {
     assert_eq!(alices.body["results"][0]["last_read_message_id"], ids[2].as_str(), "{}", alices.raw);
     assert_eq!(alices.body["results"][0]["unread_count"], 0);
 }
+
+/// Members of one room send at once; once the projector has caught up, every member's unread count
+/// is exactly the other members' messages after their own last one, however the sends interleaved.
+/// A send answered 503 (DynamoDB Local pausing under load) is retried with its Idempotency-Key, as a
+/// client would: it is stored once either way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_senders_leave_exact_unread_counts() {
+    let app = &spawn_app().await;
+    let senders: Vec<String> = (0..5).map(|i| format!("s{i}")).collect();
+    let names: Vec<&str> = senders.iter().map(String::as_str).collect();
+    let org = app.org_with("owner", &names).await;
+    let room = app.room(&org, names[0], &names[1..]).await;
+    let path = format!("/api/v1/org/{org}/rooms/{room}/messages");
+    let sent: Vec<(String, Vec<String>)> = futures_util::future::join_all(senders.iter().map(|sender| {
+        let path = path.clone();
+        async move {
+            let mut ids = Vec::new();
+            for n in 0..4 {
+                let body = json!({ "sender_id": sender, "message": format!("{sender} says {n}") });
+                let reply = loop {
+                    let reply = app
+                        .raw(Method::POST, &path)
+                        .bearer_auth(dm_tests::token(sender))
+                        .header("idempotency-key", format!("{sender}-{n}"))
+                        .json(&body)
+                        .send()
+                        .await
+                        .unwrap();
+                    let reply = dm_tests::read(reply).await;
+                    if reply.status != StatusCode::SERVICE_UNAVAILABLE {
+                        break reply;
+                    }
+                };
+                assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.raw);
+                ids.push(reply.str("message_id"));
+            }
+            (sender.clone(), ids)
+        }
+    }))
+    .await;
+    let all: Vec<(&str, &str)> =
+        sent.iter().flat_map(|(sender, ids)| ids.iter().map(move |id| (sender.as_str(), id.as_str()))).collect();
+    let newest = all.iter().map(|(_, id)| *id).max().unwrap();
+    for (member, own) in &sent {
+        let marker = own.iter().max().unwrap();
+        let expected = all.iter().filter(|(sender, id)| sender != member && id > &marker.as_str()).count();
+        let inbox = app
+            .inbox_when(&org, member, "", |inbox| {
+                inbox["results"][0]["last_read_message_id"] == marker.as_str()
+                    && inbox["results"][0]["unread_count"] == expected
+                    && inbox["results"][0]["last_message"]["message_id"] == newest
+            })
+            .await;
+        assert_eq!(inbox["results"][0]["room_id"], room.as_str());
+        let totals = app.get(&format!("/api/v1/org/{org}/users/{member}/unread"), member).await;
+        assert_eq!(totals.body["messages"], expected, "{member}");
+    }
+    // Stored once each, counted once each.
+    app.get_when(&path, "s0", |list| list["count"] == all.len()).await;
+}
