@@ -217,6 +217,63 @@ impl TestApp {
         self.get_when(&format!("/api/v1/org/{org}/users/{user}/rooms{query}"), user, ready).await
     }
 
+    /// `senders` members of one room send `each` messages, all at once; once the projector has caught
+    /// up, every member's inbox shows the newest message, their own last one as their marker, and
+    /// exactly the other members' messages after it as unread, however the sends interleaved; the
+    /// room counts each message once. A send answered 503 (DynamoDB Local pausing under load) is
+    /// retried with its Idempotency-Key, as a client would: it is stored once either way.
+    pub async fn send_at_once(&self, senders: usize, each: usize) {
+        let senders: Vec<String> = (0..senders).map(|i| format!("s{i}")).collect();
+        let names: Vec<&str> = senders.iter().map(String::as_str).collect();
+        let org = self.org_with("owner", &names).await;
+        let room = self.room(&org, names[0], &names[1..]).await;
+        let path = format!("/api/v1/org/{org}/rooms/{room}/messages");
+        let sent: Vec<(String, Vec<String>)> = futures_util::future::join_all(senders.iter().map(|sender| {
+            let path = path.clone();
+            async move {
+                let mut ids = Vec::new();
+                for n in 0..each {
+                    let body = json!({ "sender_id": sender, "message": format!("{sender} says {n}") });
+                    let reply = loop {
+                        let request = self.raw(Method::POST, &path).bearer_auth(token(sender));
+                        let request = request.header("idempotency-key", format!("{sender}-{n}")).json(&body);
+                        let reply = read(request.send().await.expect("the API answers")).await;
+                        if reply.status != StatusCode::SERVICE_UNAVAILABLE {
+                            break reply;
+                        }
+                    };
+                    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.raw);
+                    ids.push(reply.str("message_id"));
+                }
+                (sender.clone(), ids)
+            }
+        }))
+        .await;
+        self.settled().await;
+        let all: Vec<(&str, &str)> =
+            sent.iter().flat_map(|(sender, ids)| ids.iter().map(move |id| (sender.as_str(), id.as_str()))).collect();
+        let newest = all.iter().map(|(_, id)| *id).max().expect("messages were sent");
+        for (member, own) in &sent {
+            let marker = own.iter().max().expect("each sender sent");
+            let expected = all.iter().filter(|(sender, id)| sender != member && id > &marker.as_str()).count();
+            let inbox = self.get(&format!("/api/v1/org/{org}/users/{member}/rooms"), member).await;
+            let row = &inbox.body["results"][0];
+            assert_eq!(row["room_id"], room.as_str());
+            assert_eq!(row["last_message"]["message_id"], newest, "{member}");
+            assert_eq!(row["last_read_message_id"], marker.as_str(), "{member}");
+            assert_eq!(row["unread_count"], expected, "{member}");
+            let totals = self.get(&format!("/api/v1/org/{org}/users/{member}/unread"), member).await;
+            assert_eq!(totals.body["messages"], expected, "{member}");
+        }
+        assert_eq!(self.get(&path, "s0").await.body["count"], all.len(), "each message counted once");
+    }
+
+    /// Returns once the projector has caught up with every write before the call: what it keeps
+    /// (inboxes, counts, links, the search index) follows the stream by a moment.
+    pub async fn settled(&self) {
+        self.stack.settled().await.expect("the projector catches up");
+    }
+
     /// `path` as `user` once `ready` holds for its body: what the projector keeps follows the stream
     /// by a moment.
     pub async fn get_when(&self, path: &str, user: &str, ready: impl Fn(&Value) -> bool) -> Value {

@@ -145,6 +145,12 @@ impl Stack {
         self.hub.endpoint()
     }
 
+    /// Returns once the projector has consumed every write made before the call (see
+    /// `Hub::settled`); for a stack that reads its stream.
+    pub async fn settled(&self) -> Result<(), BoxError> {
+        self.hub.settled().await
+    }
+
     /// The HTTP API as the stack's options configure it.
     pub fn api(&self) -> axum::Router {
         gateway::router(&self.state, self.rate_limit, self.cors.clone())

@@ -20,7 +20,7 @@ use dm_realtime::{Change, Realtime};
 use dm_shared::AppState;
 use serde::Deserialize;
 use serde_json::json;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 /// The open local sockets, by connection id.
@@ -49,6 +49,18 @@ pub struct Hub {
     realtime: Realtime,
     sockets: Sockets,
     endpoint: String,
+    /// Passes the stream reader has made over every shard; the last quiet one the projector took
+    /// with nothing of its own left to read (see `settled`).
+    read: watch::Receiver<u64>,
+    projected: watch::Receiver<u64>,
+}
+
+/// What the stream reader hands a consumer: a shard's batch, or the end of a pass over every shard
+/// (`quiet` when it read nothing).
+#[derive(Clone)]
+enum Delivery {
+    Changes(Arc<[Change]>),
+    Passed { pass: u64, quiet: bool },
 }
 
 impl Hub {
@@ -61,7 +73,15 @@ impl Hub {
         let secret = ulid::Ulid::new();
         let endpoint = format!("http://{}/{secret}", listener.local_addr()?);
         let realtime = Realtime::new(state.clone(), &endpoint)?;
-        let hub = Self { realtime: realtime.clone(), sockets: Sockets::default(), endpoint: endpoint.clone() };
+        let (mark_read, read) = watch::channel(0);
+        let (mark_projected, projected) = watch::channel(0);
+        let hub = Self {
+            realtime: realtime.clone(),
+            sockets: Sockets::default(),
+            endpoint: endpoint.clone(),
+            read: read.clone(),
+            projected,
+        };
         let path = format!("/{secret}/@connections/{{connection_id}}");
         let management =
             Router::new().route(&path, post(post_to_connection).delete(close_connection)).with_state(hub.clone());
@@ -77,11 +97,24 @@ impl Hub {
             let reader = StreamReader::open(state).await?;
             let (to_realtime, realtime_batches) = mpsc::unbounded_channel();
             let (to_projector, projector_batches) = mpsc::unbounded_channel();
-            tasks.push(tokio::spawn(consume(realtime, realtime_batches)));
-            tasks.push(tokio::spawn(consume(Projector::new(state.clone()), projector_batches)));
-            tasks.push(tokio::spawn(reader.run(vec![to_realtime, to_projector])));
+            let settle = Settle { read: read.clone(), settled: mark_projected };
+            tasks.push(tokio::spawn(consume(realtime, realtime_batches, None)));
+            tasks.push(tokio::spawn(consume(Projector::new(state.clone()), projector_batches, Some(settle))));
+            tasks.push(tokio::spawn(reader.run(vec![to_realtime, to_projector], mark_read)));
         }
         Ok((hub, tasks))
+    }
+
+    /// Returns once the projector has consumed every write made before the call, and what its own
+    /// writes cascade into (a deleted message's replies): a pass of the stream reader over every
+    /// shard that began after the call and after the projector's last batch found nothing new.
+    /// What the projector keeps (inboxes, counts, the search index) then shows every earlier write.
+    pub async fn settled(&self) -> Result<(), crate::BoxError> {
+        // The pass under way may have read a shard before the call: the one after it is whole.
+        let whole = *self.read.borrow() + 2;
+        let mut projected = self.projected.clone();
+        tokio::time::timeout(Duration::from_secs(180), projected.wait_for(|passed| *passed >= whole)).await??;
+        Ok(())
     }
 
     /// Where the local `@connections` API answers (what `DM_WS_ENDPOINT` names in AWS).
@@ -232,10 +265,11 @@ impl StreamReader {
         Ok(request.send().await?.shard_iterator.ok_or("no shard iterator")?)
     }
 
-    /// Hands every batch to the realtime push and the projector, for ever.
-    async fn run(mut self, consumers: Vec<mpsc::UnboundedSender<Arc<[Change]>>>) {
+    /// Hands every batch to the realtime push and the projector, for ever, and the end of each pass
+    /// over the shards to them and to `passes`.
+    async fn run(mut self, consumers: Vec<mpsc::UnboundedSender<Delivery>>, passes: watch::Sender<u64>) {
         let mut described = Instant::now();
-        loop {
+        for pass in 1.. {
             if described.elapsed() >= Duration::from_secs(2) {
                 described = Instant::now();
                 if let Err(err) = self.discover(ShardIteratorType::TrimHorizon).await {
@@ -253,7 +287,7 @@ impl StreamReader {
                         let changes: Arc<[Change]> = records.into_iter().filter_map(change).collect();
                         if !changes.is_empty() {
                             for consumer in &consumers {
-                                let _ = consumer.send(changes.clone());
+                                let _ = consumer.send(Delivery::Changes(changes.clone()));
                             }
                         }
                         if let Some(shard) = self.shards.get_mut(&id) {
@@ -272,6 +306,10 @@ impl StreamReader {
                     }
                 }
             }
+            for consumer in &consumers {
+                let _ = consumer.send(Delivery::Passed { pass, quiet: !busy });
+            }
+            passes.send_replace(pass);
             if !busy {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
@@ -283,12 +321,37 @@ impl StreamReader {
 /// growing pause, before it gives them up as a failure destination would take them.
 const BATCH_ATTEMPTS: u32 = 6;
 
+/// Where a consumer says it has nothing left to read: the last quiet pass that began after its
+/// last batch.
+struct Settle {
+    read: watch::Receiver<u64>,
+    settled: watch::Sender<u64>,
+}
+
 /// One consumer's batches, in order.
-async fn consume(consumer: impl dm_shared::stream::Consumer, mut batches: mpsc::UnboundedReceiver<Arc<[Change]>>) {
-    while let Some(batch) = batches.recv().await {
+async fn consume(
+    consumer: impl dm_shared::stream::Consumer,
+    mut deliveries: mpsc::UnboundedReceiver<Delivery>,
+    settle: Option<Settle>,
+) {
+    // The first pass that began after the last batch was consumed: its writes are read by then.
+    let mut clean_from = 0;
+    while let Some(delivery) = deliveries.recv().await {
+        let batch = match delivery {
+            Delivery::Changes(batch) => batch,
+            Delivery::Passed { pass, quiet } => {
+                if let Some(settle) = &settle
+                    && quiet
+                    && pass >= clean_from
+                {
+                    settle.settled.send_replace(pass);
+                }
+                continue;
+            }
+        };
         let mut pending: Vec<Change> = batch.to_vec();
         for attempt in 0..BATCH_ATTEMPTS {
-            let failed = dm_shared::stream::in_order(&consumer, &pending).await;
+            let failed = consumer.consume(&pending).await;
             if failed.is_empty() {
                 break;
             }
@@ -298,6 +361,9 @@ async fn consume(consumer: impl dm_shared::stream::Consumer, mut batches: mpsc::
             }
             pending.retain(|change| failed.contains(&change.sequence_number));
             tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
+        }
+        if let Some(settle) = &settle {
+            clean_from = *settle.read.borrow() + 2;
         }
     }
 }

@@ -153,12 +153,6 @@ pub struct Message {
     /// When each emoji was first used on it: the order lists show them in.
     #[serde(default)]
     pub reacted_at: BTreeMap<String, String>,
-    /// The search terms and the number of links it is indexed under, so an edit or a delete removes
-    /// exactly those entries.
-    #[serde(default)]
-    pub terms: Vec<String>,
-    #[serde(default)]
-    pub link_count: usize,
 }
 
 /// A key no emoji can be (emoji hold no whitespace) that keeps a message's reaction maps from ever
@@ -193,8 +187,6 @@ impl Message {
             thread_count: 0,
             reactions: BTreeMap::from([(EMPTY_MAP_KEY.to_owned(), 0)]),
             reacted_at: BTreeMap::from([(EMPTY_MAP_KEY.to_owned(), String::new())]),
-            terms: Vec::new(),
-            link_count: 0,
         }
     }
 

@@ -29,7 +29,7 @@ pub struct Outgoing {
 /// receipt and stores nothing.
 pub async fn store(state: &AppState, outgoing: Outgoing) -> Result<(Message, SendReceipt)> {
     let key = outgoing.idempotency_key;
-    let mut post = Message::new(
+    let post = Message::new(
         outgoing.org,
         outgoing.room,
         outgoing.parent,
@@ -37,7 +37,7 @@ pub async fn store(state: &AppState, outgoing: Outgoing) -> Result<(Message, Sen
         outgoing.text.into_string(),
         outgoing.media,
     );
-    let receipt = match state.store.send_message(&mut post, key.as_ref()).await? {
+    let receipt = match state.store.send_message(&post, key.as_ref()).await? {
         Sent::New(receipt) | Sent::Repeat(receipt) => receipt,
     };
     Ok((post, receipt))

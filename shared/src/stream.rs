@@ -1,5 +1,6 @@
 //! The table's stream as its consumers read it: the realtime push and the projector both take a
-//! batch of changes, apply them in order, and stop at the first that fails.
+//! batch of changes and answer the ones to deliver again, so nothing is ever applied before what
+//! came earlier (for the projector: earlier in the same room).
 
 use serde_dynamo::Item;
 
@@ -15,22 +16,31 @@ pub struct Change {
     pub new: Option<Item>,
 }
 
-/// A consumer of the stream: applies one change.
+/// A consumer of the stream.
 pub trait Consumer {
-    fn apply(&self, change: &Change) -> impl Future<Output = Result<()>> + Send;
+    /// Applies a batch; answers the sequence numbers to deliver again (`ReportBatchItemFailures`).
+    fn consume(&self, changes: &[Change]) -> impl Future<Output = Vec<String>> + Send;
 }
 
-/// Applies `changes` in order, stopping at the first that fails. Returns the sequence numbers of
-/// that change and of every one after it: what Lambda must deliver again (`ReportBatchItemFailures`),
-/// so no change is ever applied before one that came earlier.
-pub async fn in_order(consumer: &impl Consumer, changes: &[Change]) -> Vec<String> {
+/// Applies `changes` one at a time in order, stopping at the first that fails. Returns the sequence
+/// numbers of that change and of every one after it.
+pub async fn in_order<'a, F>(changes: &'a [Change], apply: impl Fn(&'a Change) -> F) -> Vec<String>
+where
+    F: Future<Output = Result<()>>,
+{
     for (at, change) in changes.iter().enumerate() {
-        if let Err(err) = consumer.apply(change).await {
-            tracing::error!(sequence_number = %change.sequence_number, error = %err, "a change failed; it and what follows are retried");
-            return changes[at..].iter().map(|change| change.sequence_number.clone()).collect();
+        if let Err(err) = apply(change).await {
+            return redeliver(changes, at, &err);
         }
     }
     Vec::new()
+}
+
+/// What to deliver again when the change at `at` failed: it and every later one.
+pub fn redeliver(changes: &[Change], at: usize, err: &crate::Error) -> Vec<String> {
+    let failed = &changes[at];
+    tracing::error!(sequence_number = %failed.sequence_number, error = %err, "a change failed; it and what follows are retried");
+    changes[at..].iter().map(|change| change.sequence_number.clone()).collect()
 }
 
 #[cfg(feature = "stream")]
@@ -80,27 +90,27 @@ mod tests {
         Change { event_id: format!("e{n}"), sequence_number: format!("{n}"), old: None, new: None }
     }
 
-    /// Fails on the change numbered `fail_at`; records what it was asked to apply.
-    struct Recorder {
-        fail_at: &'static str,
-        applied: std::sync::Mutex<Vec<String>>,
-    }
-
-    impl Consumer for Recorder {
-        async fn apply(&self, change: &Change) -> Result<()> {
-            self.applied.lock().unwrap().push(change.sequence_number.clone());
-            if change.sequence_number == self.fail_at { Err(crate::Error::internal_msg("boom")) } else { Ok(()) }
-        }
+    /// Applies `batch`, failing on the change numbered `fail_at`; answers what it was asked to
+    /// apply and what it reported.
+    async fn run(batch: &[Change], fail_at: &str) -> (Vec<String>, Vec<String>) {
+        let applied = std::sync::Mutex::new(Vec::new());
+        let failed = in_order(batch, |change| {
+            applied.lock().unwrap().push(change.sequence_number.clone());
+            let fails = change.sequence_number == fail_at;
+            async move { if fails { Err(crate::Error::internal_msg("boom")) } else { Ok(()) } }
+        })
+        .await;
+        (applied.into_inner().unwrap(), failed)
     }
 
     #[tokio::test]
     async fn a_failure_stops_the_batch_and_reports_it_and_what_follows() {
         let batch: Vec<Change> = (1..=5).map(change).collect();
-        let recorder = Recorder { fail_at: "3", applied: Default::default() };
-        assert_eq!(in_order(&recorder, &batch).await, ["3", "4", "5"]);
-        assert_eq!(*recorder.applied.lock().unwrap(), ["1", "2", "3"]);
-        let clean = Recorder { fail_at: "none", applied: Default::default() };
-        assert!(in_order(&clean, &batch).await.is_empty());
-        assert_eq!(clean.applied.lock().unwrap().len(), 5);
+        assert_eq!(
+            run(&batch, "3").await,
+            (vec!["1".into(), "2".into(), "3".into()], vec!["3".into(), "4".into(), "5".into()])
+        );
+        let (applied, failed) = run(&batch, "none").await;
+        assert_eq!((applied.len(), failed.len()), (5, 0));
     }
 }

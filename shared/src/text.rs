@@ -8,10 +8,9 @@ use crate::error::{Error, Result};
 
 /// The longest message text, in characters.
 pub const MAX_MESSAGE_CHARS: usize = 10_000;
-/// Search terms indexed per message: a write, its index entries and an edit's removal of the old
-/// ones share one transaction of at most 100 items.
+/// Search terms indexed per message: bounds what one message costs the index.
 pub const MAX_TERMS: usize = 40;
-/// Links stored per message, for the same reason.
+/// Links indexed per message, for the same reason.
 pub const MAX_LINKS: usize = 8;
 /// A word longer than this is not a search term.
 const MAX_TERM_CHARS: usize = 64;

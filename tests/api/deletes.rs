@@ -1,7 +1,6 @@
 //! Deleting a message leaves nothing of it reachable or stored, and moderators may delete anywhere.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use dm_tests::{TestApp, read, spawn_app, token};
@@ -39,17 +38,10 @@ async fn sort_keys(app: &TestApp, pk: &str) -> Vec<String> {
     partition(app, pk).await.iter().map(|item| item["SK"].as_s().unwrap().clone()).collect()
 }
 
-/// Waits until no sort key of the room holds `id`, and returns what is left.
-async fn settled(app: &TestApp, room: &str, ids: &[&str]) -> Vec<String> {
-    let mut keys = Vec::new();
-    for _ in 0..100 {
-        keys = sort_keys(app, &format!("ROOM#{room}")).await;
-        if !keys.iter().any(|sk| ids.iter().any(|id| sk.contains(id))) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    keys
+/// The room partition's sort keys once the projector has caught up.
+async fn settled(app: &TestApp, room: &str) -> Vec<String> {
+    app.settled().await;
+    sort_keys(app, &format!("ROOM#{room}")).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -102,7 +94,7 @@ async fn a_deleted_message_takes_its_history_replies_reactions_and_files_with_it
     // The admin is not in the room, and moderates it all the same.
     let deleted = app.call(Method::DELETE, &format!("{base}/messages/{message}/message"), Some("admin"), None).await;
     assert_eq!(deleted.status, StatusCode::OK, "{}", deleted.raw);
-    let left = settled(app, &room, &[&message, &reply]).await;
+    let left = settled(app, &room).await;
     assert!(!left.iter().any(|sk| sk.contains(&message) || sk.contains(&reply)), "left behind: {left:?}");
     assert!(partition(app, &format!("MSG#{reply}")).await.is_empty(), "the reply's pointer");
     assert!(partition(app, &format!("ROOM#{room}#TERM#rocket")).await.is_empty(), "the reply's search entries");
@@ -182,7 +174,6 @@ async fn edits_and_pins_racing_a_delete_leave_nothing_behind() {
     let app = &spawn_app().await;
     let (org, room) = setup(app).await;
     let base = format!("/api/v1/org/{org}/rooms/{room}");
-    let mut ids = Vec::new();
     for round in 0..10 {
         let id = app.send(&org, &room, "alice", "plain").await;
         let edit = json!({ "sender_id": "alice", "message": format!("now https://race.example/{round}") });
@@ -194,9 +185,8 @@ async fn edits_and_pins_racing_a_delete_leave_nothing_behind() {
             app.call(Method::DELETE, &delete_path, Some("alice"), None),
         );
         assert_eq!(deleted.status, StatusCode::OK, "{}", deleted.raw);
-        ids.push(id);
     }
-    let keys = sort_keys(app, &format!("ROOM#{room}")).await;
+    let keys = settled(app, &room).await;
     let links: Vec<&String> = keys.iter().filter(|sk| sk.starts_with("LINK#")).collect();
     assert!(links.is_empty(), "{links:?}");
     let info = app.get(&format!("{base}/info"), "alice").await;

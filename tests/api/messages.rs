@@ -336,6 +336,7 @@ async fn message_links_and_room_links() {
         StatusCode::NOT_FOUND
     );
 
+    app.settled().await;
     let links = app.get(&format!("/api/v1/org/{org}/rooms/{room}/links"), "alice").await;
     assert_eq!(links.status, StatusCode::OK, "{}", links.raw);
     assert_eq!(links.body["room_id"], room.as_str());
@@ -366,7 +367,10 @@ async fn an_edit_moves_the_search_terms_and_keeps_the_old_text() {
     let edit = format!("/api/v1/org/{org}/rooms/{room}/messages/{id}");
     let search = |user: &'static str, keyword: &str| {
         let path = format!("/api/v1/org/{org}/users/{user}/messages/search?keyword={keyword}");
-        async move { app.get(&path, user).await }
+        async move {
+            app.settled().await;
+            app.get(&path, user).await
+        }
     };
     assert_eq!(search("bob", "CAFE").await.body["count"], 1);
 
@@ -432,7 +436,8 @@ async fn a_deleted_message_is_gone_from_every_read_route() {
 
     let list = app.get(&format!("/api/v1/org/{org}/rooms/{room}/messages"), "bob").await;
     assert_eq!(ids(list.body["results"].as_array().unwrap(), "id"), [keep.as_str()]);
-    app.get_when(&format!("/api/v1/org/{org}/rooms/{room}/messages"), "bob", |list| list["count"] == 1).await;
+    app.settled().await;
+    assert_eq!(app.get(&format!("/api/v1/org/{org}/rooms/{room}/messages"), "bob").await.body["count"], 1);
     let search = app.get(&format!("/api/v1/org/{org}/users/bob/messages/search?keyword=plan"), "bob").await;
     assert_eq!(search.body["count"], 0);
     let links = app.get(&format!("/api/v1/org/{org}/rooms/{room}/links"), "bob").await;
@@ -465,7 +470,10 @@ async fn search_matches_every_word_in_the_callers_current_rooms() {
     app.send(&org, &other, "carol", "a quick fox, in another room").await;
     let search = |user: &'static str, keyword: &str| {
         let path = format!("/api/v1/org/{org}/users/{user}/messages/search?keyword={keyword}");
-        async move { app.get(&path, user).await }
+        async move {
+            app.settled().await;
+            app.get(&path, user).await
+        }
     };
 
     let quick = search("alice", "QUICK").await;
@@ -519,6 +527,7 @@ async fn search_pages_stop_early_and_merge_rooms_both_ways() {
     }
     sent.reverse();
     let path = format!("/api/v1/org/{org}/users/alice/messages/search?keyword=needle%20haystack&limit=5");
+    app.settled().await;
     let found = app.all_pages(&path, "alice", "results").await;
     assert_eq!(ids(&found, "message_id"), sent, "every hit once, newest first across rooms");
     let first = app.get(&path, "alice").await;
@@ -544,6 +553,7 @@ async fn search_pages_stop_early_and_merge_rooms_both_ways() {
         async move { app.send(&org, &target, "alice", &format!("needle haystack more {i}")).await }
     });
     futures_util::stream::iter(noise).buffer_unordered(8).collect::<Vec<_>>().await;
+    app.settled().await;
     let many = cost().await;
     assert!(many <= few * 1.5 + 2.0, "a page of 5 cost {few} units with 12 matches and {many} with 240");
 
@@ -561,6 +571,7 @@ async fn room_links_page_newest_first_without_reading_them_all() {
         app.send(&org, &room, "alice", &format!("see https://links.example/{i}")).await;
     }
     let path = format!("/api/v1/org/{org}/rooms/{room}/links?limit=10");
+    app.settled().await;
     let first = app.get(&path, "bob").await;
     let links: Vec<&str> = first.body["links"].as_array().unwrap().iter().map(|l| l.as_str().unwrap()).collect();
     assert_eq!(links.len(), 10);

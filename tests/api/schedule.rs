@@ -61,6 +61,7 @@ async fn a_message_scheduled_two_seconds_ahead_arrives_once() {
     assert_eq!(delivered[0]["sender_id"], "alice");
     tokio::time::sleep(Duration::from_millis(2_500)).await;
     assert_eq!(messages(app, &org, &room).await.len(), 1, "sent once");
+    app.settled().await;
     let search = app.get(&format!("/api/v1/org/{org}/users/bob/messages/search?keyword=birthday"), "bob").await;
     assert_eq!(search.body["count"], 1);
     let links = app.get(&format!("/api/v1/org/{org}/rooms/{room}/links"), "bob").await;

@@ -22,6 +22,7 @@ async fn reply(app: &TestApp, path: &str, user: &str, text: &str) -> String {
 }
 
 async fn thread_count(app: &TestApp, org: &str, room: &str) -> Value {
+    app.settled().await;
     app.get(&format!("/api/v1/org/{org}/rooms/{room}/messages"), "alice").await.body["results"][0]["thread_count"]
         .clone()
 }
@@ -42,6 +43,7 @@ async fn a_reply_is_listed_under_its_message_and_counted() {
     assert_eq!(sent.body["data"]["message"], "Yes!");
     let id = sent.str("thread_id");
 
+    app.settled().await;
     let list = app.get(&path, "alice").await;
     assert_eq!(list.status, StatusCode::OK);
     assert_eq!(list.body["count"], 1);
@@ -82,6 +84,7 @@ async fn replies_are_refused_where_they_cannot_go() {
     let copied = app.post(&path, "bob", json!({ "sender_id": "bob", "message": "x", "message_id": "other" })).await;
     assert_eq!(copied.status, StatusCode::CREATED, "{}", copied.raw);
     assert_eq!(copied.body["message_id"], message.as_str());
+    app.settled().await;
     assert_eq!(app.get(&path, "alice").await.body["count"], 2);
 }
 
@@ -127,7 +130,10 @@ async fn a_reply_is_edited_by_its_author_and_searched_by_its_new_words() {
     let path = format!("{}/{id}", thread(&org, &room, &message));
     let search = |keyword: &str| {
         let path = format!("/api/v1/org/{org}/users/alice/messages/search?keyword={keyword}");
-        async move { app.get(&path, "alice").await }
+        async move {
+            app.settled().await;
+            app.get(&path, "alice").await
+        }
     };
     let found = search("pizza").await;
     assert_eq!(found.body["count"], 1);
@@ -208,6 +214,7 @@ async fn a_deleted_message_takes_its_replies_and_their_reactions_with_it() {
     .await;
     assert_eq!(app.get(&path, "bob").await.status, StatusCode::NOT_FOUND);
     assert_eq!(app.get(&reactions, "bob").await.status, StatusCode::NOT_FOUND);
+    app.settled().await;
     let search = app.get(&format!("/api/v1/org/{org}/users/bob/messages/search?keyword=walrus"), "bob").await;
     assert_eq!(search.body["count"], 0);
     let links = app.get(&format!("/api/v1/org/{org}/rooms/{room}/links"), "bob").await;

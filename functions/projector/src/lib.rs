@@ -1,19 +1,63 @@
-//! What the table derives from its own changes, kept from its stream: a stored message is counted in
-//! its members' inboxes (last message, activity, unread counts, the sender's read marker) and keeps
-//! the files it names (their uploads lose the tag the bucket's lifecycle rule expires); an edit
-//! changes the previews that show it; once a message is deleted it is uncounted, and what hung off
-//! it (its edit history, reactions, replies and files) goes too. Every projection happens once, so a
-//! record delivered again, or in another batch, changes nothing.
+//! What the table derives from its own changes, kept from its stream: a stored post is indexed
+//! (search terms, links), counted (its room's count and its members' inboxes: last message, activity,
+//! unread counts, the sender's read marker; a reply in its message's `thread_count`) and keeps the
+//! files it names (their uploads lose the tag the bucket's lifecycle rule expires); an edit moves the
+//! index and the previews that show it; once a post is deleted it is unindexed and uncounted, and
+//! what hung off it (its edit history, reactions, replies and files) goes too. Every projection
+//! happens once, so a record delivered again, or in another batch, changes nothing.
+//!
+//! A room's changes are projected in order, new posts a run at a time; rooms are independent of each
+//! other (the stream keeps a room's items in one shard, in order), so a batch's rooms go at once.
 
+use std::collections::HashMap;
+
+use dm_shared::ids::RoomId;
 use dm_shared::media::Media;
 use dm_shared::model::Message;
-use dm_shared::stream::{Change, Consumer, in_order};
+use dm_shared::stream::{Change, Consumer, redeliver};
 use dm_shared::{AppState, Result};
+use futures_util::{StreamExt, stream};
+
+/// Rooms of one batch projected at once.
+const ROOMS_AT_ONCE: usize = 8;
 
 #[derive(Clone)]
 pub struct Projector {
     state: AppState,
     media: Media,
+}
+
+/// What one change asks of the projector.
+enum Step {
+    Stored(Message),
+    Edited { old: Box<Message>, new: Box<Message> },
+    Removed(Message),
+}
+
+impl Step {
+    fn of(change: &Change) -> Option<Self> {
+        match (post(change.old.clone()), post(change.new.clone())) {
+            (None, Some(stored)) => Some(Self::Stored(stored)),
+            (Some(old), Some(new)) if old.message != new.message => {
+                Some(Self::Edited { old: Box::new(old), new: Box::new(new) })
+            }
+            (Some(removed), None) => Some(Self::Removed(removed)),
+            _ => None,
+        }
+    }
+
+    fn room(&self) -> &RoomId {
+        match self {
+            Self::Stored(post) | Self::Removed(post) => &post.room_id,
+            Self::Edited { new, .. } => &new.room_id,
+        }
+    }
+}
+
+impl Consumer for Projector {
+    fn consume(&self, changes: &[Change]) -> impl Future<Output = Vec<String>> + Send {
+        self.project(changes)
+    }
 }
 
 impl Projector {
@@ -22,34 +66,82 @@ impl Projector {
         Self { state, media }
     }
 
-    /// Projects `changes` in order, stopping at the first that fails; returns the sequence numbers
-    /// to deliver again (that one and every later one).
+    /// Projects `changes`, each room's in order, stopping a room at its first change that fails;
+    /// returns the sequence numbers to deliver again (from the earliest that failed, every later one:
+    /// what other rooms applied after it is applied again, which changes nothing).
     pub async fn project(&self, changes: &[Change]) -> Vec<String> {
-        in_order(self, changes).await
+        let mut rooms: Vec<Vec<(usize, Step)>> = Vec::new();
+        let mut room_at: HashMap<RoomId, usize> = HashMap::new();
+        for (at, step) in changes.iter().enumerate().filter_map(|(at, change)| Some((at, Step::of(change)?))) {
+            let room = *room_at.entry(step.room().clone()).or_insert_with(|| {
+                rooms.push(Vec::new());
+                rooms.len() - 1
+            });
+            rooms[room].push((at, step));
+        }
+        let runs: Vec<_> = rooms.iter().map(|steps| self.project_room(steps)).collect();
+        let failures: Vec<(usize, dm_shared::Error)> = stream::iter(runs)
+            .buffer_unordered(ROOMS_AT_ONCE)
+            .filter_map(|failed| async move { failed })
+            .collect()
+            .await;
+        match failures.into_iter().min_by_key(|(at, _)| *at) {
+            Some((at, err)) => redeliver(changes, at, &err),
+            None => Vec::new(),
+        }
     }
-}
 
-impl Consumer for Projector {
-    async fn apply(&self, change: &Change) -> Result<()> {
+    /// One room's steps in order, consecutive new posts together; the first that fails, if any.
+    async fn project_room(&self, steps: &[(usize, Step)]) -> Option<(usize, dm_shared::Error)> {
+        let mut at = 0;
+        while let Some((first, step)) = steps.get(at) {
+            let stored: Vec<&Message> = steps[at..]
+                .iter()
+                .map_while(|(_, step)| if let Step::Stored(post) = step { Some(post) } else { None })
+                .collect();
+            let applied = if stored.is_empty() { self.apply(step).await } else { self.stored(&stored).await };
+            if let Err(err) = applied {
+                return Some((*first, err));
+            }
+            at += stored.len().max(1);
+        }
+        None
+    }
+
+    /// New posts of one room, in stream order.
+    async fn stored(&self, posts: &[&Message]) -> Result<()> {
         let store = &self.state.store;
-        match (post(change.old.clone()), post(change.new.clone())) {
-            (None, Some(stored)) => {
-                store.project_stored(&stored).await?;
-                for key in files(&stored) {
-                    self.media.mark_referenced(&key).await?;
-                }
-            }
-            (Some(old), Some(new)) if old.message != new.message => store.project_edited(&new).await?,
-            (Some(removed), None) => {
-                store.project_removed(&removed).await?;
-                store.purge_dependents(&removed).await?;
-                for key in files(&removed) {
-                    self.media.delete(&key).await?;
-                }
-            }
-            _ => {}
+        let posts: Vec<Message> = posts.iter().map(|post| (*post).clone()).collect();
+        store.index_posts(&posts).await?;
+        for reply in posts.iter().filter(|post| post.parent.is_some()) {
+            store.count_reply(reply).await?;
+        }
+        store.project_stored(&posts).await?;
+        for key in posts.iter().flat_map(files) {
+            self.media.mark_referenced(&key).await?;
         }
         Ok(())
+    }
+
+    async fn apply(&self, step: &Step) -> Result<()> {
+        let store = &self.state.store;
+        match step {
+            Step::Stored(post) => self.stored(&[post]).await,
+            Step::Edited { old, new } => {
+                store.reindex_post(old, new).await?;
+                store.project_edited(new).await
+            }
+            Step::Removed(removed) => {
+                store.unindex_post(removed).await?;
+                store.uncount_reply(removed).await?;
+                store.project_removed(removed).await?;
+                store.purge_dependents(removed).await?;
+                for key in files(removed) {
+                    self.media.delete(&key).await?;
+                }
+                Ok(())
+            }
+        }
     }
 }
 

@@ -27,11 +27,8 @@ pub use lambda::handle;
 const POST_CONCURRENCY: usize = 16;
 
 impl dm_shared::stream::Consumer for Realtime {
-    async fn apply(&self, change: &Change) -> Result<()> {
-        for event in derive(change) {
-            self.deliver(&event).await?;
-        }
-        Ok(())
+    fn consume(&self, changes: &[Change]) -> impl Future<Output = Vec<String>> + Send {
+        self.publish(changes)
     }
 }
 
@@ -84,7 +81,13 @@ impl Realtime {
     /// not all be delivered. Returns the sequence numbers of that change and every later one, for
     /// the stream to deliver again: a room's events never arrive out of order.
     pub async fn publish(&self, changes: &[Change]) -> Vec<String> {
-        let failed = dm_shared::stream::in_order(self, changes).await;
+        let failed = dm_shared::stream::in_order(changes, |change| async move {
+            for event in derive(change) {
+                self.deliver(&event).await?;
+            }
+            Ok(())
+        })
+        .await;
         let take = |count: &AtomicU64| count.swap(0, Ordering::Relaxed) as f64;
         Record::default()
             .dimension("Function", dm_shared::metrics::function_name())

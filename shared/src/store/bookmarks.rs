@@ -3,7 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::messages::{LinkEntry, string_set, tx_update, value};
+use super::index::LinkEntry;
+use super::messages::{string_set, tx_update, value};
 use super::{Store, failed_at, from_item, keys};
 use crate::error::{Error, Result};
 use crate::ids::{MessageId, RoomId, UserId};

@@ -2,11 +2,12 @@
 //! message, when it was last active, the member's read marker and their unread count.
 //!
 //! Rows are written with the room's membership; everything after that is kept by the projector from
-//! the table's stream. A message is counted once: its `COUNTED#` item is written in the same
-//! transaction as the rows it changes, and each row changes only from the version that was read, so a
-//! replayed record or a race with a reader's marker makes the projector read again, never count
-//! twice. A member's unread count is the number of counted messages of other members after their
-//! marker, which is also how a marker moved by hand is recounted.
+//! the table's stream, a run of a room's new messages at a time. A message is counted once: its
+//! `COUNTED#` item is written in the same transaction as the rows it changes, and each row changes
+//! only from the version that was read, so a replayed record or a race with a reader's marker makes
+//! the projector read again, never count twice. A member's unread count is the number of counted
+//! messages of other members after their marker, which is also how a marker moved by hand, and a
+//! row that showed a deleted message, are recounted.
 
 use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnConsumedCapacity, TransactWriteItem};
 use serde::{Deserialize, Serialize};
@@ -28,6 +29,11 @@ pub const ACTIVITY_PK: &str = "activity_pk";
 pub const ACTIVITY_SK: &str = "activity_sk";
 /// Reads and writes a projection or a marker retries when another got there first.
 const ATTEMPTS: usize = 8;
+/// DynamoDB's limit on the items of one transaction.
+const TRANSACTION_ITEMS: usize = 100;
+/// The most messages counted in one transaction; with a row and a marker for each of a room's
+/// members, a small room's run is one transaction.
+const RUN: usize = 25;
 
 /// The newest message of a room, as an inbox shows it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -107,10 +113,25 @@ fn room_of_sort_key(sort_key: &str) -> Option<RoomId> {
     sort_key.rsplit_once('#').and_then(|(_, room)| RoomId::parse(room).ok())
 }
 
-/// A message counted in its room's unread counts.
-#[derive(Serialize, Deserialize)]
+/// A message counted in its room's unread counts. A room whose rows do not fit in one transaction
+/// with the run is counted a part of its members at a time: while `pending`, `applied` names the
+/// members whose rows have it, and each part applies only to the `version` it read.
+#[derive(Clone, Serialize, Deserialize)]
 struct Counted {
     sender_id: UserId,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pending: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty", with = "serde_dynamo::string_set")]
+    applied: Vec<String>,
+    #[serde(default)]
+    version: u64,
+}
+
+impl Counted {
+    /// Whether `user`'s row and marker still lack it (`None`: not counted at all yet).
+    fn lacks(counted: Option<&Self>, user: &UserId) -> bool {
+        counted.is_none_or(|counted| !counted.applied.iter().any(|applied| applied == user.as_str()))
+    }
 }
 
 /// How a member's inbox is ordered.
@@ -178,7 +199,8 @@ impl Store {
                 .query()
                 .table_name(self.table())
                 .key_condition_expression("PK = :pk AND SK BETWEEN :from AND :to")
-                .filter_expression("sender_id <> :me")
+                // A message still being counted in part of the rows is counted by the run that counts it.
+                .filter_expression("sender_id <> :me AND attribute_not_exists(pending)")
                 .expression_attribute_values(":pk", AttributeValue::S(keys::room_pk(room)))
                 .expression_attribute_values(":from", AttributeValue::S(from.clone()))
                 .expression_attribute_values(":to", AttributeValue::S(to.clone()))
@@ -198,101 +220,215 @@ impl Store {
         }
     }
 
-    /// Counts a stored message in its room, once: every member's row gets it as its last message
-    /// (if newer), every other member whose marker is before it one more unread, and its sender's
-    /// marker moves to it (what they sent, they have read).
-    pub async fn project_stored(&self, post: &Message) -> Result<()> {
-        if post.parent.is_some() {
-            return Ok(());
-        }
-        for _ in 0..ATTEMPTS {
-            let Some(room) = self.get::<Room>(&keys::room(&post.room_id)).await? else { return Ok(()) };
-            let mut wanted =
-                vec![keys::counted(&room.room_id, &post.id), keys::read_marker(&room.room_id, &post.sender_id)];
-            wanted.extend(room.room_user_ids.iter().map(|user| keys::user_room(&room.org_id, user, &room.room_id)));
-            let mut found = self.get_many(&wanted).await?.into_iter();
-            if found.next().flatten().is_some() {
-                return Ok(());
-            }
-            let marker: Option<ReadMarker> = found.next().flatten().map(from_item).transpose()?;
-            let counted = Counted { sender_id: post.sender_id.clone() };
-            let mut items = vec![
-                self.put_new(&keys::counted(&room.room_id, &post.id), &counted)?,
-                self.room_count(&room.room_id, 1)?,
-            ];
-            for (user, row) in room.room_user_ids.iter().zip(found) {
-                let Some(row) = row.map(from_item::<InboxRow>).transpose()? else { continue };
-                let seen = row.version;
-                let mut new = row.clone().with_last_message(post);
-                if *user == post.sender_id {
-                    if new.is_unread(&post.id) {
-                        new.last_read_message_id = Some(post.id.clone());
-                        new.unread_count = self.count_unread(&room.room_id, user, Some(&post.id)).await?;
-                    }
-                } else if row.is_unread(&post.id) {
-                    new.unread_count += 1;
-                }
-                if new != row {
-                    items.push(self.row_put(&room.org_id, user, &new, seen)?);
-                }
-            }
-            if marker.as_ref().is_none_or(|marker| marker.last_read_message_id < post.id) {
-                let moved = ReadMarker {
-                    org_id: room.org_id.clone(),
-                    room_id: room.room_id.clone(),
-                    user_id: post.sender_id.clone(),
-                    last_read_message_id: post.id.clone(),
-                    read_at: post.created_at.clone(),
-                    by_send: true,
-                };
-                items.push(self.marker_put(&moved, marker.as_ref())?);
-            }
-            match self.transact(items).await? {
-                Ok(()) => return Ok(()),
-                // Another run counted it first.
-                Err(reasons) if failed_at(&reasons, 0) => return Ok(()),
-                Err(_) => continue,
+    /// Counts stored messages in their rooms, once each: every member's row gets the newest as its
+    /// last message (if newer), every other member one more unread for each after their marker, and a
+    /// sender's marker moves to what they sent (what they sent, they have read). A room's messages are
+    /// counted a run at a time: one read of the room, its rows and markers, one transaction.
+    pub async fn project_stored(&self, posts: &[Message]) -> Result<()> {
+        let mut posts: Vec<&Message> = posts.iter().filter(|post| post.parent.is_none()).collect();
+        posts.sort_by(|a, b| (&a.room_id, &a.id).cmp(&(&b.room_id, &b.id)));
+        posts.dedup_by(|a, b| a.id == b.id);
+        for room in posts.chunk_by(|a, b| a.room_id == b.room_id) {
+            for run in room.chunks(RUN) {
+                self.count_run(run).await?;
             }
         }
-        Err(Error::conflict("the inbox kept changing while a message was counted"))
+        Ok(())
     }
 
-    /// Takes a removed message out of its room's counts, once; rows that showed it as the last
-    /// message show the newest one left.
+    /// Counts `run` (messages of one room, oldest first), a transaction's worth of members at a time.
+    async fn count_run(&self, run: &[&Message]) -> Result<()> {
+        let room_id = &run[0].room_id;
+        let mut senders: Vec<&UserId> = run.iter().map(|post| &post.sender_id).collect();
+        senders.sort();
+        senders.dedup();
+        let mut conflicts = 0;
+        while conflicts < ATTEMPTS {
+            let Some(room) = self.get::<Room>(&keys::room(room_id)).await? else { return Ok(()) };
+            let members = &room.room_user_ids;
+            let mut wanted: Vec<keys::Key> = run.iter().map(|post| keys::counted(room_id, &post.id)).collect();
+            wanted.extend(senders.iter().map(|user| keys::read_marker(room_id, user)));
+            wanted.extend(members.iter().map(|user| keys::user_room(&room.org_id, user, room_id)));
+            let mut found = self.get_many(&wanted).await?.into_iter();
+            let counted = found.by_ref().take(run.len()).map(|item| item.map(from_item::<Counted>).transpose());
+            let todo: Vec<(&Message, Option<Counted>)> = run
+                .iter()
+                .copied()
+                .zip(counted.collect::<Result<Vec<_>>>()?)
+                .filter(|(_, counted)| counted.as_ref().is_none_or(|counted| counted.pending))
+                .collect();
+            let markers = found.by_ref().take(senders.len()).map(|item| item.map(from_item::<ReadMarker>).transpose());
+            let markers = markers.collect::<Result<Vec<_>>>()?;
+            let rows = found.map(|item| item.map(from_item::<InboxRow>).transpose()).collect::<Result<Vec<_>>>()?;
+            if todo.is_empty() {
+                return Ok(());
+            }
+            // What each member still lacks, and the members whose rows and markers fit this transaction.
+            let lacking = |user: &UserId| -> Vec<&Message> {
+                todo.iter()
+                    .filter(|(_, counted)| Counted::lacks(counted.as_ref(), user))
+                    .map(|(post, _)| *post)
+                    .collect()
+            };
+            let mut budget = TRANSACTION_ITEMS - todo.len() - 1;
+            let mut part: Vec<(&UserId, Option<&InboxRow>, Vec<&Message>)> = Vec::new();
+            let mut complete = true;
+            for (user, row) in members.iter().zip(&rows) {
+                let lacks = lacking(user);
+                if lacks.is_empty() {
+                    continue;
+                }
+                let cost = 1 + usize::from(lacks.iter().any(|post| post.sender_id == *user));
+                if cost > budget {
+                    complete = false;
+                    break;
+                }
+                budget -= cost;
+                part.push((user, row.as_ref(), lacks));
+            }
+            let applied: Vec<&str> = part.iter().map(|(user, _, _)| user.as_str()).collect();
+
+            let mut items = Vec::new();
+            let mut newly_counted = 0;
+            for (post, counted) in &todo {
+                let key = keys::counted(room_id, &post.id);
+                items.push(match counted {
+                    None => {
+                        newly_counted += 1;
+                        let applied =
+                            if complete { Vec::new() } else { applied.iter().map(|u| (*u).to_owned()).collect() };
+                        let counted =
+                            Counted { sender_id: post.sender_id.clone(), pending: !complete, applied, version: 0 };
+                        self.put_new(&key, &counted)?
+                    }
+                    Some(counted) => self.counted_part(&key, counted, complete, &applied)?,
+                });
+            }
+            if newly_counted > 0 {
+                items.push(self.room_count(room_id, newly_counted)?);
+            }
+            for (user, row, lacks) in &part {
+                let own = lacks.iter().filter(|post| post.sender_id == **user).map(|post| &post.id).max();
+                if let Some(row) = row {
+                    let mut new = lacks.iter().fold((*row).clone(), |new, post| new.with_last_message(post));
+                    match own {
+                        Some(own) if row.is_unread(own) => {
+                            // Recounted from its own message: counted messages of others after it, and the
+                            // run's that are not counted for everyone yet.
+                            new.last_read_message_id = Some(own.clone());
+                            let in_run = todo.iter().filter(|(post, _)| post.sender_id != **user && post.id > *own);
+                            new.unread_count =
+                                self.count_unread(room_id, user, Some(own)).await? + in_run.count() as u64;
+                        }
+                        _ => {
+                            let unread =
+                                lacks.iter().filter(|post| post.sender_id != **user && row.is_unread(&post.id));
+                            new.unread_count += unread.count() as u64;
+                        }
+                    }
+                    if new != **row {
+                        items.push(self.row_put(&room.org_id, user, &new, row.version)?);
+                    }
+                }
+                let Some(own) = own else { continue };
+                let marker = senders.iter().position(|sender| sender == user).and_then(|at| markers[at].as_ref());
+                if marker.is_none_or(|marker| marker.last_read_message_id < *own) {
+                    let sent = lacks
+                        .iter()
+                        .find(|post| post.id == *own)
+                        .map_or_else(String::new, |post| post.created_at.clone());
+                    let moved = ReadMarker {
+                        org_id: room.org_id.clone(),
+                        room_id: room_id.clone(),
+                        user_id: (*user).clone(),
+                        last_read_message_id: own.clone(),
+                        read_at: sent,
+                        by_send: true,
+                    };
+                    items.push(self.marker_put(&moved, marker)?);
+                }
+            }
+            match self.transact(items).await? {
+                Ok(()) if complete => return Ok(()),
+                Ok(()) => {}
+                // Another run, or a reader's marker, got there first: read again.
+                Err(_) => conflicts += 1,
+            }
+        }
+        Err(Error::conflict("the inbox kept changing while messages were counted"))
+    }
+
+    /// The update of a message's `Counted` item that applies one more part of its room's members to
+    /// it (and clears it once every member has it), if it is still as read.
+    fn counted_part(
+        &self,
+        key: &keys::Key,
+        seen: &Counted,
+        complete: bool,
+        applied: &[&str],
+    ) -> Result<TransactWriteItem> {
+        let update = self
+            .update_builder(key)
+            .condition_expression("version = :seen")
+            .expression_attribute_values(":seen", value(&seen.version)?)
+            .expression_attribute_values(":next", value(&(seen.version + 1))?);
+        let update = if complete {
+            update.update_expression("SET version = :next REMOVE pending, applied")
+        } else {
+            update
+                .update_expression("SET version = :next ADD applied :applied")
+                .expression_attribute_values(":applied", super::messages::string_set(applied))
+        };
+        super::messages::tx_update(update)
+    }
+
+    /// Takes a removed message out of its room's counts, once, then recounts the rows that could
+    /// have counted it and shows the newest message left where it was the last one. The recounts are
+    /// absolute, so a replayed removal leaves the rows as they are.
     pub async fn project_removed(&self, post: &Message) -> Result<()> {
         if post.parent.is_some() {
             return Ok(());
         }
+        let room_id = &post.room_id;
+        let uncount = vec![
+            super::tx::conditional_delete(self, &keys::counted(room_id, &post.id))?,
+            self.room_count(room_id, -1)?,
+        ];
+        if let Err(reasons) = self.transact(uncount).await?
+            && !failed_at(&reasons, 0)
+        {
+            return Err(Error::internal_msg("uncounting a message failed a condition it cannot fail"));
+        }
         for _ in 0..ATTEMPTS {
-            let Some(room) = self.get::<Room>(&keys::room(&post.room_id)).await? else { return Ok(()) };
-            let mut wanted = vec![keys::counted(&room.room_id, &post.id)];
-            wanted.extend(room.room_user_ids.iter().map(|user| keys::user_room(&room.org_id, user, &room.room_id)));
-            let mut found = self.get_many(&wanted).await?.into_iter();
-            if found.next().flatten().is_none() {
-                return Ok(());
-            }
-            let newest = self.newest_message(&room.room_id).await?;
-            let mut items = vec![
-                super::tx::conditional_delete(self, &keys::counted(&room.room_id, &post.id))?,
-                self.room_count(&room.room_id, -1)?,
-            ];
-            for (user, row) in room.room_user_ids.iter().zip(found) {
+            let Some(room) = self.get::<Room>(&keys::room(room_id)).await? else { return Ok(()) };
+            let wanted: Vec<_> =
+                room.room_user_ids.iter().map(|user| keys::user_room(&room.org_id, user, room_id)).collect();
+            let rows = self.get_many(&wanted).await?;
+            let shown = |row: &InboxRow| row.last_message.as_ref().is_some_and(|last| last.message_id == post.id);
+            let mut newest = None;
+            let mut items = Vec::new();
+            for (user, row) in room.room_user_ids.iter().zip(rows) {
                 let Some(row) = row.map(from_item::<InboxRow>).transpose()? else { continue };
                 let mut new = row.clone();
-                if *user != post.sender_id && row.is_unread(&post.id) {
-                    new.unread_count = new.unread_count.saturating_sub(1);
+                if shown(&row) {
+                    if newest.is_none() {
+                        newest = Some(self.newest_message(room_id).await?);
+                    }
+                    new.last_message = newest.clone().flatten().as_ref().map(LastMessage::of);
                 }
-                if row.last_message.as_ref().is_some_and(|last| last.message_id == post.id) {
-                    new.last_message = newest.as_ref().map(LastMessage::of);
+                if *user != post.sender_id && row.is_unread(&post.id) {
+                    new.unread_count = self.count_unread(room_id, user, row.last_read_message_id.as_ref()).await?;
                 }
                 if new != row {
                     items.push(self.row_put(&room.org_id, user, &new, row.version)?);
                 }
             }
-            match self.transact(items).await? {
-                Ok(()) => return Ok(()),
-                Err(reasons) if failed_at(&reasons, 0) => return Ok(()),
-                Err(_) => continue,
+            let mut settled = true;
+            for part in items.chunks(TRANSACTION_ITEMS) {
+                settled &= self.transact(part.to_vec()).await?.is_ok();
+            }
+            if settled {
+                return Ok(());
             }
         }
         Err(Error::conflict("the inbox kept changing while a message was uncounted"))

@@ -143,6 +143,12 @@ pub fn counted(room: &RoomId, message: &MessageId) -> Key {
     Key { pk: format!("ROOM#{room}"), sk: format!("{COUNTED_PREFIX}{message}") }
 }
 
+/// Marks a reply counted in its message's `thread_count` (kept while the reply is). Sorts outside
+/// the `COUNTED#` range (`_` follows `$`), so replies are never unread messages.
+pub fn counted_reply(room: &RoomId, reply: &MessageId) -> Key {
+    Key { pk: format!("ROOM#{room}"), sk: format!("COUNTED_REPLY#{reply}") }
+}
+
 /// A member's read marker in a room: the newest message they have read.
 pub fn read_marker(room: &RoomId, user: &UserId) -> Key {
     Key { pk: format!("ROOM#{room}"), sk: format!("{READ_PREFIX}{user}") }

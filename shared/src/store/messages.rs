@@ -1,6 +1,6 @@
 //! Messages and thread replies, and what is written with them in the same transaction: the pointer
-//! that finds a post's room, its search-term entries, its links, the room's (or the parent's) count
-//! and the sender's idempotency key.
+//! that finds a post's room and the sender's idempotency key. What is derived from them (search
+//! terms, links, counts, inboxes) is the projector's (`index`, `inbox`).
 
 use std::collections::HashSet;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -12,13 +12,14 @@ use aws_sdk_dynamodb::types::{
 use futures_util::{StreamExt, TryStreamExt, stream};
 use serde::{Deserialize, Serialize};
 
+use super::index::LinkEntry;
 use super::{Item, Order, PostRef, Store, failed_at, from_item, key_item, keys, string_attr, to_item};
 use crate::error::{Error, Result};
 use crate::ids::{MessageId, OrgId, RoomId, UserId};
 use crate::input::IdempotencyKey;
 use crate::model::{Message, Room};
 use crate::paging::{Cursor, Direction, Page, PageRequest};
-use crate::text::{MessageText, links, terms};
+use crate::text::MessageText;
 
 /// How long a retried send with the same key gets the first reply.
 pub const IDEMPOTENCY_TTL_SECS: u64 = 24 * 3600;
@@ -35,23 +36,6 @@ pub struct Pointer {
     pub org_id: OrgId,
     pub room_id: RoomId,
     /// Set for a thread reply.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub parent: Option<MessageId>,
-}
-
-/// A search term's entry: where the post it names is stored.
-#[derive(Serialize, Deserialize)]
-struct TermEntry {
-    room_id: RoomId,
-    item_sk: String,
-}
-
-/// A URL among the room's links, from a message, a reply or a bookmark (`message_id` names it).
-#[derive(Serialize, Deserialize)]
-pub(crate) struct LinkEntry {
-    pub url: String,
-    pub message_id: MessageId,
-    /// For a reply's link: its message, which must still exist for the link to show.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent: Option<MessageId>,
 }
@@ -124,25 +108,12 @@ impl Store {
         Update::builder().table_name(self.table()).set_key(Some(key_item(key)))
     }
 
-    fn term_puts(&self, post: &Message, item_sk: &str) -> Result<Vec<TransactWriteItem>> {
-        let entry = TermEntry { room_id: post.room_id.clone(), item_sk: item_sk.to_owned() };
-        post.terms.iter().map(|term| self.put(&keys::term(&post.room_id, term, &post.id), &entry)).collect()
-    }
-
-    fn link_puts(&self, post: &Message, urls: &[String]) -> Result<Vec<TransactWriteItem>> {
-        let entry =
-            |url: &String| LinkEntry { url: url.clone(), message_id: post.id.clone(), parent: post.parent.clone() };
-        urls.iter().enumerate().map(|(n, url)| self.put(&keys::link(&post.room_id, &post.id, n), &entry(url))).collect()
-    }
-
-    /// Stores a new message or reply with its pointer, search terms, links (and, for a reply, the
-    /// parent's `thread_count`), and the sender's idempotency key when one is given, all in one
-    /// transaction. It commits only while the sender is a member of the room and a reply's parent
-    /// exists. The room's count follows from the stream (`project_stored`).
-    pub async fn send_message(&self, post: &mut Message, idempotency_key: Option<&IdempotencyKey>) -> Result<Sent> {
-        let urls = links(&post.message);
-        post.terms = terms(&post.message);
-        post.link_count = urls.len();
+    /// Stores a new message or reply with its pointer and the sender's idempotency key when one is
+    /// given: one transaction of at most four items, which commits only while the sender is a member
+    /// of the room. Nothing in it is written by every send of a room, so concurrent senders never
+    /// conflict; what a send changes elsewhere follows from the stream (`index`, `inbox`), including
+    /// a reply whose message was deleted meanwhile, which is then removed.
+    pub async fn send_message(&self, post: &Message, idempotency_key: Option<&IdempotencyKey>) -> Result<Sent> {
         let receipt = SendReceipt {
             message_id: post.id.clone(),
             sender_id: post.sender_id.clone(),
@@ -168,15 +139,6 @@ impl Store {
             .map_err(Error::internal)?;
         let membership_at = items.len();
         items.push(TransactWriteItem::builder().condition_check(membership).build());
-        let parent_at = items.len();
-        if let Some(parent) = &post.parent {
-            items.push(tx_update(
-                self.update_builder(&keys::message(&post.room_id, parent))
-                    .update_expression("ADD thread_count :one")
-                    .condition_expression("attribute_exists(PK)")
-                    .expression_attribute_values(":one", number(1)),
-            )?);
-        }
         let idempotency_at = items.len();
         let idempotency =
             idempotency_key.map(|key| keys::idempotency(&post.room_id, &post.sender_id, key, post.parent.as_ref()));
@@ -193,8 +155,6 @@ impl Store {
                 .map_err(Error::internal)?;
             items.push(TransactWriteItem::builder().put(put).build());
         }
-        items.extend(self.term_puts(post, &key.sk)?);
-        items.extend(self.link_puts(post, &urls)?);
 
         match self.transact(items).await? {
             Ok(()) => Ok(Sent::New(receipt)),
@@ -216,9 +176,6 @@ impl Store {
             }
             Err(reasons) if failed_at(&reasons, membership_at) => {
                 Err(Error::forbidden("You are not a member of this room"))
-            }
-            Err(reasons) if post.parent.is_some() && failed_at(&reasons, parent_at) => {
-                Err(Error::not_found("message or room not found"))
             }
             Err(_) => Err(Error::internal_msg("sending failed a condition it cannot fail")),
         }
@@ -250,49 +207,31 @@ impl Store {
         self.get(&keys::message_pointer(id)).await
     }
 
-    /// Replaces a post's text; the old text becomes a version and the search terms and links move
-    /// with the text, in one transaction. 409 when another edit got there first.
+    /// Replaces a post's text; the old text becomes a version, in one transaction (its index entries
+    /// follow from the stream). 409 when another edit got there first.
     pub async fn edit_message(&self, old: &Message, text: MessageText) -> Result<Message> {
         let mut new = old.clone();
         new.message = text.into_string();
         new.edited = true;
         new.edited_at = Some(crate::time::now());
-        new.terms = terms(&new.message);
-        let urls = links(&new.message);
-        new.link_count = urls.len();
         let at = new.edited_at.clone().unwrap_or_default();
 
         let key = PostRef::of(old).key(&old.room_id);
         let update = self
             .update_builder(&key)
-            .update_expression(
-                "SET #text = :text, edited = :edited, edited_at = :at, terms = :terms, link_count = :links",
-            )
+            .update_expression("SET #text = :text, edited = :edited, edited_at = :at")
             .condition_expression("attribute_exists(PK) AND #text = :old")
             .expression_attribute_names("#text", "message")
             .expression_attribute_values(":text", value(&new.message)?)
             .expression_attribute_values(":old", value(&old.message)?)
             .expression_attribute_values(":edited", AttributeValue::Bool(true))
-            .expression_attribute_values(":at", value(&at)?)
-            .expression_attribute_values(":terms", value(&new.terms)?)
-            .expression_attribute_values(":links", value(&new.link_count)?);
+            .expression_attribute_values(":at", value(&at)?);
         let version = Version {
             message: old.message.clone(),
             written_at: old.edited_at.clone().unwrap_or_else(|| old.created_at.clone()),
             replaced_at: at.clone(),
         };
-        let mut items =
-            vec![tx_update(update)?, self.put(&keys::message_version(&old.room_id, &old.id, &at), &version)?];
-        for term in old.terms.iter().filter(|t| !new.terms.contains(t)) {
-            items.push(self.delete(&keys::term(&old.room_id, term, &old.id))?);
-        }
-        let added =
-            Message { terms: new.terms.iter().filter(|t| !old.terms.contains(t)).cloned().collect(), ..new.clone() };
-        items.extend(self.term_puts(&added, &key.sk)?);
-        items.extend(self.link_puts(&new, &urls)?);
-        for n in urls.len()..old.link_count {
-            items.push(self.delete(&keys::link(&old.room_id, &old.id, n))?);
-        }
+        let items = vec![tx_update(update)?, self.put(&keys::message_version(&old.room_id, &old.id, &at), &version)?];
         match self.transact(items).await? {
             Ok(()) => Ok(new),
             Err(reasons) if failed_at(&reasons, 0) => {
@@ -302,11 +241,10 @@ impl Store {
         }
     }
 
-    /// Deletes a post and everything that finds it (pointer, terms, links, its pin), and lowers the
-    /// parent's `thread_count` for a reply, in one transaction conditioned on the post
-    /// being as read: an edit or a pin that lands first makes it read the post again, so neither can
-    /// leave a link, a term or a pin behind. What hangs off the post (its history, reactions, replies
-    /// and files) is removed after, from the table's stream (`purge_dependents`).
+    /// Deletes a post with its pointer and, for a pinned message, its place in the room's pins, in
+    /// one transaction conditioned on the pin as read: a pin that lands first makes it read the post
+    /// again, so none is left behind. Its index entries and counts, and what hangs off it (its
+    /// history, reactions, replies and files), follow from the table's stream (`purge_dependents`).
     pub async fn delete_message(&self, post: &Message) -> Result<()> {
         let not_found = || Error::not_found("message not found");
         let key = PostRef::of(post).key(&post.room_id);
@@ -317,61 +255,37 @@ impl Store {
                 Err(reasons) if failed_at(&reasons, 0) => {
                     post = self.get(&key).await?.ok_or_else(not_found)?;
                 }
-                Err(reasons) if post.parent.is_some() && failed_at(&reasons, 2) => return Err(not_found()),
                 Err(_) => return Err(Error::internal_msg("deleting failed a condition it cannot fail")),
             }
         }
         Err(Error::conflict("The message kept changing while it was deleted; try again"))
     }
 
-    /// The delete of `post` as read: the post itself first (conditioned on its text, links and pin),
-    /// then its pointer, then the parent's count (a reply) or the room's pin (a pinned message), then
-    /// its index entries.
+    /// The delete of `post` as read: the post itself first (conditioned on its pin), then its
+    /// pointer, then the room's pin (a pinned message).
     fn delete_items(&self, post: &Message) -> Result<Vec<TransactWriteItem>> {
         let room = &post.room_id;
-        let count = match &post.parent {
-            Some(parent) => Some(
-                self.update_builder(&keys::message(room, parent))
-                    .update_expression("ADD thread_count :minus")
-                    .condition_expression("attribute_exists(PK)")
-                    .expression_attribute_values(":minus", number(-1)),
-            ),
-            None if post.pinned => Some(
-                self.update_builder(&keys::room(room))
-                    .update_expression("DELETE pinned :id")
-                    .expression_attribute_values(":id", string_set(&[post.id.as_str()])),
-            ),
-            None => None,
-        };
         let as_read = Delete::builder()
             .table_name(self.table())
             .set_key(Some(key_item(&PostRef::of(post).key(room))))
-            .condition_expression("#text = :text AND pinned = :pinned AND link_count = :links")
-            .expression_attribute_names("#text", "message")
-            .expression_attribute_values(":text", value(&post.message)?)
+            .condition_expression("pinned = :pinned")
             .expression_attribute_values(":pinned", AttributeValue::Bool(post.pinned))
-            .expression_attribute_values(":links", value(&post.link_count)?)
             .build()
             .map_err(Error::internal)?;
         let mut items =
             vec![TransactWriteItem::builder().delete(as_read).build(), self.delete(&keys::message_pointer(&post.id))?];
-        if let Some(count) = count {
-            items.push(tx_update(count)?);
+        if post.pinned {
+            items.push(tx_update(
+                self.update_builder(&keys::room(room))
+                    .update_expression("DELETE pinned :id")
+                    .expression_attribute_values(":id", string_set(&[post.id.as_str()])),
+            )?);
         }
-        items.extend(self.index_deletes(post)?);
         Ok(items)
     }
 
-    /// Deletes of the search-term and link entries `post` is indexed under.
-    fn index_deletes(&self, post: &Message) -> Result<Vec<TransactWriteItem>> {
-        let room = &post.room_id;
-        let terms = post.terms.iter().map(|term| self.delete(&keys::term(room, term, &post.id)));
-        let links = (0..post.link_count).map(|n| self.delete(&keys::link(room, &post.id, n)));
-        terms.chain(links).collect()
-    }
-
     /// Removes what hung off a deleted post: its earlier texts and its reactions, and, for a message,
-    /// its replies with their pointers and index entries (each reply's own removal then purges what
+    /// its replies with their pointers (each reply's own removal then unindexes it and purges what
     /// hangs off it). Idempotent: a replayed removal finds nothing left to delete.
     pub async fn purge_dependents(&self, post: &Message) -> Result<()> {
         let room_pk = keys::room_pk(&post.room_id);
@@ -388,8 +302,6 @@ impl Store {
                 if sk_is_reply(&item) {
                     let reply: Message = from_item(item)?;
                     doomed.push(keys::message_pointer(&reply.id));
-                    doomed.extend(reply.terms.iter().map(|term| keys::term(&reply.room_id, term, &reply.id)));
-                    doomed.extend((0..reply.link_count).map(|n| keys::link(&reply.room_id, &reply.id, n)));
                 }
             }
         }

@@ -3,6 +3,7 @@
 mod bookmarks;
 mod connections;
 mod inbox;
+mod index;
 mod keys;
 mod messages;
 mod meter;
@@ -179,18 +180,23 @@ impl Store {
         Ok(keys.iter().map(|key| found.get(&(key.pk.clone(), key.sk.clone())).cloned()).collect())
     }
 
-    /// Deletes every item of `keys` (those not stored are no-ops), 25 a round trip (a batch's limit;
-    /// more only for unprocessed ones).
+    /// Deletes every item of `keys` (those not stored are no-ops).
     pub(crate) async fn delete_many(&self, keys: &[Key]) -> Result<()> {
-        for chunk in keys.chunks(25) {
-            let mut pending: Vec<WriteRequest> = chunk
-                .iter()
-                .map(|key| {
-                    let delete =
-                        DeleteRequest::builder().set_key(Some(key_item(key))).build().map_err(Error::internal)?;
-                    Ok(WriteRequest::builder().delete_request(delete).build())
-                })
-                .collect::<Result<_>>()?;
+        let deletes = keys
+            .iter()
+            .map(|key| {
+                let delete = DeleteRequest::builder().set_key(Some(key_item(key))).build().map_err(Error::internal)?;
+                Ok(WriteRequest::builder().delete_request(delete).build())
+            })
+            .collect::<Result<_>>()?;
+        self.write_many(deletes).await
+    }
+
+    /// Unconditional puts and deletes of whole items, 25 a round trip (a batch's limit; more only for
+    /// unprocessed ones). No two may name the same key.
+    pub(crate) async fn write_many(&self, writes: Vec<WriteRequest>) -> Result<()> {
+        for chunk in writes.chunks(25) {
+            let mut pending = chunk.to_vec();
             let mut attempt = 0;
             while !pending.is_empty() {
                 let sent = self
@@ -205,7 +211,7 @@ impl Store {
                 if !pending.is_empty() {
                     attempt += 1;
                     if attempt > 5 {
-                        return Err(Error::Throttled("batch delete left items unprocessed".into()));
+                        return Err(Error::Throttled("a batch write left items unprocessed".into()));
                     }
                     tokio::time::sleep(Duration::from_millis(20 << attempt)).await;
                 }
