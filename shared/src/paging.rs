@@ -115,7 +115,8 @@ fn page_url(uri: &Uri, cursor: &Cursor) -> String {
         .query()
         .unwrap_or("")
         .split('&')
-        .filter(|pair| !pair.is_empty() && !pair.starts_with("cursor="))
+        // The cursor takes the place of the old one, and of a page named by the message it is around.
+        .filter(|pair| !pair.is_empty() && !pair.starts_with("cursor=") && !pair.starts_with("around="))
         .map(str::to_owned)
         .collect();
     query.push(format!("cursor={}", cursor.encode()));

@@ -56,6 +56,9 @@ async fn rooms_come_by_latest_activity_with_last_message_and_unread_count() {
     assert_eq!(rooms(&created.body), [with_carol.clone(), with_bob.clone()]);
     let only_unread = app.get(&format!("/api/v1/org/{org}/users/alice/rooms?unread=true"), "alice").await;
     assert_eq!(rooms(&only_unread.body), [with_bob.as_str()]);
+    // Only rooms with something unread are in the index it reads: a page of one is full.
+    let one = app.get(&format!("/api/v1/org/{org}/users/alice/rooms?unread=true&limit=1"), "alice").await;
+    assert_eq!((rooms(&one.body), &one.body["next"]), (vec![with_bob.clone()], &Value::Null), "{}", one.raw);
     for bad in ["?sort=size", "?unread=maybe"] {
         let refused = app.get(&format!("/api/v1/org/{org}/users/alice/rooms{bad}"), "alice").await;
         assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{bad}");

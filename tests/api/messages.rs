@@ -592,3 +592,49 @@ fn own_store(app: &TestApp) -> dm_shared::store::Store {
     let shared = &app.stack.state.store;
     dm_shared::store::Store::new(shared.client().clone(), shared.table())
 }
+
+/// A search hit or a pin opens one message, and the page around it scrolls both ways from there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_opens_alone_or_with_the_page_around_it() {
+    let app = &spawn_app().await;
+    let (org, room) = setup(app).await;
+    let mut sent = Vec::new();
+    for n in 0..12 {
+        sent.push(app.send(&org, &room, if n % 2 == 0 { "alice" } else { "bob" }, &format!("number {n}")).await);
+    }
+    let newest_first: Vec<String> = sent.iter().rev().cloned().collect();
+    let base = format!("/api/v1/org/{org}/rooms/{room}/messages");
+
+    let mut one = app.get(&format!("{base}/{}", sent[3]), "bob").await;
+    assert_eq!(one.status, StatusCode::OK, "{}", one.raw);
+    assert_eq!(one.body["status"], 200);
+    one.body.as_object_mut().unwrap().remove("status");
+    let listed = app.get(&base, "bob").await;
+    assert_eq!(one.body, listed.body["results"][8], "as the list shows it");
+    assert_eq!(app.get(&format!("{base}/{}", sent[3]), "carol").await.status, StatusCode::FORBIDDEN);
+    assert_eq!(app.get(&format!("{base}/01NOSUCHMESSAGE"), "bob").await.status, StatusCode::NOT_FOUND);
+
+    // Five around the fourth message: two newer above it, it and two older below.
+    let around = app.get(&format!("{base}?around={}&limit=5", sent[3]), "bob").await;
+    assert_eq!(around.status, StatusCode::OK, "{}", around.raw);
+    assert_eq!(ids(around.body["results"].as_array().unwrap(), "id"), newest_first[6..11]);
+    let older = app.get(around.body["next"].as_str().unwrap().trim_start_matches(&app.base), "bob").await;
+    assert_eq!(ids(older.body["results"].as_array().unwrap(), "id"), newest_first[11..]);
+    assert_eq!(older.body["next"], Value::Null);
+    let newer = app.get(around.body["previous"].as_str().unwrap().trim_start_matches(&app.base), "bob").await;
+    assert_eq!(ids(newer.body["results"].as_array().unwrap(), "id"), newest_first[1..6]);
+    // At the newest message there is nothing newer.
+    let top = app.get(&format!("{base}?around={}&limit=3", sent[11]), "bob").await;
+    assert_eq!(ids(top.body["results"].as_array().unwrap(), "id"), newest_first[..2]);
+    assert_eq!(top.body["previous"], Value::Null);
+
+    let deleted = sent[5].clone();
+    let gone = app.call(Method::DELETE, &format!("{base}/{deleted}/message"), Some("bob"), None).await;
+    assert_eq!(gone.status, StatusCode::OK);
+    assert_eq!(app.get(&format!("{base}/{deleted}"), "bob").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(app.get(&format!("{base}?around={deleted}"), "bob").await.status, StatusCode::NOT_FOUND);
+    let cursor = around.body["next"].as_str().unwrap().split("cursor=").nth(1).unwrap().to_owned();
+    let both = app.get(&format!("{base}?around={}&cursor={cursor}", sent[3]), "bob").await;
+    assert_eq!(both.status, StatusCode::BAD_REQUEST);
+    assert_eq!(app.get(&format!("{base}?around=not%20an%20id"), "bob").await.status, StatusCode::BAD_REQUEST);
+}

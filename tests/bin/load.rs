@@ -4,7 +4,8 @@
 //!    `PutItem`s a second and 4-item `TransactWriteItems` a second.
 //! 2. 20 senders (2 a room), then 50 senders (5 a room), in 10 rooms send 5,000 messages each time,
 //!    each with an `Idempotency-Key` (one in ten sent again as a retry), while a reader a room pages
-//!    the room and a watcher a room polls another member's inbox every 50 ms. Reports sends a second,
+//!    the room (three pages a second) and a watcher a room polls another member's inbox every
+//!    100 ms. Reports sends a second,
 //!    send latency, and projection lag: from a send's 201 to the watcher's inbox showing it (or a
 //!    later message) as the room's last message.
 //! 3. Then every room must hold exactly its messages, each once, newest first; once projected, its
@@ -32,7 +33,9 @@ const ROOMS: usize = 10;
 /// Clients measuring DynamoDB Local's own rates.
 const CEILING_CLIENTS: usize = 8;
 const CEILING_FOR: Duration = Duration::from_secs(5);
-const WATCH_EVERY: Duration = Duration::from_millis(50);
+const WATCH_EVERY: Duration = Duration::from_millis(100);
+/// A reader's pause between walks through the newest pages, as a client scrolls.
+const READ_EVERY: Duration = Duration::from_secs(1);
 
 #[derive(Default)]
 struct Timings(Mutex<BTreeMap<&'static str, Vec<Duration>>>);
@@ -190,12 +193,13 @@ async fn run(client: &Client, stack: &Stack, per_room: usize, total: usize) -> f
     let unseen: Mutex<Vec<(usize, String, Instant)>> = Mutex::default();
     let lags: Mutex<Vec<Duration>> = Mutex::default();
     let done = std::sync::atomic::AtomicBool::new(false);
+    let sent_count = std::sync::atomic::AtomicUsize::new(0);
     let is_done = || done.load(std::sync::atomic::Ordering::Relaxed);
     let started = Instant::now();
 
     let senders = (0..ROOMS).flat_map(|r| (0..per_room).map(move |s| (r, s))).map(|(r, s)| {
         let (sender, room, org) = (&members[r][s], &rooms[r], &org);
-        let (timings, server_errors, unseen) = (&timings, &server_errors, &unseen);
+        let (timings, server_errors, unseen, sent_count) = (&timings, &server_errors, &unseen, &sent_count);
         async move {
             let path = format!("/api/v1/org/{org}/rooms/{room}/messages");
             let mut sent = Vec::new();
@@ -211,6 +215,10 @@ async fn run(client: &Client, stack: &Stack, per_room: usize, total: usize) -> f
                 }
                 let id = first.str("message_id");
                 unseen.lock().unwrap().push((r, id.clone(), Instant::now()));
+                let count = sent_count.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                if count % 500 == 0 {
+                    eprintln!("{count} sent in {:.0} s", started.elapsed().as_secs_f64());
+                }
                 if n % 10 == 3 {
                     let t = Instant::now();
                     let retry = client.call(Method::POST, &path, sender, Some(body), Some(&key)).await;
@@ -240,6 +248,7 @@ async fn run(client: &Client, stack: &Stack, per_room: usize, total: usize) -> f
                         None => break,
                     }
                 }
+                tokio::time::sleep(READ_EVERY).await;
             }
         }
     });

@@ -27,7 +27,7 @@ pub fn router(state: AppState) -> Router {
     let room = "/api/v1/org/{org_id}/rooms/{room_id}";
     let routes = Router::new()
         .route(&format!("{room}/messages"), post(send).get(list))
-        .route(&format!("{room}/messages/{{message_id}}"), put(edit))
+        .route(&format!("{room}/messages/{{message_id}}"), get(one).put(edit))
         .route(&format!("{room}/messages/{{message_id}}/message"), delete(remove))
         .route(&format!("{room}/messages/{{message_id}}/history"), get(history))
         .route(&format!("{room}/links"), get(room_links))
@@ -57,17 +57,35 @@ async fn send(
     posting::send(&state, outgoing).await
 }
 
+/// `?around=<message_id>`: the page centred on that message instead of the newest.
+#[derive(Deserialize)]
+struct Around {
+    around: Option<String>,
+}
+
 async fn list(
     State(state): State<AppState>,
     Caller(caller): Caller,
     Path((org, room)): Path<(OrgId, RoomId)>,
     Query(query): Query<PageQuery>,
+    Query(Around { around }): Query<Around>,
     uri: Uri,
 ) -> Result<Response> {
     let page = query.parse()?;
+    let around = around.map(MessageId::parse).transpose()?;
+    if around.is_some() && page.cursor.is_some() {
+        return Err(Error::bad_request("a page is either around a message or at a cursor, not both"));
+    }
     let access = RoomAccess::load(&state.store, &org, &room, &caller, &[]).await?;
     access.require_member()?;
-    let messages = state.store.list_messages(&room, &page).await?;
+    let messages = match &around {
+        Some(id) => state
+            .store
+            .messages_around(&room, id, page.limit)
+            .await?
+            .ok_or_else(|| Error::not_found("message not found"))?,
+        None => state.store.list_messages(&room, &page).await?,
+    };
     let (next, previous) = messages.links(&uri);
     let results: Vec<Value> = messages.items.iter().map(|m| views::message(m, &caller)).collect();
     Ok(ok(json!({
@@ -76,6 +94,16 @@ async fn list(
         "previous": previous,
         "results": results,
     })))
+}
+
+/// One message as the list shows it: where a search hit or a pin leads.
+async fn one(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path((org, room, id)): Path<(OrgId, RoomId, MessageId)>,
+) -> Result<Response> {
+    let (_, message) = RoomAccess::member_with_message(&state.store, &org, &room, &caller, &id).await?;
+    Ok(ok(views::message(&message, &caller)))
 }
 
 async fn edit(

@@ -27,6 +27,11 @@ pub const PREVIEW_CHARS: usize = 200;
 pub const ACTIVITY_INDEX: &str = "ByActivity";
 pub const ACTIVITY_PK: &str = "activity_pk";
 pub const ACTIVITY_SK: &str = "activity_sk";
+/// The index of a member's rows with unread messages, by latest activity: a row holds its keys only
+/// while something in it is unread (a sparse index), so a page of it is full.
+pub const UNREAD_INDEX: &str = "Unread";
+pub const UNREAD_PK: &str = "unread_pk";
+pub const UNREAD_SK: &str = "unread_sk";
 /// Reads and writes a projection or a marker retries when another got there first.
 const ATTEMPTS: usize = 8;
 /// DynamoDB's limit on the items of one transaction.
@@ -73,6 +78,10 @@ pub struct InboxRow {
     activity_pk: String,
     #[serde(default)]
     activity_sk: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    unread_pk: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    unread_sk: Option<String>,
 }
 
 impl InboxRow {
@@ -87,6 +96,8 @@ impl InboxRow {
             version: 0,
             activity_pk: keys::user_rooms_pk(org, user),
             activity_sk: activity_sort_key(at, room),
+            unread_pk: None,
+            unread_sk: None,
         }
     }
 
@@ -160,6 +171,9 @@ impl Store {
         if row.activity_sk.is_empty() {
             row.activity_sk = activity_sort_key(&row.last_activity_at, &row.room_id);
         }
+        let unread = row.unread_count > 0;
+        row.unread_pk = unread.then(|| row.activity_pk.clone());
+        row.unread_sk = unread.then(|| row.activity_sk.clone());
         let condition = if seen_version == 0 {
             "attribute_exists(PK) AND (attribute_not_exists(version) OR version = :seen)"
         } else {
@@ -500,8 +514,8 @@ impl Store {
     }
 
     /// A page of `user`'s rooms with their rows, in `order`; with `unread_only`, rooms with unread
-    /// messages only (a page may then hold fewer than asked, with `next` to go on). One Query, and one
-    /// BatchGet of the page's rooms.
+    /// messages only (by creation, a page may then hold fewer than asked, with `next` to go on). One
+    /// Query, and one BatchGet of the page's rooms.
     pub async fn inbox(
         &self,
         org: &OrgId,
@@ -529,7 +543,8 @@ impl Store {
         Ok(Page { items, next: rows.next, previous: rows.previous })
     }
 
-    /// One Query of the rows: by activity on the index, or by room on the table with a filter.
+    /// One Query of the rows: by activity on an index (of every row, or of the rows with unread
+    /// messages), or by room on the table with a filter.
     async fn activity_page(
         &self,
         pk: &str,
@@ -537,47 +552,50 @@ impl Store {
         unread_only: bool,
         page: &PageRequest,
     ) -> Result<Page<Item>> {
-        let by_activity = order == InboxOrder::Activity;
-        let (sort_name, cursor_prefix) = if by_activity { (ACTIVITY_SK, "") } else { (keys::SK, keys::ROOM_PREFIX) };
+        let index = match (order, unread_only) {
+            (InboxOrder::Activity, false) => Some((ACTIVITY_INDEX, ACTIVITY_PK, ACTIVITY_SK)),
+            (InboxOrder::Activity, true) => Some((UNREAD_INDEX, UNREAD_PK, UNREAD_SK)),
+            (InboxOrder::Created, _) => None,
+        };
         let direction = page.cursor.as_ref().map_or(Direction::After, |c| c.direction);
-        let start = match &page.cursor {
-            None => None,
-            Some(cursor) if by_activity => {
+        let start = match (&page.cursor, index) {
+            (None, _) => None,
+            (Some(cursor), Some((_, index_pk, index_sk))) => {
                 let room = room_of_sort_key(&cursor.sort_key).ok_or_else(|| Error::bad_request("invalid cursor"))?;
                 let mut key =
                     super::key_item(&keys::Key { pk: pk.to_owned(), sk: format!("{}{room}", keys::ROOM_PREFIX) });
-                key.insert(ACTIVITY_PK.into(), AttributeValue::S(pk.to_owned()));
-                key.insert(ACTIVITY_SK.into(), AttributeValue::S(cursor.sort_key.clone()));
+                key.insert(index_pk.into(), AttributeValue::S(pk.to_owned()));
+                key.insert(index_sk.into(), AttributeValue::S(cursor.sort_key.clone()));
                 Some(key)
             }
-            Some(cursor) if cursor.sort_key.starts_with(cursor_prefix) => {
+            (Some(cursor), None) if cursor.sort_key.starts_with(keys::ROOM_PREFIX) => {
                 Some(super::key_item(&keys::Key { pk: pk.to_owned(), sk: cursor.sort_key.clone() }))
             }
-            Some(_) => return Err(Error::bad_request("invalid cursor")),
+            (Some(_), None) => return Err(Error::bad_request("invalid cursor")),
         };
-        let mut query = self
+        let query = self
             .client
             .query()
             .table_name(self.table())
             .scan_index_forward(direction == Direction::Before)
             .limit(i32::try_from(page.limit + 1).map_err(Error::internal)?)
             .set_exclusive_start_key(start)
-            .return_consumed_capacity(ReturnConsumedCapacity::Total);
-        query = if by_activity {
-            query
-                .index_name(ACTIVITY_INDEX)
-                .key_condition_expression("activity_pk = :pk")
-                .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
-        } else {
-            query
-                .consistent_read(true)
-                .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
-                .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
-                .expression_attribute_values(":prefix", AttributeValue::S(keys::ROOM_PREFIX.to_owned()))
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()));
+        let (query, sort_name) = match index {
+            Some((name, index_pk, index_sk)) => {
+                (query.index_name(name).key_condition_expression(format!("{index_pk} = :pk")), index_sk)
+            }
+            None => (
+                query
+                    .consistent_read(true)
+                    .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+                    .expression_attribute_values(":prefix", AttributeValue::S(keys::ROOM_PREFIX.to_owned()))
+                    .filter_expression("unread_count > :zero")
+                    .expression_attribute_values(":zero", value(&0u64)?),
+                keys::SK,
+            ),
         };
-        if unread_only {
-            query = query.filter_expression("unread_count > :zero").expression_attribute_values(":zero", value(&0u64)?);
-        }
         let output = self.metered(query.send().await, |o| o.consumed_capacity.units()).map_err(sdk_error)?;
         let evaluated_past = output.last_evaluated_key.filter(|key| !key.is_empty());
         Ok(super::paged(output.items.unwrap_or_default(), page, sort_name, evaluated_past))

@@ -186,6 +186,41 @@ impl Store {
         self.query_posts(room, keys::MESSAGE_PREFIX, Order::NewestFirst, page).await
     }
 
+    /// The page of the room's messages centred on `message`, newest first: up to `limit`, the message
+    /// and older ones in the lower half, newer ones above, with `next` and `previous` to go on both
+    /// ways. Two strongly consistent Queries; `None` when the message is not in the room.
+    pub async fn messages_around(
+        &self,
+        room: &RoomId,
+        message: &MessageId,
+        limit: usize,
+    ) -> Result<Option<Page<Message>>> {
+        let pk = keys::room_pk(room);
+        let at = keys::message(room, message).sk;
+        let messages = || Some(("begins_with(SK, :sk)", keys::MESSAGE_PREFIX.to_owned()));
+        let start = |sk: String| Some(key_item(&keys::Key { pk: pk.clone(), sk }));
+        let newer_wanted = (limit - 1) / 2;
+        let older_wanted = limit - newer_wanted;
+        // Newest first from just past the message: the message itself comes first.
+        let (mut older, _) =
+            self.query_limited(pk.clone(), messages(), false, start(format!("{at}\0")), older_wanted + 1).await?;
+        if older.first().and_then(|item| string_attr(item, keys::SK)).as_ref() != Some(&at) {
+            return Ok(None);
+        }
+        let (mut newer, _) = self.query_limited(pk.clone(), messages(), true, start(at), newer_wanted + 1).await?;
+        let (more_older, more_newer) = (older.len() > older_wanted, newer.len() > newer_wanted);
+        older.truncate(older_wanted);
+        newer.truncate(newer_wanted);
+        newer.reverse();
+        let items: Vec<Item> = newer.into_iter().chain(older).collect();
+        let cursor = |item: Option<&Item>, direction| {
+            item.and_then(|item| string_attr(item, keys::SK)).map(|sort_key| Cursor { direction, sort_key })
+        };
+        let next = if more_older { cursor(items.last(), Direction::After) } else { None };
+        let previous = if more_newer { cursor(items.first(), Direction::Before) } else { None };
+        Page { items, next, previous }.try_map(from_item).map(Some)
+    }
+
     /// A page of a message's thread, oldest first: one strongly consistent Query.
     pub async fn list_replies(&self, room: &RoomId, parent: &MessageId, page: &PageRequest) -> Result<Page<Message>> {
         self.query_posts(room, &keys::thread_prefix(parent), Order::OldestFirst, page).await
