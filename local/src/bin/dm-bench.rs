@@ -46,11 +46,10 @@ impl Bench {
         (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
     }
 
-    /// Runs one request and prints what it cost.
+    /// Runs one request and prints what it cost (its own calls only: the stream's consumers run
+    /// meanwhile on the same store).
     async fn measure(&self, route: &str, method: Method, path: &str, user: &str, body: Option<Value>) -> Value {
-        let before = self.stack.state.store.usage();
-        let (status, reply) = self.call(method, path, user, body).await;
-        let used = self.stack.state.store.usage().since(before);
+        let ((status, reply), used) = dm_shared::store::measured(self.call(method, path, user, body)).await;
         println!("| {route} | {status} | {} | {:.1} |", used.calls, used.capacity_units);
         reply
     }
@@ -146,6 +145,8 @@ async fn main() {
         )
         .await;
     let id = sent["message_id"].as_str().expect("a message").to_owned();
+    // Search and links read what the projector writes from the stream.
+    bench.stack.settled().await.expect("the projector catches up");
     bench.measure("GET /messages (50)", Method::GET, &format!("{r}/messages"), "bob", None).await;
     bench
         .measure(

@@ -11,6 +11,8 @@ pub(crate) struct Meter {
     calls: AtomicU64,
     /// Thousandths of a capacity unit.
     milli_units: AtomicU64,
+    /// The meter of the work this one measures a part of: it counts the part too.
+    outer: Option<std::sync::Arc<Meter>>,
 }
 
 /// Totals since the store was built.
@@ -45,9 +47,17 @@ impl Consumed for Option<Vec<ConsumedCapacity>> {
 }
 
 impl Meter {
+    /// A meter of part of what `outer` measures.
+    pub(crate) fn within(outer: Option<std::sync::Arc<Meter>>) -> Self {
+        Self { outer, ..Self::default() }
+    }
+
     pub(crate) fn record(&self, units: f64) {
         self.calls.fetch_add(1, Ordering::Relaxed);
         self.milli_units.fetch_add((units * 1000.0).round() as u64, Ordering::Relaxed);
+        if let Some(outer) = &self.outer {
+            outer.record(units);
+        }
     }
 
     pub(crate) fn usage(&self) -> Usage {

@@ -58,9 +58,11 @@ tokio::task_local! {
 }
 
 /// Runs `work` (one request), and answers what it asked of DynamoDB beside its output; requests
-/// served at once (locally) are each counted on their own.
+/// served at once (locally) are each counted on their own, and work measured inside other measured
+/// work counts in both.
 pub async fn measured<F: Future>(work: F) -> (F::Output, Usage) {
-    let meter = Arc::new(meter::Meter::default());
+    let outer = REQUEST_METER.try_with(Arc::clone).ok();
+    let meter = Arc::new(meter::Meter::within(outer));
     let output = REQUEST_METER.scope(meter.clone(), work).await;
     (output, meter.usage())
 }
