@@ -132,11 +132,3 @@ async fn a_sender_cannot_queue_more_than_the_caps() {
     assert_eq!(refused.status, StatusCode::BAD_REQUEST);
     assert!(refused.str("message").contains("1000 scheduled messages"), "{}", refused.raw);
 }
-
-/// Twenty members of one room send fifty messages each at once: after 1,000 messages every member's
-/// unread count is exact and the room counts each message once.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn twenty_concurrent_senders_leave_exact_counts_after_a_thousand_messages() {
-    let _alone = ONE_AT_A_TIME.lock().await;
-    dm_tests::spawn_app().await.send_at_once(20, 50).await;
-}
