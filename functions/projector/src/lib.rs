@@ -19,7 +19,7 @@ use dm_shared::{AppState, Result};
 use futures_util::{StreamExt, stream};
 
 /// Rooms of one batch projected at once.
-const ROOMS_AT_ONCE: usize = 8;
+const ROOMS_AT_ONCE: usize = 4;
 
 #[derive(Clone)]
 pub struct Projector {
