@@ -14,6 +14,12 @@ pub const MAX_TERMS: usize = 40;
 pub const MAX_LINKS: usize = 8;
 /// A word longer than this is not a search term.
 const MAX_TERM_CHARS: usize = 64;
+/// Words too common to find anything by (Lucene's English stop set): left out of the index, where
+/// they would be a third of a chat message's entries, and out of searches alike.
+const STOP_WORDS: [&str; 33] = [
+    "a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "if", "in", "into", "is", "it", "no", "not", "of",
+    "on", "or", "such", "that", "the", "their", "then", "there", "these", "they", "this", "to", "was", "will", "with",
+];
 
 /// A message's text: at most 10,000 characters; blank only where the message carries media.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -70,9 +76,14 @@ pub fn words(text: &str) -> Vec<String> {
     out
 }
 
-/// The search terms a message is indexed under: its first `MAX_TERMS` distinct words.
+/// The distinct words of `text` a search can find, folded, in order of first use: stop words left out.
+pub fn search_terms(text: &str) -> Vec<String> {
+    words(text).into_iter().filter(|word| !STOP_WORDS.contains(&word.as_str())).collect()
+}
+
+/// The search terms a message is indexed under: its first `MAX_TERMS` distinct searchable words.
 pub fn terms(text: &str) -> Vec<String> {
-    let mut words = words(text);
+    let mut words = search_terms(text);
     words.truncate(MAX_TERMS);
     words
 }
@@ -105,6 +116,8 @@ mod tests {
         assert_eq!(words("Café, CAFE! naïve... (Déjà-vu)"), ["cafe", "naive", "deja", "vu"]);
         assert_eq!(words("  ...  "), Vec::<String>::new());
         assert_eq!(terms(&"w ".repeat(5)), ["w"]);
+        assert_eq!(terms("The plan is in the doc, not in the chat"), ["plan", "doc", "chat"]);
+        assert_eq!(search_terms("to be or not to be"), Vec::<String>::new());
         let many: String = (0..100).map(|i| format!("word{i} ")).collect();
         assert_eq!(terms(&many).len(), MAX_TERMS);
     }

@@ -488,6 +488,10 @@ async fn search_matches_every_word_in_the_callers_current_rooms() {
     assert_eq!(hit["thread"], false);
 
     assert_eq!(search("alice", "fox%20quick").await.body["count"], 2);
+    // Stop words neither narrow a search nor find anything alone.
+    assert_eq!(search("alice", "the%20fox%20in%20a%20quick").await.body["count"], 2);
+    let stop_words_alone = search("alice", "the%20a%20in").await;
+    assert_eq!((stop_words_alone.status, stop_words_alone.body["count"].clone()), (StatusCode::OK, json!(0)));
     assert_eq!(search("alice", "qui").await.body["count"], 0);
     assert_eq!(search("bob", "fox").await.body["count"], 1);
     let paged = app

@@ -14,7 +14,7 @@ use dm_shared::model::Message;
 use dm_shared::paging::PageQuery;
 use dm_shared::posting::{self, EditBody, Outgoing};
 use dm_shared::store::PostRef;
-use dm_shared::text::words;
+use dm_shared::text::search_terms;
 use dm_shared::views;
 use dm_shared::{AppState, Error, Result};
 use serde::Deserialize;
@@ -259,7 +259,7 @@ async fn search(
     if keyword.trim().is_empty() {
         return Err(Error::bad_request("keyword is required"));
     }
-    let words = words(keyword);
+    let words = search_terms(keyword);
     if words.len() > MAX_SEARCH_WORDS {
         return Err(Error::bad_request(format!("keyword holds at most {MAX_SEARCH_WORDS} words")));
     }
@@ -268,7 +268,7 @@ async fn search(
         return Err(Error::forbidden("You may only search your own messages"));
     }
     if words.is_empty() {
-        // Punctuation alone names no word: nothing matches it.
+        // Punctuation or stop words alone name nothing the index holds: nothing matches them.
         return Ok(ok(json!({ "count": 0, "next": null, "previous": null, "results": [] })));
     }
     let hits = state.store.search(&org, &user, &words, &page).await?;
