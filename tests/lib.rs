@@ -341,3 +341,22 @@ impl TestApp {
         self.stack.state.store.schedule(&item).await
     }
 }
+
+/// Sends `frame` as a client does on its WebSocket.
+pub async fn send_frame(socket: &mut Socket, frame: Value) {
+    use futures_util::SinkExt;
+    let text = tokio_tungstenite::tungstenite::Message::Text(frame.to_string().into());
+    socket.send(text).await.expect("the WebSocket takes a frame");
+}
+
+/// The first event called `name` on `socket` within `wait` (others are skipped), or `None`.
+pub async fn event_within(socket: &mut Socket, name: &str, wait: std::time::Duration) -> Option<Value> {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let event = next_event(socket, left).await?;
+        if event["event"] == name {
+            return Some(event);
+        }
+    }
+}

@@ -173,8 +173,14 @@ async fn serve_socket(
                 None => break,
             },
             incoming = socket.recv() => match incoming {
-                // `$default`: clients have nothing to say yet; pings are answered by axum.
                 Some(Ok(WsMessage::Close(_))) | Some(Err(_)) | None => break,
+                // `$default`: the answer, if any, comes back through `@connections` as in AWS.
+                Some(Ok(WsMessage::Text(text))) => {
+                    if let Err(err) = hub.realtime.receive(&connection_id, text.as_str()).await {
+                        tracing::warn!(error = %err, "a frame was not answered");
+                    }
+                }
+                // WebSocket pings are answered by axum.
                 Some(Ok(_)) => {}
             },
         }

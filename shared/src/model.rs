@@ -36,6 +36,17 @@ pub struct Profile {
     /// The member's status text ("in a meeting"), as the seed names it.
     pub status: String,
     pub time_zone: String,
+    /// Whether others see when the member is online.
+    pub presence: Visibility,
+}
+
+/// Whether others see a member's presence: `hidden` shows them `offline`, always.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Visibility {
+    #[default]
+    Visible,
+    Hidden,
 }
 
 /// A member of an org, as stored and as the members list shows it.

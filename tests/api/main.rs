@@ -7,6 +7,7 @@ mod deletes;
 mod hostile;
 mod inbox;
 mod lambda_events;
+mod live;
 mod media;
 mod members;
 mod messages;

@@ -25,7 +25,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/orgs", post(create_org))
         .route("/api/v1/org/{org_id}/members", post(add_member).get(list_members))
         .route("/api/v1/org/{org_id}/members/{member_id}", delete(remove_member))
-        .route("/api/v1/org/{org_id}/members/{member_id}/profile", get(profile).patch(update_profile));
+        .route("/api/v1/org/{org_id}/members/{member_id}/profile", get(profile).patch(update_profile))
+        .route("/api/v1/org/{org_id}/members/{member_id}/presence", get(presence));
     service(routes, state)
 }
 
@@ -154,6 +155,19 @@ async fn profile(
     state.store.org_member(&org, &caller).await?;
     let member = state.store.member(&org, &member_id).await?.ok_or_else(|| Error::not_found("No such member"))?;
     Ok(profile_view(&member).into_response())
+}
+
+/// Whether a member is online, as every other member sees it (`offline` while they hide it).
+async fn presence(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path((org, member_id)): Path<(OrgId, UserId)>,
+) -> Result<Response> {
+    state.store.org_member(&org, &caller).await?;
+    let found = state.store.presence(&org, std::slice::from_ref(&member_id)).await?.pop().flatten();
+    let presence = found.ok_or_else(|| Error::not_found("No such member"))?;
+    let body = json!({ "user_id": member_id, "status": presence.status, "last_seen_at": presence.last_seen_at });
+    Ok(axum::Json(body).into_response())
 }
 
 async fn update_profile(

@@ -1,6 +1,6 @@
 //! What a profile may hold.
 
-use dm_shared::model::Profile;
+use dm_shared::model::{Profile, Visibility};
 use dm_shared::{Error, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -32,6 +32,8 @@ pub struct ProfileChanges {
     status: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     time_zone: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    presence: Option<Visibility>,
 }
 
 impl ProfileChanges {

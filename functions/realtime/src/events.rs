@@ -3,7 +3,7 @@
 
 use dm_shared::ids::{OrgId, RoomId, UserId};
 use dm_shared::model::{Message, Room};
-use dm_shared::store::{Reaction, ReadMarker};
+use dm_shared::store::{Presence, Reaction, ReadMarker};
 use dm_shared::stream::Change;
 use serde::Deserialize;
 use serde_dynamo::Item;
@@ -17,28 +17,33 @@ pub enum Audience {
     /// These users: a membership change's members, and whoever it removed (who hears of their own
     /// removal, then nothing more of the room).
     Users(Vec<UserId>),
+    /// Everyone who shares a room with this user, unless they hide their presence.
+    RoomMates(UserId),
 }
 
-/// An event for a room's members (or the users named).
+/// An event for a room's members (or the users named); `room_id` is `None` for a user's presence.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RoomEvent {
     pub name: &'static str,
     pub event_id: String,
     pub org_id: OrgId,
-    pub room_id: RoomId,
+    pub room_id: Option<RoomId>,
     pub data: Value,
     pub audience: Audience,
 }
 
 impl RoomEvent {
     pub fn payload(&self) -> Value {
-        json!({
+        let mut payload = json!({
             "event": self.name,
             "event_id": self.event_id,
             "org_id": self.org_id,
-            "room_id": self.room_id,
             "data": self.data,
-        })
+        });
+        if let Some(room) = &self.room_id {
+            payload["room_id"] = json!(room);
+        }
+        payload
     }
 }
 
@@ -78,12 +83,12 @@ fn post_data(post: &Message) -> Value {
 pub fn derive(change: &Change) -> Vec<RoomEvent> {
     let Some(keys) = parse::<Keys>(&change.new).or_else(|| parse::<Keys>(&change.old)) else { return Vec::new() };
     let mut events = Vec::new();
-    let mut push = |name: &'static str, org: &OrgId, room: &RoomId, data: Value, audience: Audience| {
+    let mut push = |name: &'static str, org: &OrgId, room: Option<&RoomId>, data: Value, audience: Audience| {
         events.push(RoomEvent {
             name,
             event_id: format!("{}#{}", change.event_id, events.len()),
             org_id: org.clone(),
-            room_id: room.clone(),
+            room_id: room.cloned(),
             data,
             audience,
         });
@@ -94,13 +99,13 @@ pub fn derive(change: &Change) -> Vec<RoomEvent> {
         let members = || Audience::Users(new.room_user_ids.clone());
         for user in new.room_user_ids.iter().filter(|u| !old.has_member(u)) {
             let data = json!({ "member_id": user, "room_user_ids": new.room_user_ids });
-            push("member_added", &new.org_id, &new.room_id, data, members());
+            push("member_added", &new.org_id, Some(&new.room_id), data, members());
         }
         for user in old.room_user_ids.iter().filter(|u| !new.has_member(u)) {
             let data = json!({ "member_id": user, "room_user_ids": new.room_user_ids });
             let mut audience = new.room_user_ids.clone();
             audience.push(user.clone());
-            push("member_removed", &new.org_id, &new.room_id, data, Audience::Users(audience));
+            push("member_removed", &new.org_id, Some(&new.room_id), data, Audience::Users(audience));
         }
     } else if keys.sk.starts_with("MSG#") || keys.sk.starts_with("THREAD#") {
         let (old, new) = (parse::<Message>(&change.old), parse::<Message>(&change.new));
@@ -111,19 +116,19 @@ pub fn derive(change: &Change) -> Vec<RoomEvent> {
             ("message_create", "message_update", "message_delete")
         };
         match (old, new) {
-            (None, Some(new)) => push(created, &new.org_id, &new.room_id, post_data(&new), Audience::Room),
-            (Some(old), None) => push(deleted, &old.org_id, &old.room_id, post_data(&old), Audience::Room),
+            (None, Some(new)) => push(created, &new.org_id, Some(&new.room_id), post_data(&new), Audience::Room),
+            (Some(old), None) => push(deleted, &old.org_id, Some(&old.room_id), post_data(&old), Audience::Room),
             (Some(old), Some(new)) => {
                 if old.message != new.message {
-                    push(updated, &new.org_id, &new.room_id, post_data(&new), Audience::Room);
+                    push(updated, &new.org_id, Some(&new.room_id), post_data(&new), Audience::Room);
                 }
                 if old.pinned != new.pinned {
                     let name = if new.pinned { "pin_message" } else { "unpin_message" };
-                    push(name, &new.org_id, &new.room_id, json!({ "message_id": new.id }), Audience::Room);
+                    push(name, &new.org_id, Some(&new.room_id), json!({ "message_id": new.id }), Audience::Room);
                 }
                 for (reader, read) in read_changes(&old, &new) {
                     let data = json!({ "message_id": new.id, "read": read });
-                    push("read", &new.org_id, &new.room_id, data, Audience::Users(vec![reader]));
+                    push("read", &new.org_id, Some(&new.room_id), data, Audience::Users(vec![reader]));
                 }
             }
             (None, None) => {}
@@ -136,22 +141,44 @@ pub fn derive(change: &Change) -> Vec<RoomEvent> {
         {
             let data =
                 json!({ "user_id": new.user_id, "message_id": new.last_read_message_id, "read_at": new.read_at });
-            push("read_marker", &new.org_id, &new.room_id, data, Audience::Room);
+            push("read_marker", &new.org_id, Some(&new.room_id), data, Audience::Room);
+        }
+    } else if keys.sk == "PRESENCE" {
+        // Online or offline as of now, judged as readers judge it: a heartbeat changes nothing.
+        let now = epoch_secs();
+        let presence = |image: &Item| Presence::of(Some(&image.clone().into()), now);
+        let before = change.old.as_ref().map(presence);
+        let (Some(new), Some(user)) = (&change.new, parse::<PresenceOf>(&change.new)) else { return events };
+        let after = presence(new);
+        if before.is_none_or(|before| before.status != after.status) {
+            let data = json!({ "user_id": user.user_id, "status": after.status, "last_seen_at": after.last_seen_at });
+            push("presence", &user.org_id, None, data, Audience::RoomMates(user.user_id.clone()));
         }
     } else if keys.sk.starts_with("REACTION#") {
         let (old, new) = (parse::<Reaction>(&change.old), parse::<Reaction>(&change.new));
         let room = keys.pk.strip_prefix("ROOM#").and_then(|id| RoomId::parse(id).ok());
         match (old, new, room) {
             (None, Some(r), Some(room)) => {
-                push("add_message_reaction", &r.org_id, &room, reaction_data(&r), Audience::Room)
+                push("add_message_reaction", &r.org_id, Some(&room), reaction_data(&r), Audience::Room)
             }
             (Some(r), None, Some(room)) => {
-                push("remove_message_reaction", &r.org_id, &room, reaction_data(&r), Audience::Room)
+                push("remove_message_reaction", &r.org_id, Some(&room), reaction_data(&r), Audience::Room)
             }
             _ => {}
         }
     }
     events
+}
+
+/// Whose presence item changed.
+#[derive(Deserialize)]
+struct PresenceOf {
+    org_id: OrgId,
+    user_id: UserId,
+}
+
+fn epoch_secs() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default()
 }
 
 fn reaction_data(reaction: &Reaction) -> Value {

@@ -23,7 +23,7 @@ async fn stream(realtime: &Realtime, event: StreamEvent) -> Result<Value, Error>
     Ok(serde_json::to_value(dm_shared::stream::response(failed))?)
 }
 
-/// `$connect`, `$disconnect` and `$default`.
+/// `$connect`, `$disconnect` and `$default` (a client's frame).
 async fn socket(realtime: &Realtime, request: ApiGatewayWebsocketProxyRequest) -> Result<Value, Error> {
     let context = &request.request_context;
     let connection = context.connection_id.clone().unwrap_or_default();
@@ -41,7 +41,10 @@ async fn socket(realtime: &Realtime, request: ApiGatewayWebsocketProxyRequest) -
             realtime.disconnect(&connection).await?;
             200
         }
-        _ => 200,
+        _ => {
+            realtime.receive(&connection, request.body.as_deref().unwrap_or_default()).await?;
+            200
+        }
     };
     let mut response = ApiGatewayProxyResponse::default();
     response.status_code = i64::from(status);

@@ -1,20 +1,23 @@
 //! Real-time events over API Gateway's WebSocket API.
 //!
 //! `$connect` checks the bearer token (header or `?token=`) and the org (`?org_id=`) and records the
-//! connection in the table; `$disconnect` forgets it. The table's stream feeds `publish`, which turns
+//! connection in the table (and the user as online); `$disconnect` forgets it; `$default` takes the
+//! client's frames (`frames`: heartbeats and typing). The table's stream feeds `publish`, which turns
 //! each change into the seed's events and posts them to every open connection of every member of the
 //! room, through the `@connections` management API. Writes never wait for any of this.
 
 pub mod events;
+pub mod frames;
 pub mod lambda;
 pub mod tokens;
 
 use aws_sdk_apigatewaymanagement::primitives::Blob;
 use dm_shared::ids::{OrgId, UserId};
 use dm_shared::metrics::{Record, Unit};
-use dm_shared::model::Room;
+use dm_shared::model::{Room, Visibility};
 use dm_shared::{AppState, Error, Result};
 use futures_util::{StreamExt, TryStreamExt, stream};
+use serde_json::Value;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokens::{Issuer, Tokens};
@@ -100,19 +103,38 @@ impl Realtime {
     }
 
     /// Posts one event to every open connection of its audience: the room's members now (or the one
-    /// member it is for).
+    /// member it is for, or whoever shares a room with a user whose presence is not hidden).
     async fn deliver(&self, event: &RoomEvent) -> Result<()> {
-        let audience = match &event.audience {
-            Audience::Users(users) => users.clone(),
-            Audience::Room => {
-                let (room, _, _) = self.state.store.room_bundle(&event.org_id, &event.room_id, &[], &[]).await?;
+        let store = &self.state.store;
+        let audience = match (&event.audience, &event.room_id) {
+            (Audience::Users(users), _) => users.clone(),
+            (Audience::Room, Some(room)) => {
+                let (room, _, _) = store.room_bundle(&event.org_id, room, &[], &[]).await?;
                 room.map(|room: Room| room.room_user_ids).unwrap_or_default()
             }
+            (Audience::Room, None) => Vec::new(),
+            (Audience::RoomMates(user), _) => match store.member(&event.org_id, user).await? {
+                Some(member) if member.profile.presence == Visibility::Visible => {
+                    store.room_mates(&event.org_id, user).await?
+                }
+                _ => Vec::new(),
+            },
         };
-        let payload = Blob::new(event.payload().to_string());
+        self.post_to_users(&event.org_id, audience, None, &event.payload()).await
+    }
+
+    /// Posts `payload` to every open connection of `users` in `org`, but `except`'s.
+    async fn post_to_users(
+        &self,
+        org: &OrgId,
+        users: Vec<UserId>,
+        except: Option<&UserId>,
+        payload: &Value,
+    ) -> Result<()> {
+        let payload = Blob::new(payload.to_string());
         // Every member's connections looked up at once (bounded), not one query after another.
-        let lookups = audience.into_iter().map(|user| {
-            let (store, org) = (self.state.store.clone(), event.org_id.clone());
+        let lookups = users.into_iter().filter(|user| Some(user) != except).map(|user| {
+            let (store, org) = (self.state.store.clone(), org.clone());
             async move { store.connections(&org, &user).await }
         });
         let per_user: Vec<Vec<_>> = stream::iter(lookups).buffer_unordered(POST_CONCURRENCY).try_collect().await?;

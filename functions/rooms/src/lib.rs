@@ -1,6 +1,8 @@
 //! Rooms and their membership: create (idempotent per member set), list, info, and the four seeds'
 //! ways to add and remove members.
 
+use std::collections::HashMap;
+
 use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, Uri};
@@ -149,8 +151,50 @@ async fn user_rooms(
     own_inbox(&state, &org, &caller, &user).await?;
     let rooms = state.store.inbox(&org, &user, order, unread_only, &page).await?;
     let (next, previous) = rooms.links(&uri);
-    let results: Vec<Value> = rooms.items.iter().map(|(room, row)| inbox_json(room, row)).collect();
+    let presence = others_presence(&state, &org, &user, &rooms.items).await?;
+    let results: Vec<Value> = rooms
+        .items
+        .iter()
+        .map(|(room, row)| {
+            let mut json = inbox_json(room, row);
+            if room.room_user_ids.len() <= PRESENCE_ROOM_MEMBERS {
+                let others = room.room_user_ids.iter().filter(|member| **member != user);
+                let shown = others.filter_map(|member| presence.get(member).map(|p| (member.to_string(), p.clone())));
+                json["presence"] = Value::Object(shown.collect());
+            }
+            json
+        })
+        .collect();
     Ok(ok(json!({ "count": results.len(), "next": next, "previous": previous, "results": results })))
+}
+
+/// Rooms of at most this many members show their other members' presence in the inbox: a DM's
+/// green dot, a small group's; a page costs one more batch read whatever its rooms.
+const PRESENCE_ROOM_MEMBERS: usize = 9;
+
+/// The presence of the other members of the page's small rooms, by user.
+async fn others_presence(
+    state: &AppState,
+    org: &OrgId,
+    user: &UserId,
+    rooms: &[(Room, InboxRow)],
+) -> Result<HashMap<UserId, Value>> {
+    let mut others: Vec<UserId> = Vec::new();
+    for (room, _) in rooms.iter().filter(|(room, _)| room.room_user_ids.len() <= PRESENCE_ROOM_MEMBERS) {
+        for member in &room.room_user_ids {
+            if member != user && !others.contains(member) {
+                others.push(member.clone());
+            }
+        }
+    }
+    let found = state.store.presence(org, &others).await?;
+    Ok(others
+        .into_iter()
+        .zip(found)
+        .filter_map(|(other, presence)| {
+            presence.map(|p| (other, json!({ "status": p.status, "last_seen_at": p.last_seen_at })))
+        })
+        .collect())
 }
 
 /// A member of the org looking at their own inbox.

@@ -19,7 +19,7 @@ pub struct Connection {
     pub ttl: u64,
 }
 
-fn epoch_secs() -> u64 {
+pub(crate) fn epoch_secs() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default()
 }
 
@@ -35,18 +35,25 @@ impl Store {
         let items = vec![
             self.put(&keys::connection(org, user, connection_id), &connection)?,
             self.put(&keys::connection_owner(connection_id), &connection)?,
+            self.presence_change(org, user, connection_id, true)?,
         ];
         self.transact(items).await?.map_err(|_| Error::internal_msg("recording a connection failed a condition"))
     }
 
+    /// The open connection `connection_id`, if it is one.
+    pub async fn connection(&self, connection_id: &str) -> Result<Option<Connection>> {
+        self.get(&keys::connection_owner(connection_id)).await
+    }
+
     /// Forgets a connection (closed, or gone when a post to it failed).
     pub async fn close_connection(&self, connection_id: &str) -> Result<()> {
-        let Some(connection) = self.get::<Connection>(&keys::connection_owner(connection_id)).await? else {
+        let Some(connection) = self.connection(connection_id).await? else {
             return Ok(());
         };
         let items = vec![
             self.delete(&keys::connection(&connection.org_id, &connection.user_id, connection_id))?,
             self.delete(&keys::connection_owner(connection_id))?,
+            self.presence_change(&connection.org_id, &connection.user_id, connection_id, false)?,
         ];
         self.transact(items).await?.map_err(|_| Error::internal_msg("forgetting a connection failed a condition"))
     }

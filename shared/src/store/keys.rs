@@ -214,3 +214,14 @@ pub const CONNECTION_PREFIX: &str = "CONN#";
 pub fn connection_owner(connection_id: &str) -> Key {
     Key { pk: format!("CONNECTION#{connection_id}"), sk: META.into() }
 }
+
+/// Whether a user is online in an org: beside their connections, so `$disconnect` and heartbeats
+/// touch one partition.
+pub fn presence(org: &OrgId, user: &UserId) -> Key {
+    Key { pk: connections_pk(org, user), sk: "PRESENCE".into() }
+}
+
+/// When `user` may next have a `typing` start relayed in `room`.
+pub fn typing(room: &RoomId, user: &UserId) -> Key {
+    Key { pk: format!("ROOM#{room}#TYPING"), sk: format!("USER#{user}") }
+}

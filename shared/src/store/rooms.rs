@@ -69,6 +69,26 @@ fn existing_room(item: Option<&Item>) -> Option<RoomId> {
 }
 
 impl Store {
+    /// Everyone who shares a room with `user` in `org`: whom their presence concerns. One Query of
+    /// their rooms and one batch read of those rooms.
+    pub async fn room_mates(&self, org: &OrgId, user: &UserId) -> Result<Vec<UserId>> {
+        let rows = self.query_all(keys::user_rooms_pk(org, user), keys::ROOM_PREFIX, true).await?;
+        let rooms: Vec<keys::Key> = rows
+            .iter()
+            .filter_map(|row| string_attr(row, "room_id").and_then(|id| RoomId::parse(id).ok()))
+            .map(|room| keys::room(&room))
+            .collect();
+        let mut mates: Vec<UserId> = Vec::new();
+        for room in self.get_many(&rooms).await?.into_iter().flatten() {
+            for mate in from_item::<Room>(room)?.room_user_ids {
+                if mate != *user && !mates.contains(&mate) {
+                    mates.push(mate);
+                }
+            }
+        }
+        Ok(mates)
+    }
+
     /// A member's inbox row, active since `at`.
     fn user_room_put(&self, org: &OrgId, user: &UserId, room: &RoomId, at: &str) -> Result<TransactWriteItem> {
         self.put(&keys::user_room(org, user, room), &InboxRow::new(org, user, room, at))

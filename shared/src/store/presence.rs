@@ -1,0 +1,129 @@
+//! Who is online. A user's presence item holds, for each open connection, until when it counts as
+//! live: API Gateway's idle timeout after its last heartbeat (connecting counts as one). Closing a
+//! connection removes its entry; one that vanished without `$disconnect` stops counting when its
+//! time passes, whether or not anything removed it yet. Readers and the realtime push judge entries
+//! by the same rule (`Presence::of`).
+
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
+use serde::Serialize;
+
+use super::connections::epoch_secs;
+use super::messages::tx_update;
+use super::{Item, Store, from_item, keys, string_attr};
+use crate::error::Result;
+use crate::ids::{OrgId, UserId};
+use crate::model::{Member, Visibility};
+
+/// How long a connection counts as live after its last heartbeat: API Gateway closes a WebSocket
+/// idle for 10 minutes, so a client pings more often than that.
+pub const PRESENCE_WINDOW_SECS: u64 = 10 * 60;
+
+/// Names a connection's entry in the presence item.
+const LIVE_PREFIX: &str = "live#";
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Online,
+    Offline,
+}
+
+/// A user's presence as others see it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Presence {
+    pub status: Status,
+    /// When they were last online (their last connect, heartbeat or close); `None` while online, or
+    /// when hidden or never seen.
+    pub last_seen_at: Option<String>,
+}
+
+impl Presence {
+    const UNKNOWN: Self = Self { status: Status::Offline, last_seen_at: None };
+
+    /// The presence a presence item shows at `now` (epoch seconds).
+    pub fn of(item: Option<&Item>, now: u64) -> Self {
+        let Some(item) = item else { return Self::UNKNOWN };
+        let live = item.iter().any(|(name, value)| {
+            name.starts_with(LIVE_PREFIX)
+                && matches!(value, AttributeValue::N(until) if until.parse::<u64>().is_ok_and(|until| until > now))
+        });
+        if live {
+            Self { status: Status::Online, last_seen_at: None }
+        } else {
+            Self { status: Status::Offline, last_seen_at: string_attr(item, "seen_at") }
+        }
+    }
+
+    /// What `member` shows others: offline, and never when, while they hide it.
+    fn shown_by(self, member: &Member) -> Self {
+        if member.profile.presence == Visibility::Hidden { Self::UNKNOWN } else { self }
+    }
+}
+
+/// The update of `user`'s presence item when `connection` opens or beats (`live`) or closes:
+/// (expression, names, values).
+fn presence_update(org: &OrgId, user: &UserId, connection: &str, live: bool) -> (String, Names, Item) {
+    let names = Names::from([("#live".to_owned(), format!("{LIVE_PREFIX}{connection}"))]);
+    let mut values = Item::from([
+        (":seen".to_owned(), AttributeValue::S(crate::time::now())),
+        (":org".to_owned(), AttributeValue::S(org.to_string())),
+        (":user".to_owned(), AttributeValue::S(user.to_string())),
+    ]);
+    let expression = if live {
+        values.insert(":until".into(), AttributeValue::N((epoch_secs() + PRESENCE_WINDOW_SECS).to_string()));
+        "SET #live = :until, seen_at = :seen, org_id = :org, user_id = :user"
+    } else {
+        "REMOVE #live SET seen_at = :seen, org_id = :org, user_id = :user"
+    };
+    (expression.to_owned(), names, values)
+}
+
+type Names = std::collections::HashMap<String, String>;
+
+impl Store {
+    /// The change to `user`'s presence item when `connection` opens (`live`) or closes, for the
+    /// transaction that records or forgets the connection.
+    pub(crate) fn presence_change(
+        &self,
+        org: &OrgId,
+        user: &UserId,
+        connection: &str,
+        live: bool,
+    ) -> Result<TransactWriteItem> {
+        let (expression, names, values) = presence_update(org, user, connection, live);
+        tx_update(
+            self.update_builder(&keys::presence(org, user))
+                .update_expression(expression)
+                .set_expression_attribute_names(Some(names))
+                .set_expression_attribute_values(Some(values)),
+        )
+    }
+
+    /// A heartbeat of an open connection: it counts as live for another window.
+    pub async fn heartbeat(&self, org: &OrgId, user: &UserId, connection: &str) -> Result<()> {
+        let (expression, names, values) = presence_update(org, user, connection, true);
+        let update = self
+            .update_item(&keys::presence(org, user))
+            .update_expression(expression)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values));
+        self.update_if(update).await.map(drop)
+    }
+
+    /// The presence of each of `users` as others see it, `None` for one who is not a member of `org`:
+    /// one batch read of their member and presence items.
+    pub async fn presence(&self, org: &OrgId, users: &[UserId]) -> Result<Vec<Option<Presence>>> {
+        let keys: Vec<keys::Key> =
+            users.iter().flat_map(|user| [keys::member(org, user), keys::presence(org, user)]).collect();
+        let items = if keys.is_empty() { Vec::new() } else { self.get_many(&keys).await? };
+        let now = epoch_secs();
+        items
+            .chunks(2)
+            .map(|pair| {
+                let Some(member) = pair[0].clone().map(from_item::<Member>).transpose()? else { return Ok(None) };
+                let shown = (!member.deleted).then(|| Presence::of(pair[1].as_ref(), now).shown_by(&member));
+                Ok(shown)
+            })
+            .collect()
+    }
+}
