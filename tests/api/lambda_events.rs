@@ -165,6 +165,11 @@ async fn without_authorizer_claims_or_a_token_a_request_is_401() {
 
 /// A WebSocket route request as API Gateway sends it to the realtime function.
 fn websocket(route: &str, connection: &str, query: &[(&str, &str)]) -> Value {
+    frame(route, connection, query, None)
+}
+
+/// A WebSocket route request carrying a client's frame (`$default`).
+fn frame(route: &str, connection: &str, query: &[(&str, &str)], body: Option<&Value>) -> Value {
     let single: serde_json::Map<String, Value> = query.iter().map(|(k, v)| ((*k).to_owned(), json!(v))).collect();
     let multi: serde_json::Map<String, Value> = query.iter().map(|(k, v)| ((*k).to_owned(), json!([v]))).collect();
     let (single, multi) = if query.is_empty() {
@@ -182,7 +187,8 @@ fn websocket(route: &str, connection: &str, query: &[(&str, &str)]) -> Value {
         .replace("{{event_type}}", event_type)
         .replace("{{connection}}", connection)
         .replace("{{query}}", &single)
-        .replace("{{multi_query}}", &multi);
+        .replace("{{multi_query}}", &multi)
+        .replace("{{body}}", &body.map_or("null".to_owned(), |body| json!(body.to_string()).to_string()));
     serde_json::from_str(&text).expect("a WebSocket event")
 }
 
@@ -216,6 +222,24 @@ async fn the_realtime_function_answers_websocket_routes_as_api_gateway_sends_the
     let disconnect = websocket("$disconnect", "Jx2QnFrWjoEFcvQ=", &[]);
     assert_eq!(status(dm_realtime::handle(&realtime, disconnect).await.unwrap()), 200);
     assert!(state.store.connections(&org_id, &user).await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_typing_frame_through_default_reaches_the_other_members_socket() {
+    let app = dm_tests::spawn_app_without_scheduler().await;
+    let org = app.org_with("alice", &["bob"]).await;
+    let room = app.room(&org, "alice", &["bob"]).await;
+    let mut bob = app.socket("bob", &org).await.expect("bob connects");
+    let realtime = dm_realtime::Realtime::new(app.stack.state.clone(), app.stack.connections_endpoint()).unwrap();
+    let alice = dm_tests::token("alice");
+    let connect = websocket("$connect", "Mx2QnFrWjoEFcvQ=", &[("token", &alice), ("org_id", &org)]);
+    assert_eq!(dm_realtime::handle(&realtime, connect).await.unwrap()["statusCode"], 200);
+
+    let typing = json!({ "action": "typing", "org_id": org, "room_id": room, "state": "start" });
+    let sent = frame("$default", "Mx2QnFrWjoEFcvQ=", &[], Some(&typing));
+    assert_eq!(dm_realtime::handle(&realtime, sent).await.unwrap()["statusCode"], 200);
+    let seen = dm_tests::expect_event(&mut bob, "typing").await;
+    assert_eq!(seen, json!({ "event": "typing", "room_id": room, "user_id": "alice", "state": "start" }));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
