@@ -22,6 +22,9 @@ pub enum Error {
     NotAcceptable(String),
     #[error("{0}")]
     Conflict(String),
+    /// A sync token older than the events kept: the client reloads.
+    #[error("{0}")]
+    Gone(String),
     #[error("{0}")]
     PayloadTooLarge(String),
     /// A request that reuses an `Idempotency-Key` with another body, as Stripe answers it.
@@ -63,6 +66,7 @@ impl Error {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
             Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Gone(_) => StatusCode::GONE,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,

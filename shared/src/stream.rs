@@ -2,9 +2,13 @@
 //! batch of changes and answer the ones to deliver again, so nothing is ever applied before what
 //! came earlier (for the projector: earlier in the same room).
 
+use std::collections::HashMap;
+use std::hash::Hash;
+
+use futures_util::{StreamExt, stream};
 use serde_dynamo::Item;
 
-use crate::error::Result;
+use crate::error::Error;
 
 /// One change of one item, as DynamoDB Streams reports it (new and old images).
 #[derive(Clone, Debug)]
@@ -22,22 +26,45 @@ pub trait Consumer {
     fn consume(&self, changes: &[Change]) -> impl Future<Output = Vec<String>> + Send;
 }
 
-/// Applies `changes` one at a time in order, stopping at the first that fails. Returns the sequence
-/// numbers of that change and of every one after it.
-pub async fn in_order<'a, F>(changes: &'a [Change], apply: impl Fn(&'a Change) -> F) -> Vec<String>
+/// Applies `changes` in groups independent of each other (a room's changes, say): `at_once` groups
+/// at a time, each group's changes in order, a group stopping at its first failure. `group` names a
+/// change's group and what it asks of the consumer (`None`: nothing); `run` applies one group's
+/// `(index, ask)`s and answers the index of its failure, if any. Returns the sequence numbers to
+/// deliver again: from the earliest failure on, every change (what other groups applied after it is
+/// applied again, which consumers make change nothing).
+pub async fn in_groups<'a, K, T, F>(
+    changes: &'a [Change],
+    group: impl Fn(&'a Change) -> Option<(K, T)>,
+    at_once: usize,
+    run: impl Fn(Vec<(usize, T)>) -> F,
+) -> Vec<String>
 where
-    F: Future<Output = Result<()>>,
+    K: Eq + Hash,
+    F: Future<Output = Option<(usize, Error)>>,
 {
+    let mut groups: Vec<Vec<(usize, T)>> = Vec::new();
+    let mut index: HashMap<K, usize> = HashMap::new();
     for (at, change) in changes.iter().enumerate() {
-        if let Err(err) = apply(change).await {
-            return redeliver(changes, at, &err);
-        }
+        let Some((key, ask)) = group(change) else { continue };
+        let at_group = *index.entry(key).or_insert_with(|| {
+            groups.push(Vec::new());
+            groups.len() - 1
+        });
+        groups[at_group].push((at, ask));
     }
-    Vec::new()
+    let failures: Vec<(usize, Error)> = stream::iter(groups.into_iter().map(run))
+        .buffer_unordered(at_once)
+        .filter_map(|failed| async move { failed })
+        .collect()
+        .await;
+    match failures.into_iter().min_by_key(|(at, _)| *at) {
+        Some((at, err)) => redeliver(changes, at, &err),
+        None => Vec::new(),
+    }
 }
 
 /// What to deliver again when the change at `at` failed: it and every later one.
-pub fn redeliver(changes: &[Change], at: usize, err: &crate::Error) -> Vec<String> {
+pub fn redeliver(changes: &[Change], at: usize, err: &Error) -> Vec<String> {
     let failed = &changes[at];
     tracing::error!(sequence_number = %failed.sequence_number, error = %err, "a change failed; it and what follows are retried");
     changes[at..].iter().map(|change| change.sequence_number.clone()).collect()
@@ -90,27 +117,40 @@ mod tests {
         Change { event_id: format!("e{n}"), sequence_number: format!("{n}"), old: None, new: None }
     }
 
-    /// Applies `batch`, failing on the change numbered `fail_at`; answers what it was asked to
-    /// apply and what it reported.
+    fn parity(change: &Change) -> u32 {
+        change.sequence_number.parse::<u32>().unwrap() % 2
+    }
+
+    /// Applies `batch` in two groups (odd and even numbers), failing on the change numbered
+    /// `fail_at`; answers what it was asked to apply and what it reported.
     async fn run(batch: &[Change], fail_at: &str) -> (Vec<String>, Vec<String>) {
         let applied = std::sync::Mutex::new(Vec::new());
-        let failed = in_order(batch, |change| {
-            applied.lock().unwrap().push(change.sequence_number.clone());
-            let fails = change.sequence_number == fail_at;
-            async move { if fails { Err(crate::Error::internal_msg("boom")) } else { Ok(()) } }
+        let group = |change| Some((parity(change), change));
+        let failed = in_groups(batch, group, 2, |changes| {
+            let applied = &applied;
+            async move {
+                for (at, change) in changes {
+                    applied.lock().unwrap().push(change.sequence_number.clone());
+                    if change.sequence_number == fail_at {
+                        return Some((at, Error::internal_msg("boom")));
+                    }
+                }
+                None
+            }
         })
         .await;
-        (applied.into_inner().unwrap(), failed)
+        let mut applied = applied.into_inner().unwrap();
+        applied.sort();
+        (applied, failed)
     }
 
     #[tokio::test]
-    async fn a_failure_stops_the_batch_and_reports_it_and_what_follows() {
-        let batch: Vec<Change> = (1..=5).map(change).collect();
-        assert_eq!(
-            run(&batch, "3").await,
-            (vec!["1".into(), "2".into(), "3".into()], vec!["3".into(), "4".into(), "5".into()])
-        );
+    async fn a_failure_stops_its_group_and_reports_it_and_what_follows() {
+        let batch: Vec<Change> = (1..=6).map(change).collect();
+        let strings = |items: &[&str]| items.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        // The odd group stops at 3; the even one goes on; 3 and all after it come again.
+        assert_eq!(run(&batch, "3").await, (strings(&["1", "2", "3", "4", "6"]), strings(&["3", "4", "5", "6"])));
         let (applied, failed) = run(&batch, "none").await;
-        assert_eq!((applied.len(), failed.len()), (5, 0));
+        assert_eq!((applied.len(), failed.len()), (6, 0));
     }
 }

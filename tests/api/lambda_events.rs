@@ -270,12 +270,21 @@ async fn a_stream_batch_as_lambda_delivers_it_reaches_the_rooms_sockets() {
         .replace("{{keys}}", &keys.to_string())
         .replace("{{new_image}}", &image);
     let realtime = dm_realtime::Realtime::new(state, app.stack.connections_endpoint()).unwrap();
-    let answer = dm_realtime::handle(&realtime, serde_json::from_str(&batch).unwrap()).await.unwrap();
-    assert_eq!(answer["batchItemFailures"], json!([]), "{answer}");
-
-    let event = dm_tests::next_event(&mut socket, std::time::Duration::from_secs(10)).await.expect("an event");
-    assert_eq!(event["event"], "message_create", "{event}");
-    assert_eq!(event["data"]["message"], "over the stream", "{event}");
+    let mut pushed = Vec::new();
+    // Delivered twice, as a retried batch is: pushed again, numbered and kept once.
+    for _ in 0..2 {
+        let answer = dm_realtime::handle(&realtime, serde_json::from_str(&batch).unwrap()).await.unwrap();
+        assert_eq!(answer["batchItemFailures"], json!([]), "{answer}");
+        let event = dm_tests::next_event(&mut socket, std::time::Duration::from_secs(10)).await.expect("an event");
+        assert_eq!(event["event"], "message_create", "{event}");
+        assert_eq!(event["data"]["message"], "over the stream", "{event}");
+        pushed.push(event);
+    }
+    assert_eq!(pushed[0], pushed[1], "the same seq, token and event id");
+    assert_eq!(pushed[0]["seq"], 1);
+    let synced =
+        app.get(&format!("/api/v1/org/{org}/users/bob/sync?since=0.{}", dm_shared::store::now_ms()), "bob").await;
+    assert_eq!(synced.body["events"], json!([pushed[0]]), "{}", synced.raw);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -120,3 +120,108 @@ async fn presence_follows_connections_and_can_be_hidden() {
     let inbox = app.get(&format!("/api/v1/org/{org}/users/bob/rooms"), "bob").await;
     assert_eq!(inbox.body["results"][0]["presence"]["alice"]["status"], "offline");
 }
+
+/// Events with a place in a feed (presence and typing have none), by their token's number.
+fn fed(events: Vec<Value>) -> Vec<Value> {
+    let mut fed: Vec<Value> = events.into_iter().filter(|event| event["token"].is_string()).collect();
+    fed.sort_by_key(token_seq);
+    fed
+}
+
+fn token_seq(event: &Value) -> u64 {
+    event["token"].as_str().and_then(|t| t.split('.').next()).and_then(|n| n.parse().ok()).expect("a token")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_back_from_a_tunnel_syncs_exactly_what_its_connected_twin_got() {
+    let app = &spawn_app().await;
+    let org = app.org_with("alice", &["bob", "carol"]).await;
+    let dm = app.room(&org, "alice", &["bob"]).await;
+    let group = app.room(&org, "alice", &["bob", "carol"]).await;
+    let later = app.room(&org, "alice", &["carol"]).await;
+    let sync = |since: &str| format!("/api/v1/org/{org}/users/bob/sync?since={since}&limit=7");
+
+    let mut phone = app.socket("bob", &org).await.unwrap();
+    let mut laptop = app.socket("bob", &org).await.unwrap();
+    app.send(&org, &dm, "alice", "before the tunnel").await;
+    let seen = expect_event(&mut laptop, "message_create").await;
+    assert_eq!(seen["seq"], 1, "{seen}");
+    let token = seen["token"].as_str().unwrap().to_owned();
+    expect_event(&mut phone, "message_create").await;
+    drop(laptop);
+
+    // 50 events in three rooms while the laptop is away.
+    let mut ids = Vec::new();
+    for n in 0..6 {
+        ids.push(app.send(&org, &dm, if n % 2 == 0 { "alice" } else { "bob" }, &format!("dm {n}")).await);
+        app.send(&org, &group, "carol", &format!("group {n}")).await;
+        app.send(&org, &later, "carol", &format!("before bob {n}")).await;
+    }
+    let edit = format!("/api/v1/org/{org}/rooms/{dm}/messages/{}", ids[0]);
+    app.call(Method::PUT, &edit, Some("alice"), Some(json!({ "sender_id": "alice", "message": "dm 0, edited" }))).await;
+    app.call(Method::DELETE, &format!("/api/v1/org/{org}/rooms/{dm}/messages/{}", ids[2]), Some("alice"), None).await;
+    for emoji in ["👍", "🎉", "🚀"] {
+        let path = format!("/api/v1/org/{org}/rooms/{dm}/messages/{}/reactions", ids[1]);
+        app.post(&path, "alice", json!({ "sender_id": "alice", "data": emoji })).await;
+    }
+    assert!(app.put(&format!("/api/v1/org/{org}/rooms/{later}/add-member/bob"), "alice").await.status.is_success());
+    for n in 0..6 {
+        app.send(&org, &later, "carol", &format!("with bob {n}")).await;
+        app.send(&org, &group, "alice", &format!("group again {n}")).await;
+    }
+    let removed = app.put(&format!("/api/v1/org/{org}/rooms/{group}/remove-member/bob"), "alice").await;
+    assert!(removed.status.is_success(), "{}", removed.raw);
+    app.send(&org, &group, "carol", "after bob left").await;
+    app.send(&org, &dm, "alice", "the last in the dm").await;
+    app.send(&org, &later, "carol", "the last with bob").await;
+
+    // What the phone, connected all along, got: until the last event of each room it is in.
+    let mut got = Vec::new();
+    let mut last = (false, false, false);
+    while last != (true, true, true) {
+        let event = expect_event_any(&mut phone).await;
+        match (event["event"].as_str(), event["data"]["message"].as_str()) {
+            (Some("message_create"), Some("the last in the dm")) => last.0 = true,
+            (Some("message_create"), Some("the last with bob")) => last.1 = true,
+            (Some("member_removed"), _) => last.2 = true,
+            _ => {}
+        }
+        got.push(event);
+    }
+    let got = fed(got);
+    assert!(got.iter().all(|e| e["data"]["message"] != "after bob left" && e["data"]["message"] != "before bob 0"));
+
+    let mut synced = Vec::new();
+    let mut path = sync(&token);
+    let fresh = loop {
+        let page = app.get(&path, "bob").await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.raw);
+        synced.extend(page.body["events"].as_array().unwrap().iter().cloned());
+        match page.body["next"].as_str() {
+            Some(next) => path = next.to_owned(),
+            None => break page.body["token"].as_str().unwrap().to_owned(),
+        }
+    };
+    assert_eq!(synced, got, "the sync holds what the connected twin got, once, in order");
+    for room in [&dm, &group, &later] {
+        let seqs: Vec<u64> =
+            synced.iter().filter(|e| e["room_id"] == room.as_str()).filter_map(|e| e["seq"].as_u64()).collect();
+        assert!(seqs.windows(2).all(|pair| pair[1] == pair[0] + 1), "{room}: one by one: {seqs:?}");
+    }
+    assert!(synced.iter().any(|e| e["event"] == "member_added" && e["room_id"] == later.as_str()));
+    let caught_up = app.get(&sync(&fresh), "bob").await;
+    assert_eq!(caught_up.body["events"], json!([]));
+
+    // A fresh start, garbage and a token past the retention.
+    let start = app.get(&format!("/api/v1/org/{org}/users/bob/sync"), "bob").await;
+    assert_eq!((start.body["events"].clone(), start.body["next"].clone()), (json!([]), Value::Null));
+    assert_eq!(token_seq(&start.body), token_seq(&json!({ "token": fresh })));
+    assert_eq!(app.get(&sync("nonsense"), "bob").await.status, StatusCode::BAD_REQUEST);
+    assert_eq!(app.get(&sync("1.1000"), "bob").await.status, StatusCode::GONE);
+    assert_eq!(app.get(&sync(&fresh), "alice").await.status, StatusCode::FORBIDDEN);
+}
+
+/// The next event of any kind, waiting as `expect_event` does.
+async fn expect_event_any(socket: &mut Socket) -> Value {
+    dm_tests::next_event(socket, Duration::from_secs(30)).await.expect("an event")
+}

@@ -9,14 +9,11 @@
 //! A room's changes are projected in order, new posts a run at a time; rooms are independent of each
 //! other (the stream keeps a room's items in one shard, in order), so a batch's rooms go at once.
 
-use std::collections::HashMap;
-
 use dm_shared::ids::RoomId;
 use dm_shared::media::Media;
 use dm_shared::model::Message;
-use dm_shared::stream::{Change, Consumer, redeliver};
+use dm_shared::stream::{Change, Consumer, in_groups};
 use dm_shared::{AppState, Result};
-use futures_util::{StreamExt, stream};
 
 /// Rooms of one batch projected at once.
 const ROOMS_AT_ONCE: usize = 4;
@@ -70,25 +67,8 @@ impl Projector {
     /// returns the sequence numbers to deliver again (from the earliest that failed, every later one:
     /// what other rooms applied after it is applied again, which changes nothing).
     pub async fn project(&self, changes: &[Change]) -> Vec<String> {
-        let mut rooms: Vec<Vec<(usize, Step)>> = Vec::new();
-        let mut room_at: HashMap<RoomId, usize> = HashMap::new();
-        for (at, step) in changes.iter().enumerate().filter_map(|(at, change)| Some((at, Step::of(change)?))) {
-            let room = *room_at.entry(step.room().clone()).or_insert_with(|| {
-                rooms.push(Vec::new());
-                rooms.len() - 1
-            });
-            rooms[room].push((at, step));
-        }
-        let runs: Vec<_> = rooms.iter().map(|steps| self.project_room(steps)).collect();
-        let failures: Vec<(usize, dm_shared::Error)> = stream::iter(runs)
-            .buffer_unordered(ROOMS_AT_ONCE)
-            .filter_map(|failed| async move { failed })
-            .collect()
-            .await;
-        match failures.into_iter().min_by_key(|(at, _)| *at) {
-            Some((at, err)) => redeliver(changes, at, &err),
-            None => Vec::new(),
-        }
+        let group = |change| Step::of(change).map(|step| (step.room().clone(), step));
+        in_groups(changes, group, ROOMS_AT_ONCE, |steps| async move { self.project_room(&steps).await }).await
     }
 
     /// One room's steps in order, consecutive new posts together; the first that fails, if any.

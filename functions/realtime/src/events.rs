@@ -33,6 +33,12 @@ pub struct RoomEvent {
 }
 
 impl RoomEvent {
+    /// The seed's per-message read flag, for the reader alone: not one of the room's events, so it
+    /// takes no place in the room's sequence (members would see a gap).
+    pub fn private(&self) -> bool {
+        self.name == "read"
+    }
+
     pub fn payload(&self) -> Value {
         let mut payload = json!({
             "event": self.name,
@@ -77,6 +83,12 @@ fn post_data(post: &Message) -> Value {
         }
     }
     data
+}
+
+/// The room as a change of its item leaves it (`None` for any other change, or a room removed).
+pub fn room_item(change: &Change) -> Option<Room> {
+    let keys = parse::<Keys>(&change.new)?;
+    (keys.pk.starts_with("ROOM#") && keys.sk == "META").then(|| parse::<Room>(&change.new)).flatten()
 }
 
 /// The events one change makes; most changes make none or one.

@@ -12,14 +12,16 @@ pub mod lambda;
 pub mod tokens;
 
 use aws_sdk_apigatewaymanagement::primitives::Blob;
-use dm_shared::ids::{OrgId, UserId};
+use dm_shared::ids::{OrgId, RoomId, UserId};
 use dm_shared::metrics::{Record, Unit};
 use dm_shared::model::{Room, Visibility};
+use dm_shared::store::Numbered;
 use dm_shared::{AppState, Error, Result};
 use futures_util::{StreamExt, TryStreamExt, stream};
 use serde_json::Value;
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use tokens::{Issuer, Tokens};
 
 pub use dm_shared::stream::Change;
@@ -28,6 +30,8 @@ pub use lambda::handle;
 
 /// Posts a publish run sends at once.
 const POST_CONCURRENCY: usize = 16;
+/// Rooms (and users' presence) of one batch published at once: each in order, independent of the others.
+const GROUPS_AT_ONCE: usize = 4;
 
 impl dm_shared::stream::Consumer for Realtime {
     fn consume(&self, changes: &[Change]) -> impl Future<Output = Vec<String>> + Send {
@@ -41,6 +45,20 @@ pub struct Realtime {
     tokens: Tokens,
     sockets: aws_sdk_apigatewaymanagement::Client,
     posts: Arc<Posts>,
+    known: Arc<Known>,
+}
+
+/// What this instance last numbered in each room and last appended to each feed: the guesses that
+/// make numbering and appending one request each while they hold (another instance's writes make
+/// them stale, which the conditions catch).
+#[derive(Default)]
+struct Known {
+    rooms: Mutex<HashMap<RoomId, Numbered>>,
+    feeds: Mutex<HashMap<(OrgId, UserId), u64>>,
+}
+
+fn locked<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Posts to connections since the last report.
@@ -62,7 +80,7 @@ impl Realtime {
             None => Tokens::Secret(state.verifier.clone()),
         };
         let sockets = aws_sdk_apigatewaymanagement::Client::from_conf(config);
-        Ok(Self { state, tokens, sockets, posts: Arc::default() })
+        Ok(Self { state, tokens, sockets, posts: Arc::default(), known: Arc::default() })
     }
 
     /// Accepts a connection for a valid token of a member of `org_id`: 401 otherwise for the token,
@@ -84,11 +102,26 @@ impl Realtime {
     /// not all be delivered. Returns the sequence numbers of that change and every later one, for
     /// the stream to deliver again: a room's events never arrive out of order.
     pub async fn publish(&self, changes: &[Change]) -> Vec<String> {
-        let failed = dm_shared::stream::in_order(changes, |change| async move {
-            for event in derive(change) {
-                self.deliver(&event).await?;
+        let group = |change| {
+            let (events, room) = (derive(change), events::room_item(change));
+            let key = match (events.first(), &room) {
+                (_, Some(room)) => room.room_id.to_string(),
+                (Some(event), None) => match (&event.room_id, &event.audience) {
+                    (Some(room), _) => room.to_string(),
+                    (None, Audience::RoomMates(user)) => format!("presence of {user}"),
+                    (None, _) => return None,
+                },
+                (None, None) => return None,
+            };
+            Some((key, (events, room)))
+        };
+        let failed = dm_shared::stream::in_groups(changes, group, GROUPS_AT_ONCE, |steps| async move {
+            for (at, (events, room)) in steps {
+                if let Err(err) = self.publish_change(&changes[at], events, room).await {
+                    return Some((at, err));
+                }
             }
-            Ok(())
+            None
         })
         .await;
         let take = |count: &AtomicU64| count.swap(0, Ordering::Relaxed) as f64;
@@ -102,23 +135,75 @@ impl Realtime {
         failed
     }
 
-    /// Posts one event to every open connection of its audience: the room's members now (or the one
-    /// member it is for, or whoever shares a room with a user whose presence is not hidden).
-    async fn deliver(&self, event: &RoomEvent) -> Result<()> {
-        let store = &self.state.store;
-        let audience = match (&event.audience, &event.room_id) {
-            (Audience::Users(users), _) => users.clone(),
-            (Audience::Room, Some(room)) => {
-                let (room, _, _) = store.room_bundle(&event.org_id, room, &[], &[]).await?;
-                room.map(|room: Room| room.room_user_ids).unwrap_or_default()
+    /// The events of one change. A room's are numbered in the room, kept in the feed of each user
+    /// they are for and posted to that user's connections with their place in it (`token`), so a
+    /// client that was away syncs exactly what it missed; presence is posted and kept nowhere.
+    /// `room_now` is the room as a change of its own item leaves it: that moves who its later events
+    /// are for, even when it makes no event.
+    async fn publish_change(&self, change: &Change, events: Vec<RoomEvent>, room_now: Option<Room>) -> Result<()> {
+        let Some((org, room)) = events
+            .iter()
+            .find_map(|e| e.room_id.clone().map(|room| (e.org_id.clone(), room)))
+            .or_else(|| room_now.as_ref().map(|room| (room.org_id.clone(), room.room_id.clone())))
+        else {
+            for event in &events {
+                self.deliver_presence(event).await?;
             }
-            (Audience::Room, None) => Vec::new(),
-            (Audience::RoomMates(user), _) => match store.member(&event.org_id, user).await? {
-                Some(member) if member.profile.presence == Visibility::Visible => {
-                    store.room_mates(&event.org_id, user).await?
+            return Ok(());
+        };
+        let store = &self.state.store;
+        let count = events.iter().filter(|event| !event.private()).count() as u64;
+        let members_now = room_now.as_ref().map(|room| room.room_user_ids.as_slice());
+        let known = locked(&self.known.rooms).get(&room).cloned();
+        let numbered = store.number_events(&room, &change.sequence_number, count, members_now, known).await?;
+        let Some(numbered) = numbered else {
+            // Published before, with later changes of its room: delivered again with a batch.
+            return Ok(());
+        };
+        locked(&self.known.rooms).insert(room.clone(), numbered.clone());
+        let mut seq = numbered.first;
+        let mut shares: Vec<(UserId, Vec<Value>)> = Vec::new();
+        for event in &events {
+            let mut payload = event.payload();
+            if !event.private() {
+                payload["seq"] = seq.into();
+                seq += 1;
+            }
+            let audience = match &event.audience {
+                Audience::Users(users) => users,
+                Audience::Room | Audience::RoomMates(_) => &numbered.members,
+            };
+            for user in audience {
+                match shares.iter_mut().find(|(member, _)| member == user) {
+                    Some((_, payloads)) => payloads.push(payload.clone()),
+                    None => shares.push((user.clone(), vec![payload.clone()])),
                 }
-                _ => Vec::new(),
-            },
+            }
+        }
+        let (org, room) = (&org, &room);
+        let sends = shares.into_iter().map(|(user, payloads)| async move {
+            let feed = (org.clone(), user.clone());
+            let known = locked(&self.known.feeds).get(&feed).copied().unwrap_or_default();
+            let (entries, last) =
+                store.append_to_feed(org, &user, room, &change.sequence_number, &payloads, known).await?;
+            locked(&self.known.feeds).insert(feed, last);
+            for entry in entries {
+                self.post_to_users(org, vec![user.clone()], None, &entry.event_with_token()?).await?;
+            }
+            Ok::<_, Error>(())
+        });
+        stream::iter(sends).buffer_unordered(POST_CONCURRENCY).try_collect::<Vec<()>>().await.map(drop)
+    }
+
+    /// Posts a presence event to everyone who shares a room with its user, unless they hide it.
+    async fn deliver_presence(&self, event: &RoomEvent) -> Result<()> {
+        let Audience::RoomMates(user) = &event.audience else { return Ok(()) };
+        let store = &self.state.store;
+        let audience = match store.member(&event.org_id, user).await? {
+            Some(member) if member.profile.presence == Visibility::Visible => {
+                store.room_mates(&event.org_id, user).await?
+            }
+            _ => Vec::new(),
         };
         self.post_to_users(&event.org_id, audience, None, &event.payload()).await
     }

@@ -21,6 +21,8 @@ use serde_json::{Value, json};
 
 mod access;
 
+mod sync;
+
 use access::may_remove;
 use dm_shared::access::RoomAccess;
 
@@ -29,6 +31,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/org/{org_id}/room", post(create_room))
         .route("/api/v1/org/{org_id}/users/{user_id}/rooms", get(user_rooms))
         .route("/api/v1/org/{org_id}/users/{user_id}/unread", get(unread))
+        .route("/api/v1/org/{org_id}/users/{user_id}/sync", get(sync::sync))
         .route("/api/v1/org/{org_id}/rooms/{room_id}/info", get(room_info))
         .route("/api/v1/org/{org_id}/rooms/{room_id}/add-member/{member_id}", put(add_member))
         .route("/api/v1/org/{org_id}/rooms/{room_id}/members", post(invite))

@@ -225,3 +225,25 @@ pub fn presence(org: &OrgId, user: &UserId) -> Key {
 pub fn typing(room: &RoomId, user: &UserId) -> Key {
     Key { pk: format!("ROOM#{room}#TYPING"), sk: format!("USER#{user}") }
 }
+
+/// A room's event sequence: the last `seq` given and the change it was given to.
+pub fn event_sequence(room: &RoomId) -> Key {
+    Key { pk: format!("ROOM#{room}"), sk: "EVENT_SEQ".into() }
+}
+
+/// A user's feed of the room events they were sent: its head, then one entry per event.
+pub fn feed_pk(org: &OrgId, user: &UserId) -> String {
+    format!("ORG#{org}#USER#{user}#FEED")
+}
+
+/// Apart from the entries, so a Query of entries after a place never meets it.
+pub fn feed_head(org: &OrgId, user: &UserId) -> Key {
+    Key { pk: format!("{}#HEAD", feed_pk(org, user)), sk: META.into() }
+}
+
+pub const FEED_PREFIX: &str = "E#";
+
+/// Entries sort by their number: 20 digits hold any u64.
+pub fn feed_entry(org: &OrgId, user: &UserId, seq: u64) -> Key {
+    Key { pk: feed_pk(org, user), sk: format!("{FEED_PREFIX}{seq:020}") }
+}

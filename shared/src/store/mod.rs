@@ -2,6 +2,7 @@
 
 mod bookmarks;
 mod connections;
+mod feed;
 mod inbox;
 mod index;
 mod keys;
@@ -25,10 +26,11 @@ use std::time::Duration;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, CancellationReason, DeleteRequest, KeysAndAttributes, ReturnConsumedCapacity, TransactWriteItem,
-    WriteRequest,
+    AttributeValue, CancellationReason, DeleteRequest, KeysAndAttributes, ReturnConsumedCapacity,
+    ReturnValuesOnConditionCheckFailure, TransactWriteItem, WriteRequest,
 };
 use meter::Consumed;
 use serde::Serialize;
@@ -36,6 +38,7 @@ use serde::de::DeserializeOwned;
 
 pub use bookmarks::{Bookmark, MAX_BOOKMARKS};
 pub use connections::{CONNECTION_TTL_SECS, Connection};
+pub use feed::{FEED_RETENTION_SECS, FeedEntry, Numbered, SyncToken};
 pub use inbox::{
     ACTIVITY_INDEX, ACTIVITY_PK, ACTIVITY_SK, InboxOrder, InboxRow, LastMessage, PREVIEW_CHARS, UnreadTotals,
 };
@@ -304,6 +307,26 @@ impl Store {
             Ok(_) => Ok(true),
             Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
             Err(err) => Err(sdk_error(err)),
+        }
+    }
+
+    /// Sends one conditional update; `Ok(Err(item))` with the item as it is (if any) when its
+    /// condition did not hold.
+    pub(crate) async fn update_or_current(
+        &self,
+        update: UpdateItemFluentBuilder,
+    ) -> Result<std::result::Result<(), Option<Item>>> {
+        let sent = update
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await;
+        match self.metered(sent, |o| o.consumed_capacity.units()) {
+            Ok(_) => Ok(Ok(())),
+            Err(err) => match err.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(failed)) => Ok(Err(failed.item().cloned())),
+                _ => Err(sdk_error(err)),
+            },
         }
     }
 
