@@ -72,6 +72,53 @@ async fn every_route_of_the_template_reaches_a_function_locally() {
     }
 }
 
+/// Whether a change of the item `(pk, sk)` passes one of an event source's filters (the subset of
+/// Lambda's filter syntax the template uses: exact strings and prefixes of `PK` and `SK`).
+fn passes(filters: &serde_yaml_ng::Value, pk: &str, sk: &str) -> bool {
+    let filters = filters.as_sequence().expect("filters");
+    filters.iter().any(|filter| {
+        let pattern: serde_json::Value = serde_json::from_str(filter["Pattern"].as_str().unwrap()).unwrap();
+        [("PK", pk), ("SK", sk)].iter().all(|(name, value)| match pattern["dynamodb"]["Keys"][name]["S"].as_array() {
+            None => true,
+            Some(allowed) => allowed.iter().any(|rule| match (rule.as_str(), rule["prefix"].as_str()) {
+                (Some(exact), _) => exact == *value,
+                (None, Some(prefix)) => value.starts_with(prefix),
+                _ => panic!("a filter rule this test does not know: {rule}"),
+            }),
+        })
+    })
+}
+
+/// What invokes the realtime function in AWS: every item whose changes make events, and nothing it
+/// writes itself (which would invoke it again for nothing).
+#[test]
+fn the_realtime_filter_passes_the_items_that_make_events_only() {
+    let template: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(include_str!("../../template.yaml")).expect("template.yaml parses");
+    let source = &template["Resources"]["RealtimeFunction"]["Properties"]["Events"]["TableStream"]["Properties"];
+    let filters = &source["FilterCriteria"]["Filters"];
+    for (pk, sk) in [
+        ("ROOM#r1", "META"),
+        ("ROOM#r1", "MSG#01J"),
+        ("ROOM#r1", "THREAD#01J#01K"),
+        ("ROOM#r1", "REACTION#01J#x#alice"),
+        ("ROOM#r1", "READ#alice"),
+        ("ORG#o1#USER#alice#CONNECTIONS", "PRESENCE"),
+    ] {
+        assert!(passes(filters, pk, sk), "{pk} {sk} makes events");
+    }
+    for (pk, sk) in [
+        ("ROOM#r1", "EVENT_SEQ"),
+        ("ORG#o1#USER#alice#FEED", "E#00000000000000000001"),
+        ("ORG#o1#USER#alice#FEED#HEAD", "META"),
+        ("ORG#o1#USER#alice#CONNECTIONS", "CONN#abc"),
+        ("ROOM#r1#TYPING", "USER#alice"),
+        ("ROOM#r1", "COUNT"),
+    ] {
+        assert!(!passes(filters, pk, sk), "{pk} {sk} makes no event");
+    }
+}
+
 /// The stream consumers cannot lose events silently: only items that make events invoke the realtime
 /// function, records that exhaust their retries land in a queue, and the queue's depth and each
 /// consumer's lag raise alarms.
