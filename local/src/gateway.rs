@@ -43,7 +43,7 @@ struct Gateway {
     limiter: Option<Arc<RateLimiter>>,
 }
 
-/// The local HTTP API: one port, every function behind it, each caller limited to `rate_limit`
+/// The local HTTP API: one port, every function behind it (and the pages of `web`), each caller limited to `rate_limit`
 /// requests a second (0: no limit), CORS answered as the HttpApi answers it.
 pub fn router(state: &AppState, rate_limit: u32, cors: Cors) -> Router {
     let limiter = (rate_limit > 0).then(|| Arc::new(RateLimiter::new(rate_limit)));
@@ -51,6 +51,7 @@ pub fn router(state: &AppState, rate_limit: u32, cors: Cors) -> Router {
         .route("/api/v1/openapi.json", axum::routing::get(openapi))
         .fallback(forward)
         .with_state(Gateway { functions: functions(state).into(), limiter })
+        .merge(crate::web::router(state.config.jwt_secret.clone().unwrap_or_default()))
         .layer(axum::middleware::from_fn_with_state(Arc::new(cors), cross_origin))
 }
 

@@ -6,6 +6,7 @@ pub mod dynamodb;
 pub mod gateway;
 mod realtime;
 pub mod s3;
+mod web;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

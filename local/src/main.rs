@@ -52,6 +52,7 @@ async fn serve(options: Options, port: u16) -> Result<(), dm_local::BoxError> {
     let dynamodb = stack.state.config.dynamodb_endpoint.as_deref().unwrap_or_default();
     eprintln!("dm-local: DynamoDB Local at {dynamodb}, S3 at {} (for sam local's env file)", stack.s3_endpoint);
     eprintln!("dm-local: a token: cargo run -q -p dm-local -- token --user <user-id>");
+    eprintln!("dm-local: the web client at http://{address}/app/, the API reference at http://{address}/docs/");
     tokio::select! {
         served = stack.serve_owned(listener)? => served?,
         _ = shutdown() => eprintln!("dm-local: stopping"),

@@ -11,6 +11,7 @@ mod live;
 mod media;
 mod members;
 mod messages;
+mod pages;
 mod reactions;
 mod read_markers;
 mod realtime;

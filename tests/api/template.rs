@@ -4,7 +4,7 @@ use dm_tests::spawn_app;
 use reqwest::Method;
 
 /// Every `Method:`/`Path:` pair of the HttpApi events in template.yaml.
-fn template_routes() -> Vec<(Method, String)> {
+pub(crate) fn template_routes() -> Vec<(Method, String)> {
     let template = include_str!("../../template.yaml");
     let mut routes = Vec::new();
     let mut method = None;

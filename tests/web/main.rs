@@ -1,0 +1,149 @@
+//! The web client of `make dev`, driven in headless Chromium as two people chatting: the page is
+//! loaded from another origin than the API (`localhost` against `127.0.0.1`), so every call is a
+//! CORS call, as from a page of one's own. A failed step leaves a screenshot of each browser in
+//! `target/tmp/web/`.
+
+mod webdriver;
+
+use std::path::PathBuf;
+
+use webdriver::{Browser, Driver, Screen};
+
+/// The two browsers and where their screenshots go.
+struct Scene {
+    browsers: Vec<Browser>,
+    out: PathBuf,
+}
+
+impl Scene {
+    /// `result` of step `name`, or a screenshot of every browser and a failed test.
+    async fn step<T>(&self, name: &str, result: Result<T, String>) -> T {
+        match result {
+            Ok(value) => value,
+            Err(err) => {
+                let mut shots = Vec::new();
+                for browser in &self.browsers {
+                    let path = self.out.join(format!("{}-{}.png", name.replace(' ', "-"), browser.name));
+                    shots.push(browser.screenshot(&path).await.map_or_else(|e| e, |p| p.display().to_string()));
+                }
+                panic!("step '{name}' failed: {err}\nscreenshots: {}", shots.join(", "));
+            }
+        }
+    }
+
+    async fn sign_in(&self, who: &Browser, page: &str, org: &str) {
+        let user = who.name.as_str();
+        self.step("open the page", who.go(page).await).await;
+        self.step("sign-in form", who.until("return document.body.dataset.view === 'signin'").await).await;
+        self.step("type a user id", who.type_into("#user-id", user).await).await;
+        self.step("sign in", who.click("#signin-form button[type=submit]").await).await;
+        self.step("org picker", who.until("return document.body.dataset.view === 'orgs'").await).await;
+        self.step("type the org id", who.type_into("#org-id", org).await).await;
+        self.step("open the org", who.click("#open-org-form button").await).await;
+        self.step("inbox", who.until("return document.body.dataset.view === 'inbox'").await).await;
+    }
+}
+
+/// A 2x2 PNG, as a phone's camera would give a larger one.
+const IMAGE: &[u8] = &[
+    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52, 0x00, 0x00, 0x00,
+    0x02, 0x00, 0x00, 0x00, 0x02, 0x08, 0x02, 0x00, 0x00, 0x00, 0xfd, 0xd4, 0x9a, 0x73, 0x00, 0x00, 0x00, 0x16, 0x49,
+    0x44, 0x41, 0x54, 0x78, 0x9c, 0x63, 0xf8, 0xcf, 0xc0, 0xf0, 0x1f, 0x08, 0x19, 0x18, 0xfe, 0x03, 0x00, 0x29, 0xf4,
+    0x05, 0xfb, 0x15, 0x3c, 0xb8, 0x0e, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
+];
+
+/// Alice on a laptop and Bob on a phone-width screen: a DM, live delivery with an unread badge,
+/// "seen", a reaction, a thread reply, an image, typing, and a dropped connection that catches up
+/// without showing anything twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_people_chat_in_the_web_client() {
+    let app = dm_tests::spawn_app().await;
+    let org = app.org_with("alice", &["bob"]).await;
+    let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("web");
+    let _ = std::fs::remove_dir_all(&out);
+    std::fs::create_dir_all(&out).expect("an output folder");
+    let image = out.join("sunset.png");
+    std::fs::write(&image, IMAGE).expect("the image to upload");
+
+    let driver = Driver::start().await;
+    let alice = driver.browser("alice", Screen::Desktop { width: 1200, height: 900 }).await;
+    let bob = driver.browser("bob", Screen::Phone { width: 390, height: 844 }).await;
+    let page = format!("{}/app/?api={}", app.base.replace("127.0.0.1", "localhost"), app.base);
+    let scene = Scene { browsers: vec![alice, bob], out };
+    let (alice, bob) = (&scene.browsers[0], &scene.browsers[1]);
+    scene.sign_in(alice, &page, &org).await;
+    scene.sign_in(bob, &page, &org).await;
+
+    // Alice opens a DM with Bob and writes.
+    scene.step("new message", alice.click("#new-dm").await).await;
+    scene
+        .step("bob is listed", alice.until("return document.querySelector('#member-list [data-member=bob]')").await)
+        .await;
+    scene.step("pick bob", alice.click("#member-list [data-member=bob]").await).await;
+    scene.step("the room opens", alice.until("return document.body.dataset.view === 'room'").await).await;
+    scene.step("write", alice.type_into("#message-input", "Lunch at noon?").await).await;
+    scene.step("send", alice.click("#send").await).await;
+
+    // Bob's inbox shows it live, with an unread badge; he opens it and Alice sees "Seen".
+    let badge = "const row = document.querySelector('#inbox .room-item'); \
+                 return row && row.querySelector('.badge').textContent === '1' \
+                 && row.querySelector('.preview').textContent === 'Lunch at noon?'";
+    scene.step("bob's unread badge", bob.until(badge).await).await;
+    scene.step("bob opens the room", bob.click("#inbox .room-item").await).await;
+    let first = "return document.querySelector('#messages .message .text')?.textContent === 'Lunch at noon?'";
+    scene.step("bob reads it", bob.until(first).await).await;
+    let seen = "return document.querySelector('#messages .message.mine .seen')?.textContent === 'Seen'";
+    scene.step("alice sees seen", alice.until(seen).await).await;
+
+    // Bob reacts; Alice sees the count.
+    scene.step("bob reacts", bob.click("#messages .message .actions button").await).await;
+    let reacted = "return document.querySelector('#messages .message .reaction')?.textContent === '👍 1'";
+    scene.step("alice sees the reaction", alice.until(reacted).await).await;
+
+    // Bob replies in a thread (a panel over the room on a phone); Alice sees the reply count.
+    scene.step("bob opens the thread", bob.click("#messages .message .replies").await).await;
+    scene.step("thread panel", bob.until("return !document.querySelector('#panel').hidden").await).await;
+    scene.step("bob writes a reply", bob.type_into("#reply-input", "Yes, see you there").await).await;
+    scene.step("bob replies", bob.click("#reply-form button").await).await;
+    let replied = "return document.querySelector('#panel-list .message .text')?.textContent === 'Yes, see you there'";
+    scene.step("the reply shows in the thread", bob.until(replied).await).await;
+    let counted = "return document.querySelector('#messages .message .replies')?.textContent === '1 reply'";
+    scene.step("alice sees 1 reply", alice.until(counted).await).await;
+    scene.step("bob closes the thread", bob.click("#close-panel").await).await;
+
+    // Bob uploads an image; Alice sees it displayed.
+    let path = image.display().to_string();
+    scene.step("bob attaches an image", bob.type_into("#file-input", &path).await).await;
+    scene.step("bob sends the image", bob.click("#send").await).await;
+    let shown = "const img = document.querySelector('#messages .message img'); \
+                 return img && img.complete && img.naturalWidth === 2";
+    scene.step("alice sees the image", alice.until(shown).await).await;
+
+    // Bob types; Alice sees it.
+    scene.step("bob types", bob.type_into("#message-input", "Are you there?").await).await;
+    let typing = "return document.querySelector('#typing').textContent === 'bob is typing…'";
+    scene.step("alice sees bob typing", alice.until(typing).await).await;
+    let phone = "return innerWidth === 390 && getComputedStyle(document.querySelector('#sidebar')).display === 'none'";
+    scene.step("bob's phone shows the room alone", bob.until(phone).await).await;
+
+    // Alice's connection drops; what Bob sends meanwhile arrives once she is back, once.
+    let drop = "dmClient.live.closed = true; dmClient.live.socket.close(); return true";
+    scene.step("alice's connection drops", alice.script(drop).await).await;
+    let offline = "return !document.querySelector('#connection').classList.contains('online')";
+    scene.step("alice is disconnected", alice.until(offline).await).await;
+    scene.step("bob sends while she is away", bob.click("#send").await).await;
+    let sent = "return [...document.querySelectorAll('#messages .message .text')].some(t => t.textContent === 'Are you there?')";
+    scene.step("bob's message is stored", bob.until(sent).await).await;
+    let back = "dmClient.live.closed = false; dmClient.live.reconnect(); return true";
+    scene.step("alice reconnects", alice.script(back).await).await;
+    scene.step("alice catches up", alice.until(sent).await).await;
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let texts =
+        "return [...document.querySelectorAll('#messages > .message')].map(m => m.querySelector('.text').textContent)";
+    let shown = scene.step("alice's messages", alice.script(texts).await).await;
+    assert_eq!(shown, serde_json::json!(["Lunch at noon?", "", "Are you there?"]), "each message once, in order");
+
+    for browser in &scene.browsers {
+        browser.close().await;
+    }
+}

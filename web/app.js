@@ -1,0 +1,829 @@
+// A small DM client of the API: sign in, pick an org, the inbox, a room, threads, search. Every call
+// goes through the public API (api.js) and every live change comes from the WebSocket (live.js).
+
+import { Api, ApiError, devToken, subjectOf } from "./api.js";
+import { Live } from "./live.js";
+
+const $ = (selector) => document.querySelector(selector);
+const QUICK_REACTIONS = ["👍", "❤️", "😂"];
+const PAGE = 30;
+const TYPING_EVERY_MS = 2000; // the API relays one `start` per 2 s
+const TYPING_SHOWN_MS = 6000; // and a `start` lapses after 6 s without another
+const PRESENCE_ROOM_MEMBERS = 9; // as the inbox: presence for rooms of at most 9 members
+const IMAGE = /\.(png|jpe?g|gif|webp|avif|bmp)$/i;
+
+const saved = {
+  get: (key, fallback) => JSON.parse(localStorage.getItem(`dm.${key}`) ?? "null") ?? fallback,
+  set: (key, value) => localStorage.setItem(`dm.${key}`, JSON.stringify(value)),
+};
+
+const state = {
+  api: null,
+  live: null,
+  me: null,
+  org: null,
+  names: new Map(), // user id -> display name
+  presence: new Map(), // user id -> "online" | "offline"
+  rooms: new Map(), // room id -> inbox row
+  roomsNext: null,
+  room: null, // the open room: { id, next, markers: Map(user -> message id), typing: Map(user -> timer) }
+  panel: null, // { kind: "thread" | "pins" | "search", messageId }
+  attachment: null,
+  typingSentAt: 0,
+};
+
+// ---------- small helpers ----------
+
+function el(tag, attributes = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
+    else if (name === "dataset") Object.assign(node.dataset, value);
+    else node.setAttribute(name, value === true ? "" : value);
+  }
+  node.append(...children.filter((child) => child !== null && child !== undefined));
+  return node;
+}
+
+function toast(text) {
+  $("#toast").textContent = text;
+  clearTimeout(toast.timer);
+  toast.timer = setTimeout(() => ($("#toast").textContent = ""), 4000);
+}
+
+function failed(err) {
+  console.warn(err);
+  toast(err instanceof ApiError ? `${err.status}: ${err.message}` : String(err.message ?? err));
+}
+
+const nameOf = (user) => state.names.get(user) ?? user;
+const others = (room) => (room?.room_user_ids ?? []).filter((user) => user !== state.me);
+const roomName = (room) => others(room).map(nameOf).join(", ") || "Just you";
+const time = (iso) => (iso ? new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }) : "");
+const orgPath = (rest) => `/api/v1/org/${state.org}${rest}`;
+const roomPath = (rest = "", room = state.room?.id) => orgPath(`/rooms/${room}${rest}`);
+const show = (view) => (document.body.dataset.view = view);
+
+// ---------- signing in and choosing an org ----------
+
+function startSignIn() {
+  const params = new URLSearchParams(location.search);
+  $("#api-base").value = params.get("api") ?? saved.get("api", location.origin);
+  const session = saved.get("session", null);
+  if (session && session.api === $("#api-base").value) return signedIn(session.api, session.token);
+  show("signin");
+}
+
+$("#signin-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const base = $("#api-base").value.trim();
+  $("#signin-error").textContent = "";
+  try {
+    let token = $("#token").value.trim();
+    if (!token) {
+      const user = $("#user-id").value.trim();
+      if (!user) throw new Error("Type a user id, or paste a token");
+      token = await devToken(base, user);
+    }
+    saved.set("api", base);
+    saved.set("session", { api: base, token });
+    await signedIn(base, token);
+  } catch (err) {
+    $("#signin-error").textContent = err.message;
+  }
+});
+
+async function signedIn(base, token) {
+  state.api = new Api(base, token);
+  state.me = subjectOf(token);
+  state.api.user = state.me;
+  const last = saved.get(`org.${state.me}`, null);
+  if (last) {
+    try {
+      return await openOrg(last);
+    } catch {
+      // Not a member any more: choose again.
+    }
+  }
+  showOrgs();
+}
+
+function knownOrgs() {
+  return saved.get(`orgs.${state.me}`, []);
+}
+
+function showOrgs() {
+  const list = $("#org-list");
+  list.replaceChildren(
+    ...knownOrgs().map((org) =>
+      el("li", {}, el("button", { type: "button", onclick: () => openOrg(org.id).catch(orgError) }, org.name || org.id)),
+    ),
+  );
+  show("orgs");
+  $("#org-id").focus();
+}
+
+function orgError(err) {
+  $("#orgs-error").textContent = err instanceof ApiError && err.status === 403 ? "You are not a member of that org" : err.message;
+}
+
+$("#open-org-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  openOrg($("#org-id").value.trim()).catch(orgError);
+});
+
+$("#create-org-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  try {
+    const created = await state.api.post("/api/v1/orgs", { name: $("#org-name").value.trim() });
+    await openOrg(created.org_id, created.name);
+  } catch (err) {
+    orgError(err);
+  }
+});
+
+for (const button of document.querySelectorAll('[data-action="sign-out"]')) {
+  button.addEventListener("click", () => {
+    localStorage.removeItem("dm.session");
+    location.reload();
+  });
+}
+
+$("#switch-org").addEventListener("click", () => {
+  state.live?.stop();
+  localStorage.removeItem(`dm.org.${state.me}`);
+  showOrgs();
+});
+
+async function openOrg(org, name) {
+  state.live?.stop();
+  state.org = org;
+  await loadMembers();
+  const orgs = knownOrgs().filter((known) => known.id !== org);
+  saved.set(`orgs.${state.me}`, [{ id: org, name: name ?? knownOrgs().find((o) => o.id === org)?.name }, ...orgs]);
+  saved.set(`org.${state.me}`, org);
+  $("#switch-org").textContent = name ?? knownOrgs()[0].name ?? org;
+  $("#switch-org").title = `Org id ${org}: switch organisation`;
+  $("#me").textContent = nameOf(state.me);
+  state.live = new Live(state.api, org, new URLSearchParams(location.search).get("ws"));
+  state.live.addEventListener("event", (event) => onEvent(event.detail));
+  state.live.addEventListener("status", (event) => {
+    $("#connection").classList.toggle("online", event.detail);
+    $("#connection").setAttribute("aria-label", event.detail ? "connected" : "reconnecting");
+  });
+  state.live.addEventListener("reload", () => loadInbox().then(() => state.room && openRoom(state.room.id)));
+  await state.live.start();
+  await loadInbox();
+  show("inbox");
+}
+
+/// Every member's display name, for names and the new-DM dialog (the member list pages by 100).
+async function loadMembers() {
+  state.names.clear();
+  let cursor = null;
+  do {
+    const query = new URLSearchParams({ limit: "100" });
+    if (cursor) query.set("cursor", cursor);
+    const page = await state.api.get(orgPath(`/members?${query}`));
+    for (const member of page.data) {
+      if (!member.deleted) state.names.set(member._id, member.display_name || member.user_name || member._id);
+    }
+    cursor = page.next;
+  } while (cursor);
+}
+
+// ---------- the inbox ----------
+
+async function loadInbox(cursor) {
+  const query = new URLSearchParams({ limit: "30" });
+  if (cursor) query.set("cursor", cursor);
+  const page = await state.api.get(orgPath(`/users/${state.me}/rooms?${query}`));
+  if (!cursor) state.rooms.clear();
+  for (const room of page.results) {
+    state.rooms.set(room.room_id, room);
+    for (const [user, presence] of Object.entries(room.presence ?? {})) state.presence.set(user, presence.status);
+  }
+  state.roomsNext = page.next;
+  renderInbox();
+}
+
+$("#more-rooms").addEventListener("click", () => loadInbox(state.roomsNext).catch(failed));
+
+function renderInbox() {
+  const rooms = [...state.rooms.values()].sort((a, b) =>
+    (b.last_activity_at ?? "").localeCompare(a.last_activity_at ?? ""),
+  );
+  $("#inbox").replaceChildren(
+    ...rooms.map((room) => {
+      const online = others(room).some((user) => state.presence.get(user) === "online");
+      const unread = room.room_id === state.room?.id ? 0 : room.unread_count;
+      const preview = room.last_message
+        ? `${room.last_message.sender_id === state.me ? "You: " : ""}${room.last_message.preview || "📎 attachment"}`
+        : "No messages yet";
+      return el(
+        "li",
+        {},
+        el(
+          "button",
+          {
+            type: "button",
+            class: `room-item${unread ? " unread" : ""}`,
+            dataset: { room: room.room_id },
+            "aria-current": room.room_id === state.room?.id ? "true" : "false",
+            "aria-label": `${roomName(room)}${unread ? `, ${unread} unread` : ""}${online ? ", online" : ""}`,
+            onclick: () => openRoom(room.room_id).catch(failed),
+          },
+          el("span", { class: `dot${online ? " online" : ""}` }),
+          el("span", { class: "name" }, roomName(room)),
+          el("span", { class: "badge", "aria-hidden": "true" }, unread ? String(unread) : ""),
+          el("span", { class: "preview" }, preview),
+        ),
+      );
+    }),
+  );
+  if (!rooms.length) $("#inbox").append(el("li", { class: "muted empty" }, "No conversations yet: start one with New message"));
+  $("#more-rooms").hidden = !state.roomsNext;
+  const total = rooms.reduce((sum, room) => sum + (room.room_id === state.room?.id ? 0 : room.unread_count), 0);
+  document.title = total ? `(${total}) DM` : "DM";
+}
+
+/// A room the inbox does not list yet (a new DM, or one an event names first).
+async function ensureRoom(roomId) {
+  if (state.rooms.has(roomId)) return state.rooms.get(roomId);
+  const info = await state.api.get(roomPath("/info", roomId));
+  const room = {
+    room_id: roomId,
+    room_user_ids: info.room_user_ids,
+    last_message: null,
+    last_activity_at: info.created_at,
+    unread_count: 0,
+    last_read_message_id: null,
+  };
+  state.rooms.set(roomId, room);
+  // The inbox carries presence for the rooms it lists; a room found since asks for its members'.
+  if (room.room_user_ids.length <= PRESENCE_ROOM_MEMBERS) {
+    await Promise.all(
+      others(room).map((user) =>
+        state.api.get(orgPath(`/members/${encodeURIComponent(user)}/presence`)).then(
+          (presence) => state.presence.set(user, presence.status),
+          () => {},
+        ),
+      ),
+    );
+  }
+  return room;
+}
+
+// ---------- a room ----------
+
+async function openRoom(roomId, highlight) {
+  const room = await ensureRoom(roomId);
+  state.room = { id: roomId, next: null, markers: new Map(), typing: new Map() };
+  closePanel();
+  $("#room-title").textContent = roomName(room);
+  for (const control of ["#message-input", "#file-input", "#send", "#show-pins"]) $(control).disabled = false;
+  renderPresence();
+  $("#typing").textContent = "";
+  $("#messages").replaceChildren();
+  show("room");
+  const [page, readState] = await Promise.all([
+    state.api.get(roomPath(`/messages?limit=${PAGE}`)),
+    state.api.get(roomPath("/read-state")),
+  ]);
+  for (const marker of readState.results) state.room.markers.set(marker.user_id, marker.last_read_message_id);
+  state.room.next = page.next;
+  for (const message of page.results.reverse()) $("#messages").append(messageItem(message));
+  renderSeen();
+  scrollToEnd();
+  markRead();
+  if (highlight) highlightMessage(highlight);
+  $("#message-input").focus();
+}
+
+$("#back").addEventListener("click", () => {
+  state.room = null;
+  show("inbox");
+  renderInbox();
+});
+
+function renderPresence() {
+  const room = state.rooms.get(state.room?.id);
+  const online = others(room).some((user) => state.presence.get(user) === "online");
+  $("#room-presence").classList.toggle("online", online);
+  $("#room-presence").setAttribute("aria-label", online ? "online" : "offline");
+}
+
+function scrollToEnd() {
+  const list = $("#messages");
+  list.scrollTop = list.scrollHeight;
+}
+
+function highlightMessage(id) {
+  const item = document.querySelector(`#messages [data-id="${CSS.escape(id)}"]`);
+  if (!item) return toast("That message is further back: scroll up for it");
+  item.classList.add("highlight");
+  item.scrollIntoView({ block: "center" });
+}
+
+// Older pages as the list is scrolled to its top.
+$("#messages").addEventListener("scroll", async () => {
+  const list = $("#messages");
+  if (list.scrollTop > 40 || !state.room?.next || state.room.loading) return;
+  state.room.loading = true;
+  const room = state.room;
+  try {
+    const page = await state.api.get(roomPath(`/messages?limit=${PAGE}&cursor=${encodeURIComponent(room.next)}`));
+    if (room !== state.room) return;
+    const height = list.scrollHeight;
+    list.prepend(...page.results.reverse().filter((m) => !findMessage(m.id)).map(messageItem));
+    list.scrollTop += list.scrollHeight - height;
+    room.next = page.next;
+  } catch (err) {
+    failed(err);
+  } finally {
+    room.loading = false;
+  }
+});
+
+const findMessage = (id, list = "#messages") => document.querySelector(`${list} [data-id="${CSS.escape(id)}"]`);
+
+/// A message (or a thread reply) as a list item, with its actions.
+function messageItem(message, { reply = false } = {}) {
+  const id = reply ? message.thread_id : message.id ?? message.message_id;
+  const mine = message.sender_id === state.me;
+  const item = el("li", {
+    class: `message${mine ? " mine" : ""}`,
+    dataset: { id, sender: message.sender_id, parent: reply ? message.message_id : undefined },
+  });
+  const text = el("div", { class: "text" }, message.message);
+  const edited = el("span", { class: "edited" }, message.edited ? "(edited)" : "");
+  const pin = el("span", { class: "pin-mark", title: "Pinned" }, message.pinned ? "📌" : "");
+  item.append(
+    el("div", { class: "meta" }, el("strong", {}, nameOf(message.sender_id)), el("time", { datetime: message.created_at }, time(message.created_at)), edited, pin),
+    text,
+    mediaList(message.media ?? []),
+    el("div", { class: "reactions", "aria-label": "Reactions" }),
+  );
+  for (const reaction of message.reactions ?? []) setReaction(item, reaction.data, reaction.count, null);
+  if (!reply) {
+    const actions = el("div", { class: "actions" });
+    for (const emoji of QUICK_REACTIONS) {
+      actions.append(el("button", { type: "button", "aria-label": `React ${emoji}`, onclick: () => toggleReaction(id, emoji) }, emoji));
+    }
+    const count = message.thread_count ?? 0;
+    actions.append(
+      el("button", { type: "button", class: "replies", dataset: { count }, onclick: () => openThread(id) }, repliesLabel(count)),
+      el("button", { type: "button", class: "pin", onclick: () => togglePin(id) }, message.pinned ? "Unpin" : "Pin"),
+    );
+    if (mine) {
+      actions.append(
+        el("button", { type: "button", onclick: () => editMessage(id) }, "Edit"),
+        el("button", { type: "button", onclick: () => deleteMessage(id) }, "Delete"),
+      );
+    }
+    item.append(actions, el("div", { class: "seen" }));
+  }
+  return item;
+}
+
+const repliesLabel = (count) => (count ? `${count} ${count === 1 ? "reply" : "replies"}` : "Reply");
+
+function mediaList(urls) {
+  const box = el("div", { class: "media" });
+  for (const url of urls) {
+    const name = decodeURIComponent(url.split("/").pop() ?? "file");
+    if (IMAGE.test(name)) {
+      const image = el("img", { alt: name });
+      box.append(image);
+      presigned(url).then((src) => (image.src = src), failed);
+    } else {
+      box.append(el("button", { type: "button", class: "link", onclick: () => presigned(url).then((src) => window.open(src), failed) }, `📎 ${name}`));
+    }
+  }
+  return box;
+}
+
+/// A file's short-lived S3 URL: the media route answers it as JSON so a page can show it.
+async function presigned(mediaUrl) {
+  const path = state.api.pathOf(mediaUrl);
+  const answer = await state.api.get(`${path}${path.includes("?") ? "&" : "?"}redirect=false`);
+  return answer.url;
+}
+
+/// Sets `emoji`'s count on a message; `mine` says whether the caller's own reaction is among them
+/// (`null`: unknown, as in a page that only counts).
+function setReaction(item, emoji, count, mine) {
+  const box = item.querySelector(".reactions");
+  let chip = [...box.children].find((child) => child.dataset.emoji === emoji);
+  if (count <= 0) return chip?.remove();
+  if (!chip) {
+    chip = el("button", { type: "button", class: "reaction", dataset: { emoji }, onclick: () => toggleReaction(item.dataset.id, emoji) });
+    box.append(chip);
+  }
+  chip.dataset.count = count;
+  if (mine !== null) chip.setAttribute("aria-pressed", String(mine));
+  chip.textContent = `${emoji} ${count}`;
+  chip.setAttribute("aria-label", `${emoji} ${count}, ${chip.getAttribute("aria-pressed") === "true" ? "remove yours" : "add yours"}`);
+}
+
+async function toggleReaction(messageId, emoji) {
+  const chip = findMessage(messageId)?.querySelector(`.reaction[data-emoji="${CSS.escape(emoji)}"]`);
+  const path = roomPath(`/messages/${messageId}/reactions`);
+  const remove = () => state.api.delete(`${path}/${encodeURIComponent(emoji)}`);
+  try {
+    if (chip?.getAttribute("aria-pressed") === "true") return await remove();
+    // A page only counts reactions: a 200 (not 201) says this one was already mine, so take it back.
+    const answer = await state.api.post(path, { sender_id: state.me, data: emoji });
+    if (answer.status === 200) await remove();
+  } catch (err) {
+    failed(err);
+  }
+}
+
+async function togglePin(messageId) {
+  const pinned = findMessage(messageId)?.querySelector(".pin-mark").textContent !== "";
+  await state.api.put(orgPath(`/messages/${messageId}/pin`), { pinned: !pinned }).catch(failed);
+}
+
+async function editMessage(messageId) {
+  const item = findMessage(messageId);
+  const text = prompt("Edit message", item.querySelector(".text").textContent);
+  if (text === null || !text.trim()) return;
+  await state.api.put(roomPath(`/messages/${messageId}`), { sender_id: state.me, message: text }).catch(failed);
+}
+
+async function deleteMessage(messageId) {
+  if (!confirm("Delete this message?")) return;
+  await state.api.delete(roomPath(`/messages/${messageId}/message`)).catch(failed);
+}
+
+/// "Seen" under the newest of my messages each other member has read up to.
+function renderSeen() {
+  if (!state.room) return;
+  for (const seen of document.querySelectorAll("#messages .seen")) seen.textContent = "";
+  const mine = [...document.querySelectorAll("#messages > .message.mine")];
+  const room = state.rooms.get(state.room.id);
+  const readers = new Map();
+  for (const user of others(room)) {
+    const marker = state.room.markers.get(user);
+    if (!marker) continue;
+    const last = mine.filter((item) => item.dataset.id <= marker).pop();
+    if (last) readers.set(last, [...(readers.get(last) ?? []), nameOf(user)]);
+  }
+  for (const [item, names] of readers) {
+    item.querySelector(".seen").textContent = others(room).length === 1 ? "Seen" : `Seen by ${names.join(", ")}`;
+  }
+}
+
+/// Moves my marker to the newest message while the room is open and the page visible.
+function markRead() {
+  clearTimeout(markRead.timer);
+  markRead.timer = setTimeout(async () => {
+    const room = state.rooms.get(state.room?.id);
+    if (!room || document.hidden) return;
+    room.unread_count = 0;
+    renderInbox();
+    await state.api.put(roomPath("/read"), {}).catch(failed);
+  }, 300);
+}
+document.addEventListener("visibilitychange", () => !document.hidden && state.room && markRead());
+
+// ---------- writing ----------
+
+$("#composer").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const input = $("#message-input");
+  const text = input.value;
+  const file = state.attachment;
+  if (!text.trim() && !file) return;
+  $("#send").disabled = true;
+  try {
+    const body = { sender_id: state.me, message: text };
+    if (file) body.media = [await upload(file)];
+    await state.api.call("POST", roomPath("/messages"), body);
+    input.value = "";
+    clearAttachment();
+    sendTyping("stop");
+  } catch (err) {
+    failed(err);
+  } finally {
+    $("#send").disabled = false;
+    input.focus();
+  }
+});
+
+$("#message-input").addEventListener("keydown", (event) => {
+  if (event.key === "Enter" && !event.shiftKey) {
+    event.preventDefault();
+    $("#composer").requestSubmit();
+  }
+});
+
+$("#message-input").addEventListener("input", () => {
+  if (!$("#message-input").value) return sendTyping("stop");
+  if (Date.now() - state.typingSentAt > TYPING_EVERY_MS) sendTyping("start");
+});
+
+function sendTyping(typing) {
+  if (!state.room) return;
+  state.typingSentAt = typing === "start" ? Date.now() : 0;
+  state.live.send({ action: "typing", org_id: state.org, room_id: state.room.id, state: typing });
+}
+
+$("#file-input").addEventListener("change", () => {
+  state.attachment = $("#file-input").files[0] ?? null;
+  $("#attachment").textContent = state.attachment ? `📎 ${state.attachment.name}` : "";
+});
+
+function clearAttachment() {
+  state.attachment = null;
+  $("#file-input").value = "";
+  $("#attachment").textContent = "";
+}
+
+/// Straight to S3 through a presigned PUT; the message then names the file's media URL.
+async function upload(file) {
+  const grant = await state.api.post(roomPath("/media/upload-url"), {
+    filename: file.name,
+    content_type: file.type || "application/octet-stream",
+    size: file.size,
+  });
+  const response = await fetch(grant.upload_url, { method: "PUT", headers: grant.upload_headers, body: file });
+  if (!response.ok) throw new Error(`The upload failed (${response.status})`);
+  return grant.media_url;
+}
+
+// ---------- the side panel: a thread, the pins, search results ----------
+
+function openPanel(kind, title, messageId) {
+  state.panel = { kind, messageId };
+  $("#panel-title").textContent = title;
+  $("#panel-list").replaceChildren();
+  $("#reply-form").hidden = kind !== "thread";
+  $("#panel").hidden = false;
+}
+
+function closePanel() {
+  state.panel = null;
+  $("#panel").hidden = true;
+}
+
+$("#close-panel").addEventListener("click", () => {
+  closePanel();
+  $("#message-input").focus();
+});
+document.addEventListener("keydown", (event) => event.key === "Escape" && !$("#panel").hidden && closePanel());
+
+async function openThread(messageId) {
+  openPanel("thread", "Thread", messageId);
+  const parent = findMessage(messageId);
+  if (parent) $("#panel-list").append(el("li", { class: "muted" }, parent.querySelector(".text").textContent));
+  try {
+    const page = await state.api.get(roomPath(`/messages/${messageId}/threads?limit=100`));
+    const replies = [...page.results].sort((a, b) => a.thread_id.localeCompare(b.thread_id));
+    for (const reply of replies) addReply(reply);
+  } catch (err) {
+    failed(err);
+  }
+  $("#reply-input").focus();
+}
+
+function addReply(reply) {
+  if (findMessage(reply.thread_id, "#panel-list")) return;
+  $("#panel-list").append(messageItem(reply, { reply: true }));
+}
+
+$("#reply-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const text = $("#reply-input").value;
+  if (!text.trim() || state.panel?.kind !== "thread") return;
+  try {
+    await state.api.post(roomPath(`/messages/${state.panel.messageId}/threads`), { sender_id: state.me, message: text });
+    $("#reply-input").value = "";
+  } catch (err) {
+    failed(err);
+  }
+});
+
+$("#show-pins").addEventListener("click", async () => {
+  openPanel("pins", "Pinned messages");
+  try {
+    const info = await state.api.get(roomPath("/info"));
+    const pinned = await Promise.all(info.pinned.map((id) => state.api.get(roomPath(`/messages/${id}`)).catch(() => null)));
+    const items = pinned.filter(Boolean).map((message) => hitItem(message, message.id));
+    $("#panel-list").replaceChildren(...(items.length ? items : [el("li", { class: "muted" }, "Nothing pinned")]));
+  } catch (err) {
+    failed(err);
+  }
+});
+
+$("#search-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const keyword = $("#search-input").value.trim();
+  openPanel("search", `Search: ${keyword}`);
+  try {
+    const page = await state.api.get(orgPath(`/users/${state.me}/messages/search?${new URLSearchParams({ keyword, limit: "20" })}`));
+    const items = page.results.map((hit) => hitItem(hit, hit.message_id));
+    $("#panel-list").replaceChildren(...(items.length ? items : [el("li", { class: "muted" }, "No messages match")]));
+  } catch (err) {
+    failed(err);
+  }
+});
+
+function hitItem(message, messageId) {
+  const room = state.rooms.get(message.room_id);
+  return el(
+    "li",
+    {},
+    el(
+      "button",
+      { type: "button", class: "hit", onclick: () => openRoom(message.room_id, messageId).catch(failed) },
+      el("div", { class: "muted" }, `${nameOf(message.sender_id)} in ${room ? roomName(room) : "a room"} · ${time(message.created_at)}`),
+      el("div", {}, message.message),
+    ),
+  );
+}
+
+// ---------- a new DM ----------
+
+$("#new-dm").addEventListener("click", async () => {
+  // The org may have grown since it was opened.
+  await loadMembers().catch(failed);
+  const members = [...state.names.entries()].filter(([id]) => id !== state.me);
+  $("#member-options").replaceChildren(...members.map(([id, name]) => el("option", { value: id }, name)));
+  $("#member-list").replaceChildren(
+    ...members.slice(0, 8).map(([id, name]) =>
+      el("li", {}, el("button", { type: "button", dataset: { member: id }, onclick: () => startDm(id) }, `${name} (${id})`)),
+    ),
+  );
+  $("#new-dm-error").textContent = "";
+  $("#new-dm-member").value = "";
+  $("#new-dm-dialog").showModal();
+});
+
+$("#new-dm-cancel").addEventListener("click", () => $("#new-dm-dialog").close());
+$("#new-dm-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  startDm($("#new-dm-member").value.trim());
+});
+
+async function startDm(member) {
+  try {
+    const created = await state.api.post(orgPath("/room"), { room_user_ids: [member] });
+    $("#new-dm-dialog").close();
+    await openRoom(created.room_id);
+    renderInbox();
+  } catch (err) {
+    $("#new-dm-error").textContent = err.message;
+  }
+}
+
+// ---------- live events ----------
+
+function onEvent(event) {
+  const data = event.data ?? {};
+  const here = state.room && event.room_id === state.room.id;
+  switch (event.event) {
+    case "message_create":
+      return messageCreated(event, data, here);
+    case "message_update": {
+      const item = here && findMessage(data.message_id);
+      if (item) {
+        item.querySelector(".text").textContent = data.message;
+        item.querySelector(".edited").textContent = "(edited)";
+      }
+      const room = state.rooms.get(event.room_id);
+      if (room?.last_message?.message_id === data.message_id) room.last_message.preview = data.message.slice(0, 200);
+      return renderInbox();
+    }
+    case "message_delete":
+      if (here) findMessage(data.message_id)?.remove();
+      return;
+    case "thread_message_create": {
+      const parent = here && findMessage(data.message_id);
+      if (parent) {
+        const button = parent.querySelector(".replies");
+        button.dataset.count = Number(button.dataset.count) + 1;
+        button.textContent = repliesLabel(Number(button.dataset.count));
+      }
+      if (state.panel?.kind === "thread" && state.panel.messageId === data.message_id) {
+        addReply({ ...data, room_id: event.room_id });
+      }
+      return;
+    }
+    case "thread_message_update":
+    case "thread_message_delete": {
+      const item = findMessage(data.thread_id, "#panel-list");
+      if (item && event.event === "thread_message_delete") item.remove();
+      else if (item) item.querySelector(".text").textContent = data.message;
+      return;
+    }
+    case "add_message_reaction":
+    case "remove_message_reaction": {
+      const item = here && findMessage(data.message_id);
+      if (!item) return;
+      const chip = item.querySelector(`.reaction[data-emoji="${CSS.escape(data.reaction)}"]`);
+      const count = Number(chip?.dataset.count ?? 0) + (event.event === "add_message_reaction" ? 1 : -1);
+      const mine = data.sender_id === state.me ? event.event === "add_message_reaction" : null;
+      return setReaction(item, data.reaction, count, mine);
+    }
+    case "pin_message":
+    case "unpin_message": {
+      const item = here && findMessage(data.message_id);
+      if (item) {
+        item.querySelector(".pin-mark").textContent = event.event === "pin_message" ? "📌" : "";
+        item.querySelector(".pin").textContent = event.event === "pin_message" ? "Unpin" : "Pin";
+      }
+      return;
+    }
+    case "member_added":
+    case "member_removed":
+      return membersChanged(event, data);
+    case "read_marker":
+      return markerMoved(event, data, here);
+    case "presence":
+      state.presence.set(data.user_id, data.status);
+      renderInbox();
+      return renderPresence();
+    case "typing":
+      return typing(event, here);
+    default:
+      return;
+  }
+}
+
+async function messageCreated(event, data, here) {
+  const room = await ensureRoom(event.room_id).catch(() => null);
+  if (!room) return;
+  const mine = data.sender_id === state.me;
+  room.last_message = { message_id: data.message_id, sender_id: data.sender_id, preview: data.message.slice(0, 200), created_at: data.created_at };
+  room.last_activity_at = data.created_at;
+  if (mine) room.unread_count = 0;
+  else if (!here) room.unread_count += 1;
+  if (here && !findMessage(data.message_id)) {
+    const list = $("#messages");
+    const atEnd = list.scrollHeight - list.scrollTop - list.clientHeight < 80;
+    list.append(messageItem({ ...data, id: data.message_id }));
+    stopTyping(data.sender_id);
+    renderSeen();
+    if (atEnd || mine) scrollToEnd();
+    if (!mine) markRead();
+  }
+  renderInbox();
+}
+
+function membersChanged(event, data) {
+  const room = state.rooms.get(event.room_id);
+  if (data.member_id === state.me && event.event === "member_removed") {
+    state.rooms.delete(event.room_id);
+    if (state.room?.id === event.room_id) {
+      state.room = null;
+      show("inbox");
+      toast("You were removed from that conversation");
+    }
+  } else if (room) {
+    room.room_user_ids = data.room_user_ids;
+    if (state.room?.id === event.room_id) $("#room-title").textContent = roomName(room);
+  } else {
+    ensureRoom(event.room_id).then(renderInbox, failed);
+  }
+  renderInbox();
+}
+
+function markerMoved(event, data, here) {
+  const room = state.rooms.get(event.room_id);
+  if (data.user_id === state.me) {
+    // Read on another device.
+    if (room && data.message_id && room.last_message?.message_id <= data.message_id) room.unread_count = 0;
+    return renderInbox();
+  }
+  if (here) {
+    state.room.markers.set(data.user_id, data.message_id);
+    renderSeen();
+  }
+}
+
+function typing(event, here) {
+  if (!here || event.user_id === state.me) return;
+  if (event.state === "stop") return stopTyping(event.user_id);
+  clearTimeout(state.room.typing.get(event.user_id));
+  state.room.typing.set(event.user_id, setTimeout(() => stopTyping(event.user_id), TYPING_SHOWN_MS));
+  renderTyping();
+}
+
+function stopTyping(user) {
+  if (!state.room) return;
+  clearTimeout(state.room.typing.get(user));
+  state.room.typing.delete(user);
+  renderTyping();
+}
+
+function renderTyping() {
+  const names = [...state.room.typing.keys()].map(nameOf);
+  $("#typing").textContent = names.length ? `${names.join(", ")} ${names.length === 1 ? "is" : "are"} typing…` : "";
+}
+
+// The client's state, for the browser console (and the end-to-end test, which drops the socket).
+window.dmClient = state;
+startSignIn();

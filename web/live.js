@@ -1,0 +1,121 @@
+// Room events over the WebSocket API, with nothing lost across a dropped connection and nothing
+// shown twice: on every (re)connect the client syncs from the last feed token it saw, and drops an
+// event id it has already handled.
+
+const PING_MS = 4 * 60 * 1000; // API Gateway closes a connection idle for 10 minutes.
+const MAX_BACKOFF_MS = 15000;
+const SEEN_IDS = 2000;
+
+function feedPosition(token) {
+  return Number.parseInt(String(token).split(".")[0], 10) || 0;
+}
+
+export class Live extends EventTarget {
+  constructor(api, org, socketBase) {
+    super();
+    this.api = api;
+    this.org = org;
+    this.socketBase = socketBase;
+    this.token = null;
+    this.seen = new Set();
+    this.backoff = 1000;
+    this.closed = false;
+  }
+
+  /// Resolves once connected and holding the feed's current token, so what the caller loads next
+  /// misses nothing that happens after.
+  async start() {
+    await this.connect();
+    const { token } = await this.api.get(`/api/v1/org/${this.org}/users/${this.api.user}/sync`);
+    this.token = token;
+  }
+
+  stop() {
+    this.closed = true;
+    clearInterval(this.pinger);
+    this.socket?.close();
+  }
+
+  send(frame) {
+    if (this.socket?.readyState === WebSocket.OPEN) this.socket.send(JSON.stringify(frame));
+  }
+
+  connect() {
+    return new Promise((resolve, reject) => {
+      const socket = new WebSocket(this.api.socketUrl(this.org, this.socketBase));
+      this.socket = socket;
+      socket.onopen = () => {
+        this.backoff = 1000;
+        this.status(true);
+        clearInterval(this.pinger);
+        this.pinger = setInterval(() => this.send({ action: "ping" }), PING_MS);
+        resolve();
+      };
+      socket.onmessage = (message) => {
+        try {
+          this.handle(JSON.parse(message.data));
+        } catch (err) {
+          console.warn("an event that does not parse", err);
+        }
+      };
+      socket.onclose = () => {
+        this.status(false);
+        clearInterval(this.pinger);
+        reject(new Error("the WebSocket API refused the connection"));
+        if (!this.closed) setTimeout(() => this.reconnect(), this.backoff);
+      };
+    });
+  }
+
+  async reconnect() {
+    if (this.closed) return;
+    this.backoff = Math.min(this.backoff * 2, MAX_BACKOFF_MS);
+    try {
+      await this.connect();
+      await this.catchUp();
+    } catch (err) {
+      if (err.status === 410) this.dispatchEvent(new Event("reload"));
+      // Otherwise the close handler tries again.
+    }
+  }
+
+  /// Everything after the last token seen, page by page; events that also arrive on the socket
+  /// meanwhile are dropped by id.
+  async catchUp() {
+    let since = this.token;
+    for (;;) {
+      const query = new URLSearchParams({ limit: "100" });
+      if (since) query.set("since", since);
+      const page = await this.api.get(`/api/v1/org/${this.org}/users/${this.api.user}/sync?${query}`);
+      for (const event of page.events) this.handle(event);
+      if (!page.next) {
+        this.remember(page.token);
+        return;
+      }
+      since = page.next;
+    }
+  }
+
+  remember(token) {
+    if (token && (!this.token || feedPosition(token) >= feedPosition(this.token))) this.token = token;
+  }
+
+  handle(event) {
+    if (event.event === "pong") return;
+    if (event.event === "error") {
+      console.warn("the WebSocket API refused a frame", event.status, event.message);
+      return;
+    }
+    if (event.event_id) {
+      if (this.seen.has(event.event_id)) return;
+      this.seen.add(event.event_id);
+      if (this.seen.size > SEEN_IDS) this.seen.delete(this.seen.values().next().value);
+    }
+    this.remember(event.token);
+    this.dispatchEvent(new CustomEvent("event", { detail: event }));
+  }
+
+  status(online) {
+    this.dispatchEvent(new CustomEvent("status", { detail: online }));
+  }
+}
