@@ -22,6 +22,7 @@ const state = {
   live: null,
   me: null,
   org: null,
+  orgs: [], // the caller's: { org_id, name, role }
   names: new Map(), // user id -> display name
   presence: new Map(), // user id -> "online" | "offline"
   rooms: new Map(), // room id -> inbox row
@@ -98,30 +99,31 @@ async function signedIn(base, token) {
   state.api = new Api(base, token);
   state.me = subjectOf(token);
   state.api.user = state.me;
+  await loadOrgs();
   const last = saved.get(`org.${state.me}`, null);
-  if (last) {
-    try {
-      return await openOrg(last);
-    } catch {
-      // Not a member any more: choose again.
-    }
-  }
+  if (state.orgs.some((org) => org.org_id === last)) return openOrg(last);
   showOrgs();
 }
 
-function knownOrgs() {
-  return saved.get(`orgs.${state.me}`, []);
+/// The caller's orgs (an org picker shows a person's few; 100 is plenty).
+async function loadOrgs() {
+  state.orgs = (await state.api.get("/api/v1/orgs?limit=100")).results;
 }
 
 function showOrgs() {
   const list = $("#org-list");
   list.replaceChildren(
-    ...knownOrgs().map((org) =>
-      el("li", {}, el("button", { type: "button", onclick: () => openOrg(org.id).catch(orgError) }, org.name || org.id)),
+    ...state.orgs.map((org) =>
+      el(
+        "li",
+        {},
+        el("button", { type: "button", dataset: { org: org.org_id }, onclick: () => openOrg(org.org_id).catch(orgError) }, `${org.name} (${org.role})`),
+      ),
     ),
   );
+  if (!state.orgs.length) list.append(el("li", { class: "muted" }, "You belong to no organisation yet: create one, or ask an owner to add you"));
   show("orgs");
-  $("#org-id").focus();
+  (list.querySelector("button") ?? $("#org-id")).focus();
 }
 
 function orgError(err) {
@@ -137,7 +139,8 @@ $("#create-org-form").addEventListener("submit", async (event) => {
   event.preventDefault();
   try {
     const created = await state.api.post("/api/v1/orgs", { name: $("#org-name").value.trim() });
-    await openOrg(created.org_id, created.name);
+    await loadOrgs();
+    await openOrg(created.org_id);
   } catch (err) {
     orgError(err);
   }
@@ -150,20 +153,20 @@ for (const button of document.querySelectorAll('[data-action="sign-out"]')) {
   });
 }
 
-$("#switch-org").addEventListener("click", () => {
+$("#switch-org").addEventListener("click", async () => {
   state.live?.stop();
+  state.room = null;
   localStorage.removeItem(`dm.org.${state.me}`);
+  await loadOrgs().catch(failed);
   showOrgs();
 });
 
-async function openOrg(org, name) {
+async function openOrg(org) {
   state.live?.stop();
   state.org = org;
   await loadMembers();
-  const orgs = knownOrgs().filter((known) => known.id !== org);
-  saved.set(`orgs.${state.me}`, [{ id: org, name: name ?? knownOrgs().find((o) => o.id === org)?.name }, ...orgs]);
   saved.set(`org.${state.me}`, org);
-  $("#switch-org").textContent = name ?? knownOrgs()[0].name ?? org;
+  $("#switch-org").textContent = state.orgs.find((known) => known.org_id === org)?.name ?? org;
   $("#switch-org").title = `Org id ${org}: switch organisation`;
   $("#me").textContent = nameOf(state.me);
   state.live = new Live(state.api, org, new URLSearchParams(location.search).get("ws"));

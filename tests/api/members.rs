@@ -196,3 +196,51 @@ async fn a_removal_cut_short_is_finished_by_asking_again() {
     let profile = app.get(&format!("/api/v1/org/{org}/members/bob/profile"), "alice").await;
     assert_eq!(profile.status, StatusCode::NOT_FOUND);
 }
+
+/// An org picker: the caller's orgs with their names and the caller's role, oldest first, paged;
+/// an org left is no longer listed, nor anyone else's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_lists_their_own_orgs_for_an_org_picker() {
+    let app = spawn_app().await;
+    let create = |owner: &'static str, name: &'static str| {
+        let app = &app;
+        async move { app.post("/api/v1/orgs", owner, json!({ "name": name })).await.str("org_id") }
+    };
+    let acme = create("alice", "Acme").await;
+    let beta = create("bob", "Beta").await;
+    app.join(&beta, "bob", "alice", "admin").await;
+    let _theirs = create("carol", "Carol's").await;
+
+    let listed = |user: &'static str| {
+        let app = &app;
+        async move {
+            let mut seen = Vec::new();
+            let mut path = "/api/v1/orgs?limit=1".to_owned();
+            loop {
+                let page = app.get(&path, user).await;
+                assert_eq!(page.status, StatusCode::OK, "{}", page.raw);
+                assert!(page.body["count"].as_u64().is_some_and(|count| count <= 1), "{}", page.raw);
+                for org in page.body["results"].as_array().unwrap() {
+                    seen.push((org["org_id"].as_str().unwrap().to_owned(), org["name"].clone(), org["role"].clone()));
+                }
+                match page.body["next"].as_str() {
+                    Some(next) => path = next.trim_start_matches(&app.base).to_owned(),
+                    None => break seen,
+                }
+            }
+        }
+    };
+    assert_eq!(
+        listed("alice").await,
+        [(acme.clone(), json!("Acme"), json!("owner")), (beta.clone(), json!("Beta"), json!("admin"))]
+    );
+    assert_eq!(listed("dave").await, [], "a user of no org lists none");
+
+    let left = app.call(Method::DELETE, &format!("/api/v1/org/{beta}/members/alice"), Some("alice"), None).await;
+    assert_eq!(left.status, StatusCode::NO_CONTENT, "{}", left.raw);
+    assert_eq!(listed("alice").await, [(acme, json!("Acme"), json!("owner"))]);
+
+    assert_eq!(app.call(Method::GET, "/api/v1/orgs", None, None).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.get("/api/v1/orgs?limit=0", "alice").await.status, StatusCode::BAD_REQUEST);
+    assert_eq!(app.get("/api/v1/orgs?cursor=garbage!", "alice").await.status, StatusCode::BAD_REQUEST);
+}

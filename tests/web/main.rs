@@ -38,8 +38,9 @@ impl Scene {
         self.step("type a user id", who.type_into("#user-id", user).await).await;
         self.step("sign in", who.click("#signin-form button[type=submit]").await).await;
         self.step("org picker", who.until("return document.body.dataset.view === 'orgs'").await).await;
-        self.step("type the org id", who.type_into("#org-id", org).await).await;
-        self.step("open the org", who.click("#open-org-form button").await).await;
+        let listed = format!("#org-list [data-org='{org}']");
+        self.step("the org is listed", who.until(&format!("return document.querySelector(\"{listed}\")")).await).await;
+        self.step("open the org", who.click(&listed).await).await;
         self.step("inbox", who.until("return document.body.dataset.view === 'inbox'").await).await;
     }
 }

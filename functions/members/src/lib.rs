@@ -22,7 +22,7 @@ use validate::{ProfileChanges, check_email, check_name};
 pub fn router(state: AppState) -> Router {
     let routes = Router::new()
         .route("/api/v1/ping", get(ping))
-        .route("/api/v1/orgs", post(create_org))
+        .route("/api/v1/orgs", post(create_org).get(my_orgs))
         .route("/api/v1/org/{org_id}/members", post(add_member).get(list_members))
         .route("/api/v1/org/{org_id}/members/{member_id}", delete(remove_member))
         .route("/api/v1/org/{org_id}/members/{member_id}/profile", get(profile).patch(update_profile))
@@ -67,6 +67,26 @@ async fn create_org(
     };
     state.store.create_org(&org, &owner).await?;
     Ok(created(json!({ "org_id": org.org_id, "name": org.name })))
+}
+
+/// The caller's orgs, oldest first: what an org picker lists.
+async fn my_orgs(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Query(query): Query<PageQuery>,
+    uri: Uri,
+) -> Result<Response> {
+    let page = query.parse()?;
+    let orgs = state.store.orgs_of(&caller, &page).await?;
+    let (next, previous) = orgs.links(&uri);
+    let results: Vec<_> = orgs
+        .items
+        .iter()
+        .map(|(member, org)| {
+            json!({ "org_id": org.org_id, "name": org.name, "role": member.role, "joined_at": member.joined_at })
+        })
+        .collect();
+    Ok(ok(json!({ "count": results.len(), "results": results, "next": next, "previous": previous })))
 }
 
 #[derive(Deserialize)]

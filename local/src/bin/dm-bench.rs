@@ -123,6 +123,7 @@ async fn main() {
             Some(json!({ "room_user_ids": ["alice"] })),
         )
         .await;
+    bench.measure("GET /orgs", Method::GET, "/api/v1/orgs", "bob", None).await;
     bench.measure("GET /users/{id}/rooms", Method::GET, &format!("{o}/users/alice/rooms"), "alice", None).await;
     bench.measure("GET /rooms/{id}/info", Method::GET, &format!("{o}/rooms/{room}/info"), "alice", None).await;
     bench.measure("PUT /add-member", Method::PUT, &format!("{o}/rooms/{room}/add-member/carol"), "alice", None).await;

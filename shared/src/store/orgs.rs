@@ -9,7 +9,13 @@ use super::{MembershipChange, Order, Store, from_item, keys, sdk_error, string_a
 use crate::error::{Error, Result};
 use crate::ids::{OrgId, RoomId, UserId};
 use crate::model::{Member, Org, Room};
-use crate::paging::{Page, PageRequest};
+use crate::paging::{Direction, Page, PageRequest};
+
+/// The index of each user's memberships: member items alone carry both the member's `_id` and the
+/// `org_id`, so it holds nothing else, and org ids sort by creation.
+pub const MEMBER_INDEX: &str = "ByMember";
+pub const MEMBER_INDEX_PK: &str = "_id";
+pub const MEMBER_INDEX_SK: &str = "org_id";
 
 impl Store {
     /// Creates the org and its owner in one transaction.
@@ -95,6 +101,48 @@ impl Store {
             }
             Err(err) => Err(sdk_error(err)),
         }
+    }
+
+    /// A page of the orgs `user` belongs to, oldest first, each with the org: one Query of the
+    /// membership index and one BatchGet of the orgs. Orgs being left are left out.
+    pub async fn orgs_of(&self, user: &UserId, page: &PageRequest) -> Result<Page<(Member, Org)>> {
+        let direction = page.cursor.as_ref().map_or(Direction::After, |c| c.direction);
+        let start = match &page.cursor {
+            None => None,
+            Some(cursor) => {
+                let org = OrgId::parse(cursor.sort_key.as_str()).map_err(|_| Error::bad_request("invalid cursor"))?;
+                let mut start = super::key_item(&keys::member(&org, user));
+                start.insert(MEMBER_INDEX_PK.into(), AttributeValue::S(user.to_string()));
+                start.insert(MEMBER_INDEX_SK.into(), AttributeValue::S(org.to_string()));
+                Some(start)
+            }
+        };
+        let query = self
+            .client
+            .query()
+            .table_name(self.table())
+            .index_name(MEMBER_INDEX)
+            .key_condition_expression("#user = :user")
+            .expression_attribute_names("#user", MEMBER_INDEX_PK)
+            .expression_attribute_values(":user", AttributeValue::S(user.to_string()))
+            .scan_index_forward(direction == Direction::After)
+            .limit(i32::try_from(page.limit + 1).map_err(Error::internal)?)
+            .set_exclusive_start_key(start)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total);
+        let output = self.metered(query.send().await, |o| o.consumed_capacity.units()).map_err(sdk_error)?;
+        let evaluated_past = output.last_evaluated_key.filter(|key| !key.is_empty());
+        let memberships = super::paged(output.items.unwrap_or_default(), page, MEMBER_INDEX_SK, evaluated_past);
+        let mut memberships = memberships.try_map(from_item::<Member>)?;
+        memberships.items.retain(|member| !member.deleted);
+        let org_keys: Vec<_> = memberships.items.iter().map(|member| keys::org(&member.org_id)).collect();
+        let orgs = self.get_many(&org_keys).await?;
+        let items = memberships
+            .items
+            .into_iter()
+            .zip(orgs)
+            .filter_map(|(member, org)| org.map(|org| from_item::<Org>(org).map(|org| (member, org))))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Page { items, next: memberships.next, previous: memberships.previous })
     }
 
     /// A page of the org's members; those leaving it are left out.

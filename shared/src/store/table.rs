@@ -9,17 +9,21 @@ use aws_sdk_dynamodb::types::{
 
 use super::inbox::{ACTIVITY_INDEX, ACTIVITY_PK, ACTIVITY_SK, UNREAD_INDEX, UNREAD_PK, UNREAD_SK};
 use super::keys::{PK, SK};
+use super::orgs::{MEMBER_INDEX, MEMBER_INDEX_PK, MEMBER_INDEX_SK};
 use crate::error::{Error, Result};
 
 /// The attribute that holds an item's expiry (epoch seconds), for the table's TTL.
 pub const TTL_ATTRIBUTE: &str = "ttl";
 
 /// The table's global secondary indexes: name, partition key, sort key (strings, every attribute).
-const INDEXES: [(&str, &str, &str); 2] =
-    [(ACTIVITY_INDEX, ACTIVITY_PK, ACTIVITY_SK), (UNREAD_INDEX, UNREAD_PK, UNREAD_SK)];
+const INDEXES: [(&str, &str, &str); 3] = [
+    (ACTIVITY_INDEX, ACTIVITY_PK, ACTIVITY_SK),
+    (UNREAD_INDEX, UNREAD_PK, UNREAD_SK),
+    (MEMBER_INDEX, MEMBER_INDEX_PK, MEMBER_INDEX_SK),
+];
 
 /// Creates the table (PK/SK strings, on demand, a stream of new and old images, TTL on `ttl`, the
-/// inbox's indexes), unless it exists; a table made before an index gets it.
+/// inbox's and the memberships' indexes), unless it exists; a table made before an index gets it.
 pub async fn create_table(client: &Client, name: &str) -> Result<()> {
     let key = |name: &str, kind: KeyType| {
         KeySchemaElement::builder().attribute_name(name).key_type(kind).build().map_err(Error::internal)
