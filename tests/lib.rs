@@ -325,7 +325,7 @@ impl TestApp {
         in_ms: i64,
     ) -> dm_shared::Result<()> {
         use dm_shared::ids::{OrgId, RoomId, UserId};
-        let due_ms = dm_shared::store::now_ms() + in_ms;
+        let due_ms = dm_shared::time::now_ms() + in_ms;
         let item = dm_shared::store::Scheduled {
             schedule_id: dm_shared::store::schedule_id(due_ms),
             org_id: OrgId::parse(org)?,

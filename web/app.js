@@ -71,9 +71,13 @@ const show = (view) => (document.body.dataset.view = view);
 function startSignIn() {
   const params = new URLSearchParams(location.search);
   $("#api-base").value = params.get("api") ?? saved.get("api", location.origin);
+  $("#socket-url").value = params.get("ws") ?? "";
   const session = saved.get("session", null);
-  if (session && session.api === $("#api-base").value) return signedIn(session.api, session.token);
   show("signin");
+  if (session && session.api === $("#api-base").value) {
+    // A token that expired (or a stack that moved) asks to sign in again.
+    signedIn(session.api, session.token, session.ws).catch(() => localStorage.removeItem("dm.session"));
+  }
 }
 
 $("#signin-form").addEventListener("submit", async (event) => {
@@ -87,16 +91,18 @@ $("#signin-form").addEventListener("submit", async (event) => {
       if (!user) throw new Error("Type a user id, or paste a token");
       token = await devToken(base, user);
     }
+    const ws = $("#socket-url").value.trim() || null;
     saved.set("api", base);
-    saved.set("session", { api: base, token });
-    await signedIn(base, token);
+    saved.set("session", { api: base, token, ws });
+    await signedIn(base, token, ws);
   } catch (err) {
     $("#signin-error").textContent = err.message;
   }
 });
 
-async function signedIn(base, token) {
+async function signedIn(base, token, socketBase) {
   state.api = new Api(base, token);
+  state.socketBase = socketBase;
   state.me = subjectOf(token);
   state.api.user = state.me;
   await loadOrgs();
@@ -169,7 +175,7 @@ async function openOrg(org) {
   $("#switch-org").textContent = state.orgs.find((known) => known.org_id === org)?.name ?? org;
   $("#switch-org").title = `Org id ${org}: switch organisation`;
   $("#me").textContent = nameOf(state.me);
-  state.live = new Live(state.api, org, new URLSearchParams(location.search).get("ws"));
+  state.live = new Live(state.api, org, state.socketBase);
   state.live.addEventListener("event", (event) => onEvent(event.detail));
   state.live.addEventListener("status", (event) => {
     $("#connection").classList.toggle("online", event.detail);
@@ -249,6 +255,13 @@ function renderInbox() {
   $("#more-rooms").hidden = !state.roomsNext;
   const total = rooms.reduce((sum, room) => sum + (room.room_id === state.room?.id ? 0 : room.unread_count), 0);
   document.title = total ? `(${total}) DM` : "DM";
+}
+
+/// The inbox again once the projector has caught up with a change the client cannot apply itself
+/// (a deleted last message: which one is last now is the projector's to say).
+function refreshInboxSoon() {
+  clearTimeout(refreshInboxSoon.timer);
+  refreshInboxSoon.timer = setTimeout(() => loadInbox().catch(failed), 1500);
 }
 
 /// A room the inbox does not list yet (a new DM, or one an event names first).
@@ -449,11 +462,49 @@ async function togglePin(messageId) {
   await state.api.put(orgPath(`/messages/${messageId}/pin`), { pinned: !pinned }).catch(failed);
 }
 
-async function editMessage(messageId) {
+/// Edits in place: Enter (or Save) saves, Escape (or Cancel) leaves the text as it was.
+function editMessage(messageId) {
   const item = findMessage(messageId);
-  const text = prompt("Edit message", item.querySelector(".text").textContent);
-  if (text === null || !text.trim()) return;
-  await state.api.put(roomPath(`/messages/${messageId}`), { sender_id: state.me, message: text }).catch(failed);
+  const text = item.querySelector(".text");
+  if (item.querySelector(".edit-form")) return;
+  const input = el("textarea", { rows: 2, "aria-label": "Edit message" });
+  input.value = text.textContent;
+  const form = el(
+    "form",
+    { class: "edit-form" },
+    input,
+    el("button", { type: "submit" }, "Save"),
+    el("button", { type: "button", onclick: () => done() }, "Cancel"),
+  );
+  const done = () => {
+    form.remove();
+    text.hidden = false;
+    item.querySelector(".actions button")?.focus();
+  };
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    if (!input.value.trim()) return;
+    try {
+      await state.api.put(roomPath(`/messages/${messageId}`), { sender_id: state.me, message: input.value });
+      text.textContent = input.value;
+      item.querySelector(".edited").textContent = "(edited)";
+      done();
+    } catch (err) {
+      failed(err);
+    }
+  });
+  input.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") {
+      event.stopPropagation();
+      done();
+    } else if (event.key === "Enter" && !event.shiftKey) {
+      event.preventDefault();
+      form.requestSubmit();
+    }
+  });
+  text.hidden = true;
+  text.after(form);
+  input.focus();
 }
 
 async function deleteMessage(messageId) {
@@ -702,6 +753,7 @@ function onEvent(event) {
     }
     case "message_delete":
       if (here) findMessage(data.message_id)?.remove();
+      if (state.rooms.get(event.room_id)?.last_message?.message_id === data.message_id) refreshInboxSoon();
       return;
     case "thread_message_create": {
       const parent = here && findMessage(data.message_id);

@@ -283,7 +283,7 @@ async fn a_stream_batch_as_lambda_delivers_it_reaches_the_rooms_sockets() {
     assert_eq!(pushed[0], pushed[1], "the same seq, token and event id");
     assert_eq!(pushed[0]["seq"], 1);
     let synced =
-        app.get(&format!("/api/v1/org/{org}/users/bob/sync?since=0.{}", dm_shared::store::now_ms()), "bob").await;
+        app.get(&format!("/api/v1/org/{org}/users/bob/sync?since=0.{}", dm_shared::time::now_ms()), "bob").await;
     assert_eq!(synced.body["events"], json!([pushed[0]]), "{}", synced.raw);
 }
 

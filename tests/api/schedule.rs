@@ -106,7 +106,7 @@ async fn a_claim_whose_run_died_is_sent_by_a_later_run_once() {
     // A run that claims for three seconds and dies before sending: mimicked by claiming only (long
     // enough that the next run comes within it even on a loaded machine).
     let store = &app.stack.state.store;
-    let now = dm_shared::store::now_ms();
+    let now = dm_shared::time::now_ms();
     let (buckets, _) = store.due_buckets(now.div_euclid(60_000), None, 10).await.unwrap();
     assert_eq!(buckets.len(), 1);
     let (items, _) = store.bucket_page(&buckets[0], None, 10).await.unwrap();

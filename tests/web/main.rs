@@ -54,8 +54,8 @@ const IMAGE: &[u8] = &[
 ];
 
 /// Alice on a laptop and Bob on a phone-width screen: a DM, live delivery with an unread badge,
-/// "seen", a reaction, a thread reply, an image, typing, and a dropped connection that catches up
-/// without showing anything twice.
+/// "seen", an edit and a delete, a reaction, a thread reply, an image, typing, and a dropped
+/// connection that catches up without showing anything twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_people_chat_in_the_web_client() {
     let app = dm_tests::spawn_app().await;
@@ -95,6 +95,26 @@ async fn two_people_chat_in_the_web_client() {
     scene.step("bob reads it", bob.until(first).await).await;
     let seen = "return document.querySelector('#messages .message.mine .seen')?.textContent === 'Seen'";
     scene.step("alice sees seen", alice.until(seen).await).await;
+
+    // Alice corrects her message in place and deletes a stray one; Bob sees both.
+    scene.step("alice edits", alice.click("#messages .message.mine .actions button:nth-last-child(2)").await).await;
+    scene.step("the edit box", alice.until("return document.querySelector('.edit-form textarea')").await).await;
+    let rewrite =
+        "const box = document.querySelector('.edit-form textarea'); box.value = 'Lunch at 12:30?'; return true";
+    scene.step("alice rewrites", alice.script(rewrite).await).await;
+    scene.step("alice saves", alice.click(".edit-form button[type=submit]").await).await;
+    let edited = "const m = document.querySelector('#messages .message'); \
+                  return m?.querySelector('.text').textContent === 'Lunch at 12:30?' \
+                  && m.querySelector('.edited').textContent === '(edited)'";
+    scene.step("bob sees the edit", bob.until(edited).await).await;
+    scene.step("alice writes a stray message", alice.type_into("#message-input", "oops\u{E007}").await).await;
+    let stray = "return [...document.querySelectorAll('#messages .message .text')].some(t => t.textContent === 'oops')";
+    scene.step("bob gets the stray message", bob.until(stray).await).await;
+    let delete = "#messages .message.mine:last-child .actions button:last-child";
+    scene.step("alice deletes it", alice.click(delete).await).await;
+    scene.step("alice confirms", alice.accept_alert().await).await;
+    let gone = "return ![...document.querySelectorAll('#messages .message .text')].some(t => t.textContent === 'oops')";
+    scene.step("bob sees it gone", bob.until(gone).await).await;
 
     // Bob reacts; Alice sees the count.
     scene.step("bob reacts", bob.click("#messages .message .actions button").await).await;
@@ -142,7 +162,7 @@ async fn two_people_chat_in_the_web_client() {
     let texts =
         "return [...document.querySelectorAll('#messages > .message')].map(m => m.querySelector('.text').textContent)";
     let shown = scene.step("alice's messages", alice.script(texts).await).await;
-    assert_eq!(shown, serde_json::json!(["Lunch at noon?", "", "Are you there?"]), "each message once, in order");
+    assert_eq!(shown, serde_json::json!(["Lunch at 12:30?", "", "Are you there?"]), "each message once, in order");
 
     for browser in &scene.browsers {
         browser.close().await;

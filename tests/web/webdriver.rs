@@ -139,6 +139,18 @@ impl Browser {
         self.command(Method::POST, &format!("/element/{element}/value"), Some(json!({ "text": text }))).await.map(drop)
     }
 
+    /// Accepts the page's `confirm()` once it shows.
+    pub async fn accept_alert(&self) -> Result<(), String> {
+        let started = Instant::now();
+        loop {
+            match self.command(Method::POST, "/alert/accept", Some(json!({}))).await {
+                Ok(_) => return Ok(()),
+                Err(err) if started.elapsed() > WAIT => return Err(err),
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    }
+
     pub async fn script(&self, script: &str) -> Result<Value, String> {
         self.command(Method::POST, "/execute/sync", Some(json!({ "script": script, "args": [] }))).await
     }

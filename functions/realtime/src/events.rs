@@ -157,7 +157,7 @@ pub fn derive(change: &Change) -> Vec<RoomEvent> {
         }
     } else if keys.sk == "PRESENCE" {
         // Online or offline as of now, judged as readers judge it: a heartbeat changes nothing.
-        let now = epoch_secs();
+        let now = dm_shared::time::epoch_secs();
         let presence = |image: &Item| Presence::of(Some(&image.clone().into()), now);
         let before = change.old.as_ref().map(presence);
         let (Some(new), Some(user)) = (&change.new, parse::<PresenceOf>(&change.new)) else { return events };
@@ -187,10 +187,6 @@ pub fn derive(change: &Change) -> Vec<RoomEvent> {
 struct PresenceOf {
     org_id: OrgId,
     user_id: UserId,
-}
-
-fn epoch_secs() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default()
 }
 
 fn reaction_data(reaction: &Reaction) -> Value {

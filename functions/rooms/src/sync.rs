@@ -47,7 +47,7 @@ pub async fn sync(
     let token = match entries.last() {
         Some(last) => SyncToken { seq: last.seq, at_ms: last.at_ms },
         // Nothing new: the same place, known now.
-        None => SyncToken { seq: since.seq, at_ms: dm_shared::store::now_ms() },
+        None => SyncToken { seq: since.seq, at_ms: dm_shared::time::now_ms() },
     };
     let next = more.then(|| format!("{}?since={token}&limit={}", uri.path(), page.limit));
     Ok(ok(json!({ "events": events, "next": next, "token": token.to_string() })))

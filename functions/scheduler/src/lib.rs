@@ -15,8 +15,9 @@ use std::time::{Duration, Instant};
 use dm_shared::input::IdempotencyKey;
 use dm_shared::metrics::{Record, Unit};
 use dm_shared::posting::{self, Outgoing};
-use dm_shared::store::{Bucket, Item, Scheduled, now_ms};
+use dm_shared::store::{Bucket, Item, Scheduled};
 use dm_shared::text::MessageText;
+use dm_shared::time::now_ms;
 use dm_shared::{AppState, Error, Result};
 use serde::Serialize;
 

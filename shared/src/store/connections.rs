@@ -1,6 +1,6 @@
 //! Open WebSocket connections, as items with a TTL: every function instance sees the same ones.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use crate::time::epoch_secs;
 
 use serde::{Deserialize, Serialize};
 
@@ -17,10 +17,6 @@ pub struct Connection {
     pub org_id: OrgId,
     pub user_id: UserId,
     pub ttl: u64,
-}
-
-pub(crate) fn epoch_secs() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default()
 }
 
 impl Store {

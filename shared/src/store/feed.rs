@@ -10,12 +10,12 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailur
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::connections::epoch_secs;
 use super::messages::tx_update;
-use super::{Store, failed_at, from_item, keys, now_ms};
+use super::{Store, failed_at, from_item, keys};
 use crate::error::{Error, Result};
 use crate::ids::{OrgId, RoomId, UserId};
 use crate::model::Room;
+use crate::time::{epoch_secs, now_ms};
 
 /// How long the feed keeps an event; a token older than this is refused (410).
 pub const FEED_RETENTION_SECS: u64 = 7 * 24 * 3600;

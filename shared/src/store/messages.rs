@@ -2,8 +2,8 @@
 //! that finds a post's room and the sender's idempotency key. What is derived from them (search
 //! terms, links, counts, inboxes) is the projector's (`index`, `inbox`).
 
+use crate::time::epoch_secs;
 use std::collections::HashSet;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_sdk_dynamodb::types::builders::UpdateBuilder;
 use aws_sdk_dynamodb::types::{
@@ -80,10 +80,6 @@ pub enum Sent {
     New(SendReceipt),
     /// A retry of a send that was stored before: its first reply.
     Repeat(SendReceipt),
-}
-
-fn epoch_secs() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default()
 }
 
 pub(crate) fn value<T: Serialize>(value: &T) -> Result<AttributeValue> {

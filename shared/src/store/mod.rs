@@ -50,7 +50,7 @@ pub use presence::{PRESENCE_WINDOW_SECS, Presence, Status};
 pub use reactions::{MAX_EMOJI, Reacted, Reaction};
 pub use read_markers::ReadMarker;
 pub use rooms::{CreatedRoom, MAX_ROOM_MEMBERS, MembershipChange, MembershipChanged, member_digest};
-pub use schedule::{Bucket, MAX_SCHEDULED, MAX_SCHEDULED_IN_ROOM, Scheduled, now_ms, schedule_id};
+pub use schedule::{Bucket, MAX_SCHEDULED, MAX_SCHEDULED_IN_ROOM, Scheduled, schedule_id};
 pub use table::{TTL_ATTRIBUTE, create_table};
 
 use crate::error::{Error, Result};

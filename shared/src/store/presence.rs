@@ -7,12 +7,12 @@
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use serde::Serialize;
 
-use super::connections::epoch_secs;
 use super::messages::tx_update;
 use super::{Item, Store, from_item, keys, string_attr};
 use crate::error::Result;
 use crate::ids::{OrgId, UserId};
 use crate::model::{Member, Visibility};
+use crate::time::epoch_secs;
 
 /// How long a connection counts as live after its last heartbeat: API Gateway closes a WebSocket
 /// idle for 10 minutes, so a client pings more often than that.

@@ -4,7 +4,7 @@
 //! condition before sending it, and sends it with an idempotency key of its own, so two runs never
 //! send it twice and a run that dies after claiming leaves it to a later one.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem};
 use serde::{Deserialize, Serialize};
@@ -217,14 +217,6 @@ impl Store {
             Err(_) => Err(Error::internal_msg("cancelling failed a condition it cannot fail")),
         }
     }
-}
-
-/// Now, in epoch milliseconds.
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or_default()
 }
 
 #[cfg(test)]

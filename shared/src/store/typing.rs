@@ -3,10 +3,10 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::connections::epoch_secs;
-use super::{Store, TTL_ATTRIBUTE, keys, now_ms};
+use super::{Store, TTL_ATTRIBUTE, keys};
 use crate::error::Result;
 use crate::ids::{RoomId, UserId};
+use crate::time::{epoch_secs, now_ms};
 
 /// At most one relayed `start` per user and room in this long.
 pub const TYPING_EVERY_MS: i64 = 2_000;
