@@ -32,9 +32,11 @@ export class Api {
   put(path, body) { return this.call("PUT", path, body); }
   delete(path) { return this.call("DELETE", path); }
 
-  /// A path of this API from a URL the API answered (media URLs name the stack's own base, which a
+  /// A path of this API from a URL the API answered (`next` links, media URLs): what follows the
+  /// base when it names this base, else its path (media URLs name the stack's link base, which a
   /// proxy or another port may change).
   pathOf(url) {
+    if (url.startsWith(this.base + "/")) return url.slice(this.base.length);
     try {
       const { pathname, search } = new URL(url, this.base);
       return pathname + search;

@@ -190,25 +190,22 @@ async function openOrg(org) {
 /// Every member's display name, for names and the new-DM dialog (the member list pages by 100).
 async function loadMembers() {
   state.names.clear();
-  let cursor = null;
-  do {
-    const query = new URLSearchParams({ limit: "100" });
-    if (cursor) query.set("cursor", cursor);
-    const page = await state.api.get(orgPath(`/members?${query}`));
+  let path = orgPath("/members?limit=100");
+  while (path) {
+    const page = await state.api.get(path);
     for (const member of page.data) {
       if (!member.deleted) state.names.set(member._id, member.display_name || member.user_name || member._id);
     }
-    cursor = page.next;
-  } while (cursor);
+    path = page.next && state.api.pathOf(page.next);
+  }
 }
 
 // ---------- the inbox ----------
 
-async function loadInbox(cursor) {
-  const query = new URLSearchParams({ limit: "30" });
-  if (cursor) query.set("cursor", cursor);
-  const page = await state.api.get(orgPath(`/users/${state.me}/rooms?${query}`));
-  if (!cursor) state.rooms.clear();
+/// The inbox's first page, or the page a `next` link names.
+async function loadInbox(next) {
+  const page = await state.api.get(next ? state.api.pathOf(next) : orgPath(`/users/${state.me}/rooms?limit=30`));
+  if (!next) state.rooms.clear();
   for (const room of page.results) {
     state.rooms.set(room.room_id, room);
     for (const [user, presence] of Object.entries(room.presence ?? {})) state.presence.set(user, presence.status);
@@ -349,7 +346,7 @@ $("#messages").addEventListener("scroll", async () => {
   state.room.loading = true;
   const room = state.room;
   try {
-    const page = await state.api.get(roomPath(`/messages?limit=${PAGE}&cursor=${encodeURIComponent(room.next)}`));
+    const page = await state.api.get(state.api.pathOf(room.next));
     if (room !== state.room) return;
     const height = list.scrollHeight;
     list.prepend(...page.results.reverse().filter((m) => !findMessage(m.id)).map(messageItem));

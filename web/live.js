@@ -82,17 +82,17 @@ export class Live extends EventTarget {
   /// Everything after the last token seen, page by page; events that also arrive on the socket
   /// meanwhile are dropped by id.
   async catchUp() {
-    let since = this.token;
+    const query = new URLSearchParams({ limit: "100" });
+    if (this.token) query.set("since", this.token);
+    let path = `/api/v1/org/${this.org}/users/${this.api.user}/sync?${query}`;
     for (;;) {
-      const query = new URLSearchParams({ limit: "100" });
-      if (since) query.set("since", since);
-      const page = await this.api.get(`/api/v1/org/${this.org}/users/${this.api.user}/sync?${query}`);
+      const page = await this.api.get(path);
       for (const event of page.events) this.handle(event);
       if (!page.next) {
         this.remember(page.token);
         return;
       }
-      since = page.next;
+      path = this.api.pathOf(page.next);
     }
   }
 

@@ -7,6 +7,7 @@ mod webdriver;
 
 use std::path::PathBuf;
 
+use serde_json::json;
 use webdriver::{Browser, Driver, Screen};
 
 /// The two browsers and where their screenshots go.
@@ -54,8 +55,9 @@ const IMAGE: &[u8] = &[
 ];
 
 /// Alice on a laptop and Bob on a phone-width screen: a DM, live delivery with an unread badge,
-/// "seen", an edit and a delete, a reaction, a thread reply, an image, typing, and a dropped
-/// connection that catches up without showing anything twice.
+/// "seen", an edit and a delete, a reaction, a pin, search, a thread reply, an image, typing, and a
+/// dropped connection that catches up without showing anything twice; then a longer history paged
+/// in as Alice scrolls up.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_people_chat_in_the_web_client() {
     let app = dm_tests::spawn_app().await;
@@ -121,6 +123,19 @@ async fn two_people_chat_in_the_web_client() {
     let reacted = "return document.querySelector('#messages .message .reaction')?.textContent === '👍 1'";
     scene.step("alice sees the reaction", alice.until(reacted).await).await;
 
+    // Alice pins her message; Bob sees the pin. Bob finds it by search from his inbox.
+    scene.step("alice pins", alice.click("#messages .message.mine .actions .pin").await).await;
+    let pinned = "return document.querySelector('#messages .message .pin-mark')?.textContent === '📌'";
+    scene.step("bob sees the pin", bob.until(pinned).await).await;
+    scene.step("bob goes back to his inbox", bob.click("#back").await).await;
+    scene.step("bob searches", bob.type_into("#search-input", "lunch\u{E007}").await).await;
+    let hit = "return document.querySelector('#panel-list .hit')?.textContent.includes('Lunch at 12:30?')";
+    scene.step("bob finds the message", bob.until(hit).await).await;
+    scene.step("bob opens the hit", bob.click("#panel-list .hit").await).await;
+    let found = "return document.body.dataset.view === 'room' \
+                 && document.querySelector('#messages .message.highlight .text')?.textContent === 'Lunch at 12:30?'";
+    scene.step("the room opens at the message", bob.until(found).await).await;
+
     // Bob replies in a thread (a panel over the room on a phone); Alice sees the reply count.
     scene.step("bob opens the thread", bob.click("#messages .message .replies").await).await;
     scene.step("thread panel", bob.until("return !document.querySelector('#panel').hidden").await).await;
@@ -162,7 +177,28 @@ async fn two_people_chat_in_the_web_client() {
     let texts =
         "return [...document.querySelectorAll('#messages > .message')].map(m => m.querySelector('.text').textContent)";
     let shown = scene.step("alice's messages", alice.script(texts).await).await;
-    assert_eq!(shown, serde_json::json!(["Lunch at 12:30?", "", "Are you there?"]), "each message once, in order");
+    assert_eq!(shown, json!(["Lunch at 12:30?", "", "Are you there?"]), "each message once, in order");
+
+    // A longer history: reopened, the room shows the newest page, and older ones as Alice scrolls up.
+    let room = scene.step("the room's id", alice.script("return dmClient.room.id").await).await;
+    let room = room.as_str().expect("a room id").to_owned();
+    for i in 0..40 {
+        app.send(&org, &room, "bob", &format!("history {i}")).await;
+    }
+    let all = "return document.querySelectorAll('#messages > .message').length === 43";
+    scene.step("alice gets the history live", alice.until(all).await).await;
+    scene.step("alice reloads", alice.script("location.reload(); return true").await).await;
+    scene.step("back in her inbox", alice.until("return document.body.dataset.view === 'inbox'").await).await;
+    scene.step("alice reopens the room", alice.click("#inbox .room-item").await).await;
+    let newest = "return document.querySelectorAll('#messages > .message').length === 30";
+    scene.step("the newest page", alice.until(newest).await).await;
+    let scroll_up = "document.querySelector('#messages').scrollTop = 0; \
+                     return document.querySelectorAll('#messages > .message').length === 43";
+    scene.step("older pages on scrolling up", alice.until(scroll_up).await).await;
+    let shown = scene.step("alice's messages", alice.script(texts).await).await;
+    let mut expected = vec![json!("Lunch at 12:30?"), json!(""), json!("Are you there?")];
+    expected.extend((0..40).map(|i| json!(format!("history {i}"))));
+    assert_eq!(shown, json!(expected), "every message once, oldest first");
 
     for browser in &scene.browsers {
         browser.close().await;
