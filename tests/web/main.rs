@@ -123,6 +123,16 @@ async fn two_people_chat_in_the_web_client() {
     let reacted = "return document.querySelector('#messages .message .reaction')?.textContent === '👍 1'";
     scene.step("alice sees the reaction", alice.until(reacted).await).await;
 
+    // Every control a person can reach has a name a screen reader reads out.
+    let unnamed = "return [...document.querySelectorAll('input, textarea, button, select')] \
+                   .filter(el => el.offsetParent !== null || el.type === 'file') \
+                   .filter(el => !(el.labels?.length || el.getAttribute('aria-label') || el.textContent.trim())) \
+                   .map(el => el.outerHTML)";
+    for who in [alice, bob] {
+        let missing = scene.step("controls have names", who.script(unnamed).await).await;
+        assert_eq!(missing, json!([]), "{}: controls without an accessible name", who.name);
+    }
+
     // Alice pins her message; Bob sees the pin. Bob finds it by search from his inbox.
     scene.step("alice pins", alice.click("#messages .message.mine .actions .pin").await).await;
     let pinned = "return document.querySelector('#messages .message .pin-mark')?.textContent === '📌'";
