@@ -183,7 +183,8 @@ async function openOrg(org) {
   });
   state.live.addEventListener("reload", () => loadInbox().then(() => state.room && openRoom(state.room.id)));
   await state.live.start();
-  await loadInbox();
+  const [profile] = await Promise.all([state.api.get(orgPath(`/members/${encodeURIComponent(state.me)}/profile`)), loadInbox()]);
+  $("#appear-offline").checked = profile.presence === "hidden";
   show("inbox");
 }
 
@@ -204,7 +205,8 @@ async function loadMembers() {
 
 /// The inbox's first page, or the page a `next` link names.
 async function loadInbox(next) {
-  const page = await state.api.get(next ? state.api.pathOf(next) : orgPath(`/users/${state.me}/rooms?limit=30`));
+  const unread = $("#unread-only").checked ? "&unread=true" : "";
+  const page = await state.api.get(next ? state.api.pathOf(next) : orgPath(`/users/${state.me}/rooms?limit=30${unread}`));
   if (!next) state.rooms.clear();
   for (const room of page.results) {
     state.rooms.set(room.room_id, room);
@@ -215,6 +217,13 @@ async function loadInbox(next) {
 }
 
 $("#more-rooms").addEventListener("click", () => loadInbox(state.roomsNext).catch(failed));
+$("#unread-only").addEventListener("change", () => loadInbox().catch(failed));
+
+// Hidden presence shows everyone else "offline" (the API's profile setting).
+$("#appear-offline").addEventListener("change", async (event) => {
+  const presence = event.target.checked ? "hidden" : "visible";
+  await state.api.call("PATCH", orgPath(`/members/${encodeURIComponent(state.me)}/profile`), { presence }).catch(failed);
+});
 
 function renderInbox() {
   const rooms = [...state.rooms.values()].sort((a, b) =>

@@ -189,6 +189,14 @@ async fn two_people_chat_in_the_web_client() {
     let shown = scene.step("alice's messages", alice.script(texts).await).await;
     assert_eq!(shown, json!(["Lunch at 12:30?", "", "Are you there?"]), "each message once, in order");
 
+    // Bob has read everything: his unread-only inbox is empty, the whole one lists the room.
+    scene.step("bob back to his inbox", bob.click("#back").await).await;
+    scene.step("bob filters unread", bob.click("#unread-only").await).await;
+    let nothing_unread = "return document.querySelector('#inbox .empty') && !document.querySelector('#inbox .room-item')";
+    scene.step("nothing unread", bob.until(nothing_unread).await).await;
+    scene.step("bob shows all", bob.click("#unread-only").await).await;
+    scene.step("the room is listed", bob.until("return document.querySelector('#inbox .room-item')").await).await;
+
     // A longer history: reopened, the room shows the newest page, and older ones as Alice scrolls up.
     let room = scene.step("the room's id", alice.script("return dmClient.room.id").await).await;
     let room = room.as_str().expect("a room id").to_owned();
