@@ -192,7 +192,8 @@ async fn two_people_chat_in_the_web_client() {
     // Bob has read everything: his unread-only inbox is empty, the whole one lists the room.
     scene.step("bob back to his inbox", bob.click("#back").await).await;
     scene.step("bob filters unread", bob.click("#unread-only").await).await;
-    let nothing_unread = "return document.querySelector('#inbox .empty') && !document.querySelector('#inbox .room-item')";
+    let nothing_unread =
+        "return document.querySelector('#inbox .empty') && !document.querySelector('#inbox .room-item')";
     scene.step("nothing unread", bob.until(nothing_unread).await).await;
     scene.step("bob shows all", bob.click("#unread-only").await).await;
     scene.step("the room is listed", bob.until("return document.querySelector('#inbox .room-item')").await).await;
