@@ -8,6 +8,10 @@
 //!    100 ms. Reports sends a second,
 //!    send latency, and projection lag: from a send's 201 to the watcher's inbox showing it (or a
 //!    later message) as the room's last message.
+//!    With `--rate R` the senders together offer R sends a second (each paced to its share) instead
+//!    of sending as fast as they are answered: the lag then says how long a message waits below the
+//!    ceiling rather than how long a saturated backlog grows. `--watch-ms` sets how often the
+//!    watchers read (100 ms by default; ten watchers at 100 ms are themselves a load).
 //! 3. Then every room must hold exactly its messages, each once, newest first; once projected, its
 //!    count and every member's unread count must be exact; and no request may have seen a 5xx.
 //!
@@ -15,7 +19,7 @@
 //! the projector and the realtime push), in a scratch folder.
 //!
 //! ```text
-//! cargo run --release -p dm-tests --bin dm-load [-- --messages N]
+//! cargo run --release -p dm-tests --bin dm-load [-- --messages N] [--rate R] [--watch-ms MS]
 //! ```
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -33,7 +37,9 @@ const ROOMS: usize = 10;
 /// Clients measuring DynamoDB Local's own rates.
 const CEILING_CLIENTS: usize = 8;
 const CEILING_FOR: Duration = Duration::from_secs(5);
-const WATCH_EVERY: Duration = Duration::from_millis(100);
+/// How often a watcher reads the inbox by default (`--watch-ms` to change): ten watchers at 100 ms
+/// are 100 inbox reads a second, as much as DynamoDB Local's own PutItem rate.
+const WATCH_EVERY_MS: u64 = 100;
 /// A reader's pause between walks through the newest pages, as a client scrolls.
 const READ_EVERY: Duration = Duration::from_secs(1);
 
@@ -78,6 +84,11 @@ async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let arg = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
     let total: usize = arg("--messages").map_or(5_000, |n| n.parse().expect("--messages takes a number"));
+    let rate: Option<f64> = arg("--rate").map(|r| r.parse().expect("--rate takes sends a second"));
+    let watch_every = Duration::from_millis(
+        arg("--watch-ms").map_or(WATCH_EVERY_MS, |ms| ms.parse().expect("--watch-ms takes milliseconds")),
+    );
+    let load = Load { rate, watch_every };
 
     let scratch = std::env::temp_dir().join(format!("dm-load-{}", ulid::Ulid::new()));
     let options = Options {
@@ -98,7 +109,7 @@ async fn main() {
     );
     let client = Client { http: reqwest::Client::new(), base };
     for per_room in [2, 5] {
-        let sends = run(&client, &stack, per_room, total).await;
+        let sends = run(&client, &stack, per_room, total, &load).await;
         println!(
             "sends/s at {} senders: {:.2} of PutItem/s, {:.2} of 4-item transactions/s\n",
             per_room * ROOMS,
@@ -166,9 +177,19 @@ async fn ceiling(stack: &Stack) -> (f64, f64) {
     (puts, transactions)
 }
 
+/// How a load is offered and watched.
+struct Load {
+    /// Sends a second from all senders together; `None`: each sends as fast as it is answered.
+    rate: Option<f64>,
+    /// How often each watcher reads the inbox.
+    watch_every: Duration,
+}
+
 /// One load: `per_room` senders in each of `ROOMS` rooms send `total` messages; returns sends/s.
-async fn run(client: &Client, stack: &Stack, per_room: usize, total: usize) -> f64 {
+async fn run(client: &Client, stack: &Stack, per_room: usize, total: usize, load: &Load) -> f64 {
     let senders_count = per_room * ROOMS;
+    // Each sender's n-th send starts no sooner than `n` of its intervals after the start.
+    let interval = load.rate.map(|rate| Duration::from_secs_f64(senders_count as f64 / rate));
     let per_sender = total / senders_count;
     let org =
         client.call(Method::POST, "/api/v1/orgs", "owner", Some(json!({ "name": "Load" })), None).await.str("org_id");
@@ -204,6 +225,9 @@ async fn run(client: &Client, stack: &Stack, per_room: usize, total: usize) -> f
             let path = format!("/api/v1/org/{org}/rooms/{room}/messages");
             let mut sent = Vec::new();
             for n in 0..per_sender {
+                if let Some(interval) = interval {
+                    tokio::time::sleep_until((started + interval * n as u32).into()).await;
+                }
                 let key = format!("{sender}-{n}");
                 let body = json!({ "sender_id": sender, "message": format!("{sender} says {n}: about ten words, as a chat sends") });
                 let t = Instant::now();
@@ -274,7 +298,7 @@ async fn run(client: &Client, stack: &Stack, per_room: usize, total: usize) -> f
                 if is_done() && !waiting {
                     break;
                 }
-                tokio::time::sleep(WATCH_EVERY).await;
+                tokio::time::sleep(load.watch_every).await;
             }
         }
     });
