@@ -182,7 +182,13 @@ async function openOrg(org) {
     $("#connection").setAttribute("aria-label", event.detail ? "connected" : "reconnecting");
   });
   state.live.addEventListener("reload", () => loadInbox().then(() => state.room && openRoom(state.room.id)));
-  await state.live.start();
+  try {
+    await state.live.start();
+  } catch (err) {
+    // Refused at connect (the token or the org): no reconnecting in the background.
+    state.live.stop();
+    throw err;
+  }
   const [profile] = await Promise.all([state.api.get(orgPath(`/members/${encodeURIComponent(state.me)}/profile`)), loadInbox()]);
   $("#appear-offline").checked = profile.presence === "hidden";
   show("inbox");
@@ -206,7 +212,7 @@ async function loadMembers() {
 /// The inbox's first page, or the page a `next` link names.
 async function loadInbox(next) {
   const unread = $("#unread-only").checked ? "&unread=true" : "";
-  const page = await state.api.get(next ? state.api.pathOf(next) : orgPath(`/users/${state.me}/rooms?limit=30${unread}`));
+  const page = await state.api.get(next ? state.api.pathOf(next) : orgPath(`/users/${encodeURIComponent(state.me)}/rooms?limit=30${unread}`));
   if (!next) state.rooms.clear();
   for (const room of page.results) {
     state.rooms.set(room.room_id, room);
@@ -683,7 +689,7 @@ $("#search-form").addEventListener("submit", async (event) => {
   const keyword = $("#search-input").value.trim();
   openPanel("search", `Search: ${keyword}`);
   try {
-    const page = await state.api.get(orgPath(`/users/${state.me}/messages/search?${new URLSearchParams({ keyword, limit: "20" })}`));
+    const page = await state.api.get(orgPath(`/users/${encodeURIComponent(state.me)}/messages/search?${new URLSearchParams({ keyword, limit: "20" })}`));
     const items = page.results.map((hit) => hitItem(hit, hit.message_id));
     $("#panel-list").replaceChildren(...(items.length ? items : [el("li", { class: "muted" }, "No messages match")]));
   } catch (err) {

@@ -26,7 +26,7 @@ export class Live extends EventTarget {
   /// misses nothing that happens after.
   async start() {
     await this.connect();
-    const { token } = await this.api.get(`/api/v1/org/${this.org}/users/${this.api.user}/sync`);
+    const { token } = await this.api.get(this.syncPath());
     this.token = token;
   }
 
@@ -84,7 +84,7 @@ export class Live extends EventTarget {
   async catchUp() {
     const query = new URLSearchParams({ limit: "100" });
     if (this.token) query.set("since", this.token);
-    let path = `/api/v1/org/${this.org}/users/${this.api.user}/sync?${query}`;
+    let path = `${this.syncPath()}?${query}`;
     for (;;) {
       const page = await this.api.get(path);
       for (const event of page.events) this.handle(event);
@@ -94,6 +94,10 @@ export class Live extends EventTarget {
       }
       path = this.api.pathOf(page.next);
     }
+  }
+
+  syncPath() {
+    return `/api/v1/org/${this.org}/users/${encodeURIComponent(this.api.user)}/sync`;
   }
 
   remember(token) {

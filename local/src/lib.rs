@@ -41,6 +41,9 @@ pub struct Options {
     /// Read the table's stream into the realtime push and the projector, as the Lambda event source
     /// mappings do in AWS (tests that need neither leave it off, which spares DynamoDB Local).
     pub stream: bool,
+    /// With the stream read, also push its events to WebSocket connections (the realtime consumer);
+    /// a test of what the projector keeps may leave the push's writes (feeds) off its DynamoDB Local.
+    pub push: bool,
     /// Requests a second each caller may make, as API Gateway's throttling would allow; 0 is no limit.
     pub rate_limit: u32,
     /// Origins of the pages that may call the API and load media (CORS); `*` is any.
@@ -60,6 +63,7 @@ impl Options {
             link_base: var("DM_LINK_BASE").unwrap_or_else(|| "http://127.0.0.1:3000".into()),
             scheduler: true,
             stream: true,
+            push: true,
             rate_limit: var("DM_RATE_LIMIT").and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_RATE_LIMIT),
             // The template is compiled in and checked by the tests; unreadable, nobody is allowed.
             allowed_origins: cors::allowed_origins().unwrap_or_default(),
@@ -117,7 +121,7 @@ impl Stack {
         let media = dm_shared::media::Media::new(&state);
         s3::create_bucket(media.client(), media.bucket()).await?;
         let scheduler = options.scheduler.then(|| tokio::spawn(tick_every_second(state.clone())));
-        let (hub, realtime_tasks) = realtime::Hub::start(&state, options.stream).await?;
+        let (hub, realtime_tasks) = realtime::Hub::start(&state, options.stream, options.push).await?;
         Ok(Self {
             state,
             rate_limit: options.rate_limit,

@@ -68,7 +68,11 @@ impl Hub {
     /// functions inside it are its only callers, as only IAM-authorised callers reach it in AWS),
     /// and reads the table's stream into the realtime push and the projector from now on. The tasks it returns run until
     /// aborted.
-    pub async fn start(state: &AppState, read_stream: bool) -> Result<(Self, Vec<JoinHandle<()>>), crate::BoxError> {
+    pub async fn start(
+        state: &AppState,
+        read_stream: bool,
+        push: bool,
+    ) -> Result<(Self, Vec<JoinHandle<()>>), crate::BoxError> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let secret = ulid::Ulid::new();
         let endpoint = format!("http://{}/{secret}", listener.local_addr()?);
@@ -95,12 +99,16 @@ impl Hub {
             // Each consumer on its own, as each has its own event source mapping in AWS: the push
             // never waits for the projector, nor the projector for the push.
             let reader = StreamReader::open(state).await?;
-            let (to_realtime, realtime_batches) = mpsc::unbounded_channel();
             let (to_projector, projector_batches) = mpsc::unbounded_channel();
             let settle = Settle { read: read.clone(), settled: mark_projected };
-            tasks.push(tokio::spawn(consume(realtime, realtime_batches, None)));
             tasks.push(tokio::spawn(consume(Projector::new(state.clone()), projector_batches, Some(settle))));
-            tasks.push(tokio::spawn(reader.run(vec![to_realtime, to_projector], mark_read)));
+            let mut consumers = vec![to_projector];
+            if push {
+                let (to_realtime, realtime_batches) = mpsc::unbounded_channel();
+                tasks.push(tokio::spawn(consume(realtime, realtime_batches, None)));
+                consumers.push(to_realtime);
+            }
+            tasks.push(tokio::spawn(reader.run(consumers, mark_read)));
         }
         Ok((hub, tasks))
     }
