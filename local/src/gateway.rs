@@ -43,8 +43,8 @@ struct Gateway {
     limiter: Option<Arc<RateLimiter>>,
 }
 
-/// The local HTTP API: one port, every function behind it (and the pages of `web`), each caller limited to `rate_limit`
-/// requests a second (0: no limit), CORS answered as the HttpApi answers it.
+/// The local HTTP API: one port, every function behind it (and the pages of `web`), each caller
+/// limited to `rate_limit` requests a second (0: no limit), CORS answered as the HttpApi answers it.
 pub fn router(state: &AppState, rate_limit: u32, cors: Cors) -> Router {
     let limiter = (rate_limit > 0).then(|| Arc::new(RateLimiter::new(rate_limit)));
     Router::new()

@@ -66,8 +66,8 @@ enum Delivery {
 impl Hub {
     /// Serves `@connections` on its own loopback port under a path only this process knows (the
     /// functions inside it are its only callers, as only IAM-authorised callers reach it in AWS),
-    /// and reads the table's stream into the realtime push and the projector from now on. The tasks it returns run until
-    /// aborted.
+    /// and, with `read_stream`, reads the table's stream from now on into the projector and (with
+    /// `push`) the realtime push. The tasks it returns run until aborted.
     pub async fn start(
         state: &AppState,
         read_stream: bool,

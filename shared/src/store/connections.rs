@@ -1,12 +1,11 @@
 //! Open WebSocket connections, as items with a TTL: every function instance sees the same ones.
 
-use crate::time::epoch_secs;
-
 use serde::{Deserialize, Serialize};
 
 use super::{Store, from_item, keys};
 use crate::error::{Error, Result};
 use crate::ids::{OrgId, UserId};
+use crate::time::epoch_secs;
 
 /// How long a connection item lives: API Gateway closes a WebSocket after two hours at most.
 pub const CONNECTION_TTL_SECS: u64 = 2 * 3600;

@@ -2,7 +2,6 @@
 //! that finds a post's room and the sender's idempotency key. What is derived from them (search
 //! terms, links, counts, inboxes) is the projector's (`index`, `inbox`).
 
-use crate::time::epoch_secs;
 use std::collections::HashSet;
 
 use aws_sdk_dynamodb::types::builders::UpdateBuilder;
@@ -20,6 +19,7 @@ use crate::input::IdempotencyKey;
 use crate::model::{Message, Room};
 use crate::paging::{Cursor, Direction, Page, PageRequest};
 use crate::text::MessageText;
+use crate::time::epoch_secs;
 
 /// How long a retried send with the same key gets the first reply.
 pub const IDEMPOTENCY_TTL_SECS: u64 = 24 * 3600;
