@@ -10,7 +10,7 @@ use axum::http::header::{
 use axum::http::{HeaderMap, HeaderValue, Method};
 use serde_yaml_ng::Value;
 
-use crate::BoxError;
+use crate::{BoxError, template};
 
 #[derive(Clone, Debug)]
 pub struct Cors {
@@ -19,10 +19,6 @@ pub struct Cors {
     headers: String,
     expose: String,
     max_age: u64,
-}
-
-fn template() -> Result<Value, BoxError> {
-    Ok(serde_yaml_ng::from_str(include_str!("../../template.yaml"))?)
 }
 
 /// A list of the template (`[a, b]`) as `a,b`.

@@ -3,6 +3,7 @@
 
 pub mod cors;
 pub mod dynamodb;
+pub mod event_source;
 pub mod gateway;
 mod realtime;
 pub mod s3;
@@ -16,8 +17,14 @@ use dm_shared::config::Config;
 use tokio::net::TcpListener;
 
 use dynamodb::DynamoDbLocal;
+pub use realtime::StreamWork;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// template.yaml, whose settings the local stack follows where it stands in for AWS.
+pub(crate) fn template() -> Result<serde_yaml_ng::Value, BoxError> {
+    Ok(serde_yaml_ng::from_str(include_str!("../../template.yaml"))?)
+}
 
 /// The dev secret for local tokens; deployments verify tokens with their own issuer.
 pub const DEV_JWT_SECRET: &str = "dm-local-dev-secret";
@@ -154,6 +161,11 @@ impl Stack {
     /// `Hub::settled`); for a stack that reads its stream.
     pub async fn settled(&self) -> Result<(), BoxError> {
         self.hub.settled().await
+    }
+
+    /// What the stream's consumers (projector, push) have asked of DynamoDB so far.
+    pub fn stream_work(&self) -> StreamWork {
+        self.hub.stream_work()
     }
 
     /// The HTTP API as the stack's options configure it.

@@ -4,7 +4,7 @@
 //! All three hand over to the same `dm_realtime` code that runs in AWS.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodbstreams::types::ShardIteratorType;
@@ -18,10 +18,13 @@ use axum::routing::{get, post};
 use dm_projector::Projector;
 use dm_realtime::{Change, Realtime};
 use dm_shared::AppState;
+use dm_shared::store::{Usage, measured};
 use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
+
+use crate::event_source::EventSource;
 
 /// The open local sockets, by connection id.
 #[derive(Clone, Default)]
@@ -29,16 +32,30 @@ struct Sockets(Arc<Mutex<HashMap<String, mpsc::UnboundedSender<String>>>>);
 
 impl Sockets {
     fn insert(&self, id: String, sender: mpsc::UnboundedSender<String>) {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).insert(id, sender);
+        lock(&self.0).insert(id, sender);
     }
 
     fn remove(&self, id: &str) -> Option<mpsc::UnboundedSender<String>> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).remove(id)
+        lock(&self.0).remove(id)
     }
 
     fn send(&self, id: &str, text: String) -> bool {
-        let sockets = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let sockets = lock(&self.0);
         sockets.get(id).is_some_and(|sender| sender.send(text).is_ok())
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Adds what a consumer asked of DynamoDB to its `part` of `work`.
+fn account(work: &Arc<Mutex<StreamWork>>, part: fn(&mut StreamWork) -> &mut Usage) -> impl Fn(Usage) + use<> {
+    let work = work.clone();
+    move |used| {
+        let mut work = lock(&work);
+        let part = part(&mut work);
+        *part = part.plus(used);
     }
 }
 
@@ -53,6 +70,15 @@ pub struct Hub {
     /// with nothing of its own left to read (see `settled`).
     read: watch::Receiver<u64>,
     projected: watch::Receiver<u64>,
+    work: Arc<Mutex<StreamWork>>,
+}
+
+/// What each stream consumer has asked of DynamoDB since the stack started: the background cost of
+/// the writes, which the load bench reports per message.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct StreamWork {
+    pub projector: Usage,
+    pub push: Usage,
 }
 
 /// What the stream reader hands a consumer: a shard's batch, or the end of a pass over every shard
@@ -85,6 +111,7 @@ impl Hub {
             endpoint: endpoint.clone(),
             read: read.clone(),
             projected,
+            work: Arc::default(),
         };
         let path = format!("/{secret}/@connections/{{connection_id}}");
         let management =
@@ -99,16 +126,24 @@ impl Hub {
             // Each consumer on its own, as each has its own event source mapping in AWS: the push
             // never waits for the projector, nor the projector for the push.
             let reader = StreamReader::open(state).await?;
-            let (to_projector, projector_batches) = mpsc::unbounded_channel();
             let settle = Settle { read: read.clone(), settled: mark_projected };
-            tasks.push(tokio::spawn(consume(Projector::new(state.clone()), projector_batches, Some(settle))));
-            let mut consumers = vec![to_projector];
+            let projector = Projector::new(state.clone());
+            let (to_projector, projector_task) = Mapping::start(
+                EventSource::of("ProjectorFunction")?,
+                projector,
+                Some(settle),
+                account(&hub.work, |w| &mut w.projector),
+            );
+            tasks.push(projector_task);
+            let mut mappings = vec![to_projector];
             if push {
-                let (to_realtime, realtime_batches) = mpsc::unbounded_channel();
-                tasks.push(tokio::spawn(consume(realtime, realtime_batches, None)));
-                consumers.push(to_realtime);
+                let source = EventSource::of("RealtimeFunction")?;
+                let (to_realtime, realtime_task) =
+                    Mapping::start(source, realtime, None, account(&hub.work, |w| &mut w.push));
+                tasks.push(realtime_task);
+                mappings.push(to_realtime);
             }
-            tasks.push(tokio::spawn(reader.run(consumers, mark_read)));
+            tasks.push(tokio::spawn(reader.run(mappings, mark_read)));
         }
         Ok((hub, tasks))
     }
@@ -123,6 +158,11 @@ impl Hub {
         let mut projected = self.projected.clone();
         tokio::time::timeout(Duration::from_secs(180), projected.wait_for(|passed| *passed >= whole)).await??;
         Ok(())
+    }
+
+    /// What the stream's consumers have asked of DynamoDB so far.
+    pub fn stream_work(&self) -> StreamWork {
+        *lock(&self.work)
     }
 
     /// Where the local `@connections` API answers (what `DM_WS_ENDPOINT` names in AWS).
@@ -279,9 +319,9 @@ impl StreamReader {
         Ok(request.send().await?.shard_iterator.ok_or("no shard iterator")?)
     }
 
-    /// Hands every batch to the realtime push and the projector, for ever, and the end of each pass
+    /// Hands each mapping what its filter passes of every batch, for ever, and the end of each pass
     /// over the shards to them and to `passes`.
-    async fn run(mut self, consumers: Vec<mpsc::UnboundedSender<Delivery>>, passes: watch::Sender<u64>) {
+    async fn run(mut self, mappings: Vec<Mapping>, passes: watch::Sender<u64>) {
         let mut described = Instant::now();
         for pass in 1.. {
             if described.elapsed() >= Duration::from_secs(2) {
@@ -298,15 +338,14 @@ impl StreamReader {
                     Ok(output) => {
                         let records = output.records.unwrap_or_default();
                         busy |= !records.is_empty();
-                        let changes: Arc<[Change]> = records.into_iter().filter_map(change).collect();
-                        if !changes.is_empty() {
-                            for consumer in &consumers {
-                                let _ = consumer.send(Delivery::Changes(changes.clone()));
-                            }
+                        let changes: Vec<(Keys, Change)> = records.into_iter().filter_map(change).collect();
+                        for mapping in &mappings {
+                            mapping.hand_over(&changes);
                         }
                         if let Some(shard) = self.shards.get_mut(&id) {
                             shard.iterator = output.next_shard_iterator;
-                            shard.last = changes.last().map(|c| c.sequence_number.clone()).or(shard.last.take());
+                            let last = changes.last().map(|(_, c)| c.sequence_number.clone());
+                            shard.last = last.or(shard.last.take());
                         }
                     }
                     Err(err) => {
@@ -320,13 +359,44 @@ impl StreamReader {
                     }
                 }
             }
-            for consumer in &consumers {
-                let _ = consumer.send(Delivery::Passed { pass, quiet: !busy });
+            for mapping in &mappings {
+                let _ = mapping.to.send(Delivery::Passed { pass, quiet: !busy });
             }
             passes.send_replace(pass);
             if !busy {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
+        }
+    }
+}
+
+/// A consumer's event source mapping: what its filter passes goes to its task, in order.
+struct Mapping {
+    source: EventSource,
+    to: mpsc::UnboundedSender<Delivery>,
+}
+
+impl Mapping {
+    /// Starts `consumer` on the batches handed to the returned mapping.
+    fn start(
+        source: EventSource,
+        consumer: impl dm_shared::stream::Consumer + Send + Sync + 'static,
+        settle: Option<Settle>,
+        account: impl Fn(Usage) + Send + 'static,
+    ) -> (Self, JoinHandle<()>) {
+        let (to, deliveries) = mpsc::unbounded_channel();
+        let task = tokio::spawn(consume(consumer, deliveries, source.batch_size, settle, account));
+        (Self { source, to }, task)
+    }
+
+    fn hand_over(&self, changes: &[(Keys, Change)]) {
+        let passed: Arc<[Change]> = changes
+            .iter()
+            .filter(|(keys, _)| self.source.passes(&keys.pk, &keys.sk))
+            .map(|(_, change)| change.clone())
+            .collect();
+        if !passed.is_empty() {
+            let _ = self.to.send(Delivery::Changes(passed));
         }
     }
 }
@@ -342,11 +412,15 @@ struct Settle {
     settled: watch::Sender<u64>,
 }
 
-/// One consumer's batches, in order.
+/// One consumer's batches, in order. Batches read while it was busy are taken together, up to
+/// `batch_size` changes, as Lambda hands a consumer that fell behind full batches: what it does
+/// per batch (a room's run) then serves more changes, so a backlog drains.
 async fn consume(
     consumer: impl dm_shared::stream::Consumer,
     mut deliveries: mpsc::UnboundedReceiver<Delivery>,
+    batch_size: usize,
     settle: Option<Settle>,
+    account: impl Fn(Usage),
 ) {
     // The first pass that began after the last batch was consumed: its writes are read by then.
     let mut clean_from = 0;
@@ -364,8 +438,18 @@ async fn consume(
             }
         };
         let mut pending: Vec<Change> = batch.to_vec();
+        while pending.len() < batch_size {
+            match deliveries.try_recv() {
+                Ok(Delivery::Changes(more)) => pending.extend(more.iter().cloned()),
+                // A pass that ended while batches waited settles nothing the batch's end does not:
+                // `clean_from` below moves past it.
+                Ok(Delivery::Passed { .. }) => {}
+                Err(_) => break,
+            }
+        }
         for attempt in 0..BATCH_ATTEMPTS {
-            let failed = consumer.consume(&pending).await;
+            let (failed, used) = measured(consumer.consume(&pending)).await;
+            account(used);
             if failed.is_empty() {
                 break;
             }
@@ -382,12 +466,23 @@ async fn consume(
     }
 }
 
-fn change(record: aws_sdk_dynamodbstreams::types::Record) -> Option<Change> {
+/// The keys of a record's item: what event source filters look at.
+struct Keys {
+    pk: String,
+    sk: String,
+}
+
+fn change(record: aws_sdk_dynamodbstreams::types::Record) -> Option<(Keys, Change)> {
     let data = record.dynamodb?;
-    Some(Change {
-        event_id: record.event_id.unwrap_or_default(),
-        sequence_number: data.sequence_number.unwrap_or_default(),
-        old: data.old_image.map(serde_dynamo::Item::from),
-        new: data.new_image.map(serde_dynamo::Item::from),
-    })
+    let key = |name: &str| data.keys.as_ref()?.get(name)?.as_s().ok().cloned();
+    let keys = Keys { pk: key("PK")?, sk: key("SK")? };
+    Some((
+        keys,
+        Change {
+            event_id: record.event_id.unwrap_or_default(),
+            sequence_number: data.sequence_number.unwrap_or_default(),
+            old: data.old_image.map(serde_dynamo::Item::from),
+            new: data.new_image.map(serde_dynamo::Item::from),
+        },
+    ))
 }

@@ -1,5 +1,6 @@
 //! template.yaml is what API Gateway routes in AWS; the local API must serve exactly those routes.
 
+use dm_local::event_source::EventSource;
 use dm_tests::spawn_app;
 use reqwest::Method;
 
@@ -72,31 +73,12 @@ async fn every_route_of_the_template_reaches_a_function_locally() {
     }
 }
 
-/// Whether a change of the item `(pk, sk)` passes one of an event source's filters (the subset of
-/// Lambda's filter syntax the template uses: exact strings and prefixes of `PK` and `SK`).
-fn passes(filters: &serde_yaml_ng::Value, pk: &str, sk: &str) -> bool {
-    let filters = filters.as_sequence().expect("filters");
-    filters.iter().any(|filter| {
-        let pattern: serde_json::Value = serde_json::from_str(filter["Pattern"].as_str().unwrap()).unwrap();
-        [("PK", pk), ("SK", sk)].iter().all(|(name, value)| match pattern["dynamodb"]["Keys"][name]["S"].as_array() {
-            None => true,
-            Some(allowed) => allowed.iter().any(|rule| match (rule.as_str(), rule["prefix"].as_str()) {
-                (Some(exact), _) => exact == *value,
-                (None, Some(prefix)) => value.starts_with(prefix),
-                _ => panic!("a filter rule this test does not know: {rule}"),
-            }),
-        })
-    })
-}
-
-/// What invokes the realtime function in AWS: every item whose changes make events, and nothing it
-/// writes itself (which would invoke it again for nothing).
+/// What invokes the realtime function in AWS (and reaches it locally, where `dm-local` applies the
+/// template's filters): every item whose changes make events, and nothing it writes itself (which
+/// would invoke it again for nothing).
 #[test]
 fn the_realtime_filter_passes_the_items_that_make_events_only() {
-    let template: serde_yaml_ng::Value =
-        serde_yaml_ng::from_str(include_str!("../../template.yaml")).expect("template.yaml parses");
-    let source = &template["Resources"]["RealtimeFunction"]["Properties"]["Events"]["TableStream"]["Properties"];
-    let filters = &source["FilterCriteria"]["Filters"];
+    let source = EventSource::of("RealtimeFunction").expect("the realtime function's event source");
     for (pk, sk) in [
         ("ROOM#r1", "META"),
         ("ROOM#r1", "MSG#01J"),
@@ -105,7 +87,7 @@ fn the_realtime_filter_passes_the_items_that_make_events_only() {
         ("ROOM#r1", "READ#alice"),
         ("ORG#o1#USER#alice#CONNECTIONS", "PRESENCE"),
     ] {
-        assert!(passes(filters, pk, sk), "{pk} {sk} makes events");
+        assert!(source.passes(pk, sk), "{pk} {sk} makes events");
     }
     for (pk, sk) in [
         ("ROOM#r1", "EVENT_SEQ"),
@@ -115,7 +97,27 @@ fn the_realtime_filter_passes_the_items_that_make_events_only() {
         ("ROOM#r1#TYPING", "USER#alice"),
         ("ROOM#r1", "COUNT"),
     ] {
-        assert!(!passes(filters, pk, sk), "{pk} {sk} makes no event");
+        assert!(!source.passes(pk, sk), "{pk} {sk} makes no event");
+    }
+    assert_eq!(source.batch_size, 100);
+}
+
+/// The projector is invoked by posts only: none of what it writes (counts, inbox rows, markers)
+/// invokes it again, so a batch of a hundred holds a hundred posts' worth of work.
+#[test]
+fn the_projector_filter_passes_posts_only() {
+    let source = EventSource::of("ProjectorFunction").expect("the projector's event source");
+    for (pk, sk) in [("ROOM#r1", "MSG#01J"), ("ROOM#r1", "THREAD#01J#01K")] {
+        assert!(source.passes(pk, sk), "{pk} {sk} is a post");
+    }
+    for (pk, sk) in [
+        ("ROOM#r1", "COUNT"),
+        ("ROOM#r1", "COUNTED#01J"),
+        ("ORG#o1#USER#alice", "ROOM#r1"),
+        ("ROOM#r1", "READ#alice"),
+        ("ROOM#r1", "META"),
+    ] {
+        assert!(!source.passes(pk, sk), "{pk} {sk} is the projector's own");
     }
 }
 

@@ -208,6 +208,7 @@ async fn run(client: &Client, stack: &Stack, per_room: usize, total: usize, load
         rooms.push(client.call(Method::POST, &path, &room_members[0], Some(body), None).await.str("room_id"));
     }
 
+    let (used_before, stream_before) = (stack.state.store.usage(), stack.stream_work());
     let timings = Timings::default();
     let server_errors = Mutex::new(0usize);
     // Sends the watchers wait to see: (room, message id, when the 201 came).
@@ -346,6 +347,8 @@ async fn run(client: &Client, stack: &Stack, per_room: usize, total: usize, load
         }
     }
     assert_eq!(*server_errors.lock().unwrap(), 0, "5xx answers");
+    let (used, stream) = (stack.state.store.usage().since(used_before), stack.stream_work());
+    let (projector, push) = (stream.projector.since(stream_before.projector), stream.push.since(stream_before.push));
 
     let messages: usize = expected.iter().map(Vec::len).sum();
     let sends = messages as f64 / elapsed.as_secs_f64();
@@ -354,6 +357,15 @@ async fn run(client: &Client, stack: &Stack, per_room: usize, total: usize, load
          the last shown in the inbox {:.1} s after the first send; 0 lost, 0 duplicated, counts and unread exact, 0 5xx\n",
         elapsed.as_secs_f64(),
         projected_after.as_secs_f64(),
+    );
+    let per_message = |usage: dm_shared::store::Usage| usage.calls as f64 / messages as f64;
+    println!(
+        "DynamoDB requests a message: {:.1} in all; the projector {:.1}, the push {:.1}, the API {:.1} (sends, \
+         retries, readers, watchers, and the checks above)\n",
+        per_message(used),
+        per_message(projector),
+        per_message(push),
+        per_message(used.since(projector).since(push)),
     );
     println!("| {senders_count} senders | requests | p50 ms | p99 ms |");
     println!("| --- | --- | --- | --- |");

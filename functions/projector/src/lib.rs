@@ -15,8 +15,10 @@ use dm_shared::model::Message;
 use dm_shared::stream::{Change, Consumer, in_groups};
 use dm_shared::{AppState, Result};
 
-/// Rooms of one batch projected at once.
-const ROOMS_AT_ONCE: usize = 4;
+/// Rooms of one batch projected at once. A room's run is a few requests one after another, each
+/// mostly waiting on DynamoDB, so a batch's rooms overlap: a batch that holds a backlog of many
+/// rooms takes about as long as its slowest room.
+const ROOMS_AT_ONCE: usize = 16;
 
 #[derive(Clone)]
 pub struct Projector {

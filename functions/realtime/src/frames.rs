@@ -71,7 +71,8 @@ impl Realtime {
                 };
                 if relayed {
                     let event = json!({ "event": "typing", "room_id": room, "user_id": user, "state": state });
-                    self.post_to_users(org, access.room.room_user_ids, Some(user), &event).await?;
+                    let reach = crate::Reach::default();
+                    self.post_to_users(org, access.room.room_user_ids, Some(user), &event, &reach).await?;
                 }
                 Ok(None)
             }

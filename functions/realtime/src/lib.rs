@@ -15,7 +15,7 @@ use aws_sdk_apigatewaymanagement::primitives::Blob;
 use dm_shared::ids::{OrgId, RoomId, UserId};
 use dm_shared::metrics::{Record, Unit};
 use dm_shared::model::{Room, Visibility};
-use dm_shared::store::Numbered;
+use dm_shared::store::{Connection, Numbered};
 use dm_shared::{AppState, Error, Result};
 use futures_util::{StreamExt, TryStreamExt, stream};
 use serde_json::Value;
@@ -54,12 +54,21 @@ pub struct Realtime {
 #[derive(Default)]
 struct Known {
     rooms: Mutex<HashMap<RoomId, Numbered>>,
-    feeds: Mutex<HashMap<(OrgId, UserId), u64>>,
+    feeds: Mutex<HashMap<Feed, u64>>,
 }
 
 fn locked<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
+
+/// Each user's open connections as a batch first needed them: one lookup a user a batch, however
+/// many of its events are theirs. A connection opened meanwhile gets the batch's later events from
+/// the sync its client runs on connecting.
+#[derive(Default)]
+pub(crate) struct Reach(Mutex<HashMap<Feed, Arc<[Connection]>>>);
+
+/// A user in an org: whose feed and connections.
+type Feed = (OrgId, UserId);
 
 /// Posts to connections since the last report.
 #[derive(Default)]
@@ -115,9 +124,10 @@ impl Realtime {
             };
             Some((key, (events, room)))
         };
+        let reach = &Reach::default();
         let failed = dm_shared::stream::in_groups(changes, group, GROUPS_AT_ONCE, |steps| async move {
             for (at, (events, room)) in steps {
-                if let Err(err) = self.publish_change(&changes[at], events, room).await {
+                if let Err(err) = self.publish_change(&changes[at], events, room, reach).await {
                     return Some((at, err));
                 }
             }
@@ -140,14 +150,20 @@ impl Realtime {
     /// client that was away syncs exactly what it missed; presence is posted and kept nowhere.
     /// `room_now` is the room as a change of its own item leaves it: that moves who its later events
     /// are for, even when it makes no event.
-    async fn publish_change(&self, change: &Change, events: Vec<RoomEvent>, room_now: Option<Room>) -> Result<()> {
+    async fn publish_change(
+        &self,
+        change: &Change,
+        events: Vec<RoomEvent>,
+        room_now: Option<Room>,
+        reach: &Reach,
+    ) -> Result<()> {
         let Some((org, room)) = events
             .iter()
             .find_map(|e| e.room_id.clone().map(|room| (e.org_id.clone(), room)))
             .or_else(|| room_now.as_ref().map(|room| (room.org_id.clone(), room.room_id.clone())))
         else {
             for event in &events {
-                self.deliver_presence(event).await?;
+                self.deliver_presence(event, reach).await?;
             }
             return Ok(());
         };
@@ -188,7 +204,7 @@ impl Realtime {
                 store.append_to_feed(org, &user, room, &change.sequence_number, &payloads, known).await?;
             locked(&self.known.feeds).insert(feed, last);
             for entry in entries {
-                self.post_to_users(org, vec![user.clone()], None, &entry.event_with_token()?).await?;
+                self.post_to_users(org, vec![user.clone()], None, &entry.event_with_token()?, reach).await?;
             }
             Ok::<_, Error>(())
         });
@@ -196,7 +212,7 @@ impl Realtime {
     }
 
     /// Posts a presence event to everyone who shares a room with its user, unless they hide it.
-    async fn deliver_presence(&self, event: &RoomEvent) -> Result<()> {
+    async fn deliver_presence(&self, event: &RoomEvent, reach: &Reach) -> Result<()> {
         let Audience::RoomMates(user) = &event.audience else { return Ok(()) };
         let store = &self.state.store;
         let audience = match store.member(&event.org_id, user).await? {
@@ -205,29 +221,40 @@ impl Realtime {
             }
             _ => Vec::new(),
         };
-        self.post_to_users(&event.org_id, audience, None, &event.payload()).await
+        self.post_to_users(&event.org_id, audience, None, &event.payload(), reach).await
     }
 
-    /// Posts `payload` to every open connection of `users` in `org`, but `except`'s.
+    /// Posts `payload` to every open connection of `users` in `org`, but `except`'s, as `reach`
+    /// knows them or looks them up.
     async fn post_to_users(
         &self,
         org: &OrgId,
         users: Vec<UserId>,
         except: Option<&UserId>,
         payload: &Value,
+        reach: &Reach,
     ) -> Result<()> {
         let payload = Blob::new(payload.to_string());
         // Every member's connections looked up at once (bounded), not one query after another.
         let lookups = users.into_iter().filter(|user| Some(user) != except).map(|user| {
-            let (store, org) = (self.state.store.clone(), org.clone());
-            async move { store.connections(&org, &user).await }
+            let key = (org.clone(), user);
+            async move {
+                if let Some(known) = locked(&reach.0).get(&key) {
+                    return Ok(known.clone());
+                }
+                let found: Arc<[Connection]> = self.state.store.connections(&key.0, &key.1).await?.into();
+                locked(&reach.0).insert(key, found.clone());
+                Ok::<_, Error>(found)
+            }
         });
-        let per_user: Vec<Vec<_>> = stream::iter(lookups).buffer_unordered(POST_CONCURRENCY).try_collect().await?;
-        let connections: Vec<_> = per_user.into_iter().flatten().collect();
-        let results: Vec<Result<()>> = stream::iter(connections)
-            .map(|connection| {
+        let per_user: Vec<Arc<[Connection]>> =
+            stream::iter(lookups).buffer_unordered(POST_CONCURRENCY).try_collect().await?;
+        let ids: Vec<String> =
+            per_user.iter().flat_map(|found| found.iter().map(|c| c.connection_id.clone())).collect();
+        let results: Vec<Result<()>> = stream::iter(ids)
+            .map(|connection_id| {
                 let payload = payload.clone();
-                async move { self.post(&connection.connection_id, payload).await }
+                async move { self.post(&connection_id, payload).await }
             })
             .buffer_unordered(POST_CONCURRENCY)
             .collect()

@@ -27,6 +27,11 @@ impl Usage {
     pub fn since(self, earlier: Usage) -> Usage {
         Usage { calls: self.calls - earlier.calls, capacity_units: self.capacity_units - earlier.capacity_units }
     }
+
+    /// What `self` and `more` used together.
+    pub fn plus(self, more: Usage) -> Usage {
+        Usage { calls: self.calls + more.calls, capacity_units: self.capacity_units + more.capacity_units }
+    }
 }
 
 /// The capacity a response reports, one object or one per table.
