@@ -108,7 +108,7 @@ async fn presence_follows_connections_and_can_be_hidden() {
     // Carol shares no room with alice.
     assert_eq!(event_within(&mut carol, "presence", Duration::from_millis(500)).await, None);
 
-    // Hidden: offline to everyone, and no event.
+    // Hidden while away: offline to everyone, and no event when she connects.
     let profile = format!("/api/v1/org/{org}/members/alice/profile");
     let bad = app.call(Method::PATCH, &profile, Some("alice"), Some(json!({ "presence": "invisible" }))).await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
@@ -119,6 +119,19 @@ async fn presence_follows_connections_and_can_be_hidden() {
     assert_eq!(presence("alice").await.body, json!({ "user_id": "alice", "status": "offline", "last_seen_at": null }));
     let inbox = app.get(&format!("/api/v1/org/{org}/users/bob/rooms"), "bob").await;
     assert_eq!(inbox.body["results"][0]["presence"]["alice"]["status"], "offline");
+
+    // Shown again while connected: her room mates see her come online at once; hidden again, they
+    // see her go offline, and never when.
+    let shown = app.call(Method::PATCH, &profile, Some("alice"), Some(json!({ "presence": "visible" }))).await;
+    assert_eq!(shown.body["presence"], "visible", "{}", shown.raw);
+    let back = expect_event(&mut bob, "presence").await;
+    assert_eq!(back["data"], json!({ "user_id": "alice", "status": "online", "last_seen_at": null }));
+    assert_eq!(presence("alice").await.body["status"], "online");
+    app.call(Method::PATCH, &profile, Some("alice"), Some(json!({ "presence": "hidden" }))).await;
+    let gone = expect_event(&mut bob, "presence").await;
+    assert_eq!(gone["data"], json!({ "user_id": "alice", "status": "offline", "last_seen_at": null }));
+    assert_eq!(presence("alice").await.body, json!({ "user_id": "alice", "status": "offline", "last_seen_at": null }));
+    assert_eq!(event_within(&mut carol, "presence", Duration::from_millis(500)).await, None);
 }
 
 /// Events with a place in a feed (presence and typing have none), by their token's number.

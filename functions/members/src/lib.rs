@@ -202,6 +202,9 @@ async fn update_profile(
     }
     changes.check()?;
     let member = state.store.update_member(&org, &member_id, &changes).await?;
+    if let Some(visibility) = changes.presence() {
+        state.store.show_presence(&org, &member_id, visibility).await?;
+    }
     Ok(profile_view(&member).into_response())
 }
 

@@ -44,6 +44,11 @@ impl ProfileChanges {
         }
     }
 
+    /// The presence visibility asked for, if the change sets it.
+    pub fn presence(&self) -> Option<Visibility> {
+        self.presence
+    }
+
     pub fn check(&self) -> Result<()> {
         for (name, value) in self.as_object()? {
             let value = value.as_str().unwrap_or_default();

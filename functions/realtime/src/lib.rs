@@ -211,12 +211,15 @@ impl Realtime {
         stream::iter(sends).buffer_unordered(POST_CONCURRENCY).try_collect::<Vec<()>>().await.map(drop)
     }
 
-    /// Posts a presence event to everyone who shares a room with its user, unless they hide it.
+    /// Posts a presence event to everyone who shares a room with its user. Of a user who hides
+    /// their presence, only what hiding shows goes out (offline, never when): the event of their
+    /// hiding it, not one from a presence item written before hiding was kept on it.
     async fn deliver_presence(&self, event: &RoomEvent, reach: &Reach) -> Result<()> {
         let Audience::RoomMates(user) = &event.audience else { return Ok(()) };
         let store = &self.state.store;
+        let as_hidden = event.data["status"] == "offline" && event.data["last_seen_at"].is_null();
         let audience = match store.member(&event.org_id, user).await? {
-            Some(member) if member.profile.presence == Visibility::Visible => {
+            Some(member) if member.profile.presence == Visibility::Visible || as_hidden => {
                 store.room_mates(&event.org_id, user).await?
             }
             _ => Vec::new(),

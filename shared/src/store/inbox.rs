@@ -532,15 +532,8 @@ impl Store {
             _ => self.activity_page(&pk, order, unread_only, page).await?,
         };
         let rows = rows.try_map(from_item::<InboxRow>)?;
-        let wanted: Vec<_> = rows.items.iter().map(|row| keys::room(&row.room_id)).collect();
-        let rooms = if wanted.is_empty() { Vec::new() } else { self.get_many(&wanted).await? };
-        let items = rows
-            .items
-            .into_iter()
-            .zip(rooms)
-            .filter_map(|(row, room)| room.map(|room| from_item::<Room>(room).map(|room| (room, row))))
-            .collect::<Result<Vec<_>>>()?;
-        Ok(Page { items, next: rows.next, previous: rows.previous })
+        let joined = self.joined(rows, |row| keys::room(&row.room_id)).await?;
+        joined.try_map(|(row, room)| Ok((room, row)))
     }
 
     /// One Query of the rows: by activity on an index (of every row, or of the rows with unread

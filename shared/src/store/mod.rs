@@ -140,6 +140,24 @@ impl Store {
 
     /// Strongly consistent reads of many items, 100 a round trip (a batch's limit; more only for
     /// unprocessed keys), returned in the order of `keys`.
+    /// `page`'s items, each with the item `key_of` names, read in one BatchGet; an item whose other
+    /// is gone is left out of the page.
+    pub(crate) async fn joined<T, U: serde::de::DeserializeOwned>(
+        &self,
+        page: Page<T>,
+        key_of: impl Fn(&T) -> Key,
+    ) -> Result<Page<(T, U)>> {
+        let wanted: Vec<Key> = page.items.iter().map(key_of).collect();
+        let found = if wanted.is_empty() { Vec::new() } else { self.get_many(&wanted).await? };
+        let items = page
+            .items
+            .into_iter()
+            .zip(found)
+            .filter_map(|(item, other)| other.map(|other| from_item::<U>(other).map(|other| (item, other))))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Page { items, next: page.next, previous: page.previous })
+    }
+
     pub(crate) async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Item>>> {
         let mut found: HashMap<(String, String), Item> = HashMap::with_capacity(keys.len());
         // A batch may not name one key twice.

@@ -134,15 +134,7 @@ impl Store {
         let memberships = super::paged(output.items.unwrap_or_default(), page, MEMBER_INDEX_SK, evaluated_past);
         let mut memberships = memberships.try_map(from_item::<Member>)?;
         memberships.items.retain(|member| !member.deleted);
-        let org_keys: Vec<_> = memberships.items.iter().map(|member| keys::org(&member.org_id)).collect();
-        let orgs = self.get_many(&org_keys).await?;
-        let items = memberships
-            .items
-            .into_iter()
-            .zip(orgs)
-            .filter_map(|(member, org)| org.map(|org| from_item::<Org>(org).map(|org| (member, org))))
-            .collect::<Result<Vec<_>>>()?;
-        Ok(Page { items, next: memberships.next, previous: memberships.previous })
+        self.joined(memberships, |member| keys::org(&member.org_id)).await
     }
 
     /// A page of the org's members; those leaving it are left out.

@@ -2,7 +2,8 @@
 //! live: API Gateway's idle timeout after its last heartbeat (connecting counts as one). Closing a
 //! connection removes its entry; one that vanished without `$disconnect` stops counting when its
 //! time passes, whether or not anything removed it yet. Readers and the realtime push judge entries
-//! by the same rule (`Presence::of`).
+//! by the same rule (`Presence::of`). The item also says whether its user hides their presence, so
+//! hiding and showing it change the item as connecting and closing do, and make the same events.
 
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use serde::Serialize;
@@ -20,6 +21,8 @@ pub const PRESENCE_WINDOW_SECS: u64 = 10 * 60;
 
 /// Names a connection's entry in the presence item.
 const LIVE_PREFIX: &str = "live#";
+/// Set on the presence item while its user hides their presence.
+const HIDDEN: &str = "hidden";
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -43,6 +46,9 @@ impl Presence {
     /// The presence a presence item shows at `now` (epoch seconds).
     pub fn of(item: Option<&Item>, now: u64) -> Self {
         let Some(item) = item else { return Self::UNKNOWN };
+        if matches!(item.get(HIDDEN), Some(AttributeValue::Bool(true))) {
+            return Self::UNKNOWN;
+        }
         let live = item.iter().any(|(name, value)| {
             name.starts_with(LIVE_PREFIX)
                 && matches!(value, AttributeValue::N(until) if until.parse::<u64>().is_ok_and(|until| until > now))
@@ -107,6 +113,19 @@ impl Store {
             .update_expression(expression)
             .set_expression_attribute_names(Some(names))
             .set_expression_attribute_values(Some(values));
+        self.update_if(update).await.map(drop)
+    }
+
+    /// Records whether `user` hides their presence: others see them go offline (or come back online)
+    /// as when they close (or open) their last connection.
+    pub async fn show_presence(&self, org: &OrgId, user: &UserId, visibility: Visibility) -> Result<()> {
+        let update = self
+            .update_item(&keys::presence(org, user))
+            .update_expression("SET #hidden = :hidden, org_id = :org, user_id = :user")
+            .expression_attribute_names("#hidden", HIDDEN)
+            .expression_attribute_values(":hidden", AttributeValue::Bool(visibility == Visibility::Hidden))
+            .expression_attribute_values(":org", AttributeValue::S(org.to_string()))
+            .expression_attribute_values(":user", AttributeValue::S(user.to_string()));
         self.update_if(update).await.map(drop)
     }
 
