@@ -112,6 +112,10 @@ async fn two_people_chat_in_the_web_client() {
     scene.step("alice writes a stray message", alice.type_into("#message-input", "oops\u{E007}").await).await;
     let stray = "return [...document.querySelectorAll('#messages .message .text')].some(t => t.textContent === 'oops')";
     scene.step("bob gets the stray message", bob.until(stray).await).await;
+    // Her own copy may show after Bob's: until it does, her last message is the edited one.
+    let stray_last =
+        "return document.querySelector('#messages .message.mine:last-child .text')?.textContent === 'oops'";
+    scene.step("alice's stray message shows", alice.until(stray_last).await).await;
     let delete = "#messages .message.mine:last-child .actions button:last-child";
     scene.step("alice deletes it", alice.click(delete).await).await;
     scene.step("alice confirms", alice.accept_alert().await).await;
@@ -197,6 +201,15 @@ async fn two_people_chat_in_the_web_client() {
     scene.step("nothing unread", bob.until(nothing_unread).await).await;
     scene.step("bob shows all", bob.click("#unread-only").await).await;
     scene.step("the room is listed", bob.until("return document.querySelector('#inbox .room-item')").await).await;
+
+    // Bob appears offline: Alice sees it at once, and sees him online again when he shows it.
+    let bob_online = "return document.querySelector('#room-presence').classList.contains('online')";
+    let bob_offline = "return !document.querySelector('#room-presence').classList.contains('online')";
+    scene.step("alice sees bob online", alice.until(bob_online).await).await;
+    scene.step("bob appears offline", bob.click("#appear-offline").await).await;
+    scene.step("alice sees bob offline", alice.until(bob_offline).await).await;
+    scene.step("bob shows his presence", bob.click("#appear-offline").await).await;
+    scene.step("alice sees bob online again", alice.until(bob_online).await).await;
 
     // A longer history: reopened, the room shows the newest page, and older ones as Alice scrolls up.
     let room = scene.step("the room's id", alice.script("return dmClient.room.id").await).await;
