@@ -324,6 +324,7 @@ impl StreamReader {
     async fn run(mut self, mappings: Vec<Mapping>, passes: watch::Sender<u64>) {
         let mut described = Instant::now();
         for pass in 1.. {
+            let started = Instant::now();
             if described.elapsed() >= Duration::from_secs(2) {
                 described = Instant::now();
                 if let Err(err) = self.discover(ShardIteratorType::TrimHorizon).await {
@@ -363,9 +364,10 @@ impl StreamReader {
                 let _ = mapping.to.send(Delivery::Passed { pass, quiet: !busy });
             }
             passes.send_replace(pass);
-            if !busy {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
+            // Lambda polls a shard four times a second; polling again at once after records
+            // came kept DynamoDB Local's one thread reading a few new records at a time.
+            let pause = if busy { BUSY_POLL.saturating_sub(started.elapsed()) } else { QUIET_POLL };
+            tokio::time::sleep(pause).await;
         }
     }
 }
@@ -404,6 +406,10 @@ impl Mapping {
 /// Retries a batch's failed changes (that one and every later one) as Lambda does, a few times with a
 /// growing pause, before it gives them up as a failure destination would take them.
 const BATCH_ATTEMPTS: u32 = 6;
+/// The shortest time between two passes over the shards after one that found records (Lambda's
+/// event source mapping polls a shard four times a second), and the pause after a quiet one.
+const BUSY_POLL: Duration = Duration::from_millis(250);
+const QUIET_POLL: Duration = Duration::from_millis(50);
 
 /// Where a consumer says it has nothing left to read: the last quiet pass that began after its
 /// last batch.
