@@ -4,7 +4,8 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::json;
 
-use crate::error::Result;
+use crate::access::RoomAccess;
+use crate::error::{Error, Result};
 use crate::http::reply;
 use crate::ids::{MessageId, OrgId, RoomId, UserId};
 use crate::input::IdempotencyKey;
@@ -26,7 +27,10 @@ pub struct Outgoing {
 }
 
 /// Stores the post with everything written with it; a retry with the same key gets the first
-/// receipt and stores nothing.
+/// receipt and stores nothing. The send is one request: it commits only for a member of the room,
+/// so the caller's access is read only when it was refused, to tell why (403 outside the org, 404
+/// for no such room, 403 outside the room). A member leaves the org's rooms as they leave the org,
+/// so a member of a room is one of the org.
 pub async fn store(state: &AppState, outgoing: Outgoing) -> Result<(Message, SendReceipt)> {
     let key = outgoing.idempotency_key;
     let post = Message::new(
@@ -37,8 +41,14 @@ pub async fn store(state: &AppState, outgoing: Outgoing) -> Result<(Message, Sen
         outgoing.text.into_string(),
         outgoing.media,
     );
-    let receipt = match state.store.send_message(&post, key.as_ref()).await? {
-        Sent::New(receipt) | Sent::Repeat(receipt) => receipt,
+    let receipt = match state.store.send_message(&post, key.as_ref()).await {
+        Ok(Sent::New(receipt) | Sent::Repeat(receipt)) => receipt,
+        Err(Error::Forbidden(refused)) => {
+            let access = RoomAccess::load(&state.store, &post.org_id, &post.room_id, &post.sender_id, &[]).await?;
+            access.require_member()?;
+            return Err(Error::Forbidden(refused));
+        }
+        Err(err) => return Err(err),
     };
     Ok((post, receipt))
 }
@@ -61,7 +71,7 @@ pub struct EditBody {
 impl EditBody {
     /// 403 unless the body names the caller as the sender.
     pub fn check(&self, caller: &UserId) -> Result<()> {
-        if self.sender_id == *caller { Ok(()) } else { Err(crate::Error::forbidden("sender_id must be the caller")) }
+        if self.sender_id == *caller { Ok(()) } else { Err(Error::forbidden("sender_id must be the caller")) }
     }
 }
 
@@ -69,7 +79,7 @@ impl EditBody {
 /// event.
 pub async fn edit(state: &AppState, caller: &UserId, post: &Message, text: String) -> Result<Response> {
     if post.sender_id != *caller {
-        return Err(crate::Error::forbidden("Only its sender may edit a message"));
+        return Err(Error::forbidden("Only its sender may edit a message"));
     }
     let text = MessageText::parse(text, !post.media.is_empty())?;
     let edited = state.store.edit_message(post, text).await?;
@@ -82,7 +92,7 @@ pub async fn edit(state: &AppState, caller: &UserId, post: &Message, text: Strin
 pub async fn delete(state: &AppState, access: &crate::access::RoomAccess, post: &Message) -> Result<Response> {
     access.require_member_or_manager()?;
     if post.sender_id != access.me.id && !access.me.role.is_manager() {
-        return Err(crate::Error::forbidden("Only its sender or an org owner or admin may delete a message"));
+        return Err(Error::forbidden("Only its sender or an org owner or admin may delete a message"));
     }
     state.store.delete_message(post).await?;
     Ok(crate::http::ok(json!({ "message": "OK" })))

@@ -205,8 +205,8 @@ async fn the_realtime_function_answers_websocket_routes_as_api_gateway_sends_the
     assert_eq!(status(dm_realtime::handle(&realtime, connect).await.unwrap()), 200);
     let (org_id, user) =
         (dm_shared::ids::OrgId::parse(org.clone()).unwrap(), dm_shared::ids::UserId::parse("alice").unwrap());
-    let open = state.store.connections(&org_id, &user).await.unwrap();
-    assert_eq!(open.iter().map(|c| c.connection_id.as_str()).collect::<Vec<_>>(), ["Jx2QnFrWjoEFcvQ="]);
+    let open = state.store.open_connections(&org_id, std::slice::from_ref(&user)).await.unwrap();
+    assert_eq!(open, [["Jx2QnFrWjoEFcvQ="]]);
 
     let stranger = dm_tests::token("stranger");
     for (query, expected) in [
@@ -221,7 +221,7 @@ async fn the_realtime_function_answers_websocket_routes_as_api_gateway_sends_the
 
     let disconnect = websocket("$disconnect", "Jx2QnFrWjoEFcvQ=", &[]);
     assert_eq!(status(dm_realtime::handle(&realtime, disconnect).await.unwrap()), 200);
-    assert!(state.store.connections(&org_id, &user).await.unwrap().is_empty());
+    assert!(state.store.open_connections(&org_id, std::slice::from_ref(&user)).await.unwrap()[0].is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

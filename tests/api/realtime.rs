@@ -155,12 +155,12 @@ async fn events_arrive_in_order_and_closed_connections_are_forgotten() {
     let store = &app.stack.state.store;
     let (org_id, bob_id) =
         (dm_shared::ids::OrgId::parse(org.clone()).unwrap(), dm_shared::ids::UserId::parse("bob").unwrap());
-    assert_eq!(store.connections(&org_id, &bob_id).await.unwrap().len(), 1);
+    assert_eq!(store.open_connections(&org_id, std::slice::from_ref(&bob_id)).await.unwrap()[0].len(), 1);
     bob.close(None).await.unwrap();
     let mut open = 1;
     for _ in 0..30 {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        open = store.connections(&org_id, &bob_id).await.unwrap().len();
+        open = store.open_connections(&org_id, std::slice::from_ref(&bob_id)).await.unwrap()[0].len();
         if open == 0 {
             break;
         }
@@ -172,7 +172,7 @@ async fn events_arrive_in_order_and_closed_connections_are_forgotten() {
     app.send(&org, &room, "alice", "anyone there?").await;
     for _ in 0..30 {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        open = store.connections(&org_id, &bob_id).await.unwrap().len();
+        open = store.open_connections(&org_id, std::slice::from_ref(&bob_id)).await.unwrap()[0].len();
         if open == 0 {
             break;
         }
@@ -319,12 +319,15 @@ async fn the_public_port_does_not_serve_the_management_api() {
     let mut bob = app.socket("bob", &org).await.unwrap();
     let (org_id, bob_id) =
         (dm_shared::ids::OrgId::parse(org.clone()).unwrap(), dm_shared::ids::UserId::parse("bob").unwrap());
-    let connections = app.stack.state.store.connections(&org_id, &bob_id).await.unwrap();
-    let id = &connections[0].connection_id;
+    let connections = app.stack.state.store.open_connections(&org_id, std::slice::from_ref(&bob_id)).await.unwrap();
+    let id = &connections[0][0];
     for method in [Method::POST, Method::DELETE] {
         let forged = app.raw(method, &format!("/@connections/{id}")).body(r#"{"event":"forged"}"#).send();
         assert_eq!(forged.await.unwrap().status(), StatusCode::NOT_FOUND);
     }
     silent(&mut bob).await;
-    assert_eq!(app.stack.state.store.connections(&org_id, &bob_id).await.unwrap().len(), 1);
+    assert_eq!(
+        app.stack.state.store.open_connections(&org_id, std::slice::from_ref(&bob_id)).await.unwrap()[0].len(),
+        1
+    );
 }

@@ -15,7 +15,7 @@ use aws_sdk_apigatewaymanagement::primitives::Blob;
 use dm_shared::ids::{OrgId, RoomId, UserId};
 use dm_shared::metrics::{Record, Unit};
 use dm_shared::model::{Room, Visibility};
-use dm_shared::store::{Connection, Numbered};
+use dm_shared::store::Numbered;
 use dm_shared::{AppState, Error, Result};
 use futures_util::{StreamExt, TryStreamExt, stream};
 use serde_json::Value;
@@ -61,11 +61,12 @@ fn locked<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Each user's open connections as a batch first needed them: one lookup a user a batch, however
-/// many of its events are theirs. A connection opened meanwhile gets the batch's later events from
-/// the sync its client runs on connecting.
+/// Each user's open connections (by id) as a batch first needed them: looked up once a batch,
+/// however many of its events are theirs, and together with the other users an event is for. A
+/// connection opened meanwhile gets the batch's later events from the sync its client runs on
+/// connecting.
 #[derive(Default)]
-pub(crate) struct Reach(Mutex<HashMap<Feed, Arc<[Connection]>>>);
+pub(crate) struct Reach(Mutex<HashMap<Feed, Arc<[String]>>>);
 
 /// A user in an org: whose feed and connections.
 type Feed = (OrgId, UserId);
@@ -197,6 +198,8 @@ impl Realtime {
             }
         }
         let (org, room) = (&org, &room);
+        let users: Vec<UserId> = shares.iter().map(|(user, _)| user.clone()).collect();
+        self.look_up(org, &users, reach).await?;
         let sends = shares.into_iter().map(|(user, payloads)| async move {
             let feed = (org.clone(), user.clone());
             let known = locked(&self.known.feeds).get(&feed).copied().unwrap_or_default();
@@ -238,22 +241,13 @@ impl Realtime {
         reach: &Reach,
     ) -> Result<()> {
         let payload = Blob::new(payload.to_string());
-        // Every member's connections looked up at once (bounded), not one query after another.
-        let lookups = users.into_iter().filter(|user| Some(user) != except).map(|user| {
-            let key = (org.clone(), user);
-            async move {
-                if let Some(known) = locked(&reach.0).get(&key) {
-                    return Ok(known.clone());
-                }
-                let found: Arc<[Connection]> = self.state.store.connections(&key.0, &key.1).await?.into();
-                locked(&reach.0).insert(key, found.clone());
-                Ok::<_, Error>(found)
-            }
-        });
-        let per_user: Vec<Arc<[Connection]>> =
-            stream::iter(lookups).buffer_unordered(POST_CONCURRENCY).try_collect().await?;
-        let ids: Vec<String> =
-            per_user.iter().flat_map(|found| found.iter().map(|c| c.connection_id.clone())).collect();
+        let users: Vec<UserId> = users.into_iter().filter(|user| Some(user) != except).collect();
+        self.look_up(org, &users, reach).await?;
+        let ids: Vec<String> = {
+            let known = locked(&reach.0);
+            let of_user = |user: &UserId| known.get(&(org.clone(), user.clone())).cloned().unwrap_or_default();
+            users.iter().flat_map(|user| of_user(user).to_vec()).collect()
+        };
         let results: Vec<Result<()>> = stream::iter(ids)
             .map(|connection_id| {
                 let payload = payload.clone();
@@ -263,6 +257,23 @@ impl Realtime {
             .collect()
             .await;
         results.into_iter().collect()
+    }
+
+    /// Looks up, in one batch read, the connections of those of `users` that `reach` does not know yet.
+    async fn look_up(&self, org: &OrgId, users: &[UserId], reach: &Reach) -> Result<()> {
+        let unknown: Vec<UserId> = {
+            let known = locked(&reach.0);
+            users.iter().filter(|user| !known.contains_key(&(org.clone(), (*user).clone()))).cloned().collect()
+        };
+        if unknown.is_empty() {
+            return Ok(());
+        }
+        let found = self.state.store.open_connections(org, &unknown).await?;
+        let mut known = locked(&reach.0);
+        for (user, ids) in unknown.into_iter().zip(found) {
+            known.insert((org.clone(), user), ids.into());
+        }
+        Ok(())
     }
 
     /// Posts to one connection; a connection that is gone is forgotten.

@@ -151,7 +151,7 @@ async fn user_rooms(
         Some("true") => true,
         Some(_) => return Err(Error::bad_request("unread is true or false")),
     };
-    own_inbox(&state, &org, &caller, &user).await?;
+    own(&caller, &user)?;
     let rooms = state.store.inbox(&org, &user, order, unread_only, &page).await?;
     let (next, previous) = rooms.links(&uri);
     let presence = others_presence(&state, &org, &user, &rooms.items).await?;
@@ -203,10 +203,12 @@ async fn others_presence(
 /// A member of the org looking at their own inbox.
 async fn own_inbox(state: &AppState, org: &OrgId, caller: &UserId, user: &UserId) -> Result<()> {
     state.store.org_member(org, caller).await?;
-    if user != caller {
-        return Err(Error::forbidden("You may only see your own rooms"));
-    }
-    Ok(())
+    own(caller, user)
+}
+
+/// Only one's own inbox.
+fn own(caller: &UserId, user: &UserId) -> Result<()> {
+    if user == caller { Ok(()) } else { Err(Error::forbidden("You may only see your own rooms")) }
 }
 
 fn inbox_json(room: &Room, row: &InboxRow) -> Value {

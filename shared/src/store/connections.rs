@@ -1,8 +1,10 @@
-//! Open WebSocket connections, as items with a TTL: every function instance sees the same ones.
+//! Open WebSocket connections: whose each is (an item with a TTL, for `$disconnect` and the
+//! client's frames, which know only the connection), and each user's in their presence item
+//! (`presence`), which the realtime push reads for many users at once.
 
 use serde::{Deserialize, Serialize};
 
-use super::{Store, from_item, keys};
+use super::{Store, keys};
 use crate::error::{Error, Result};
 use crate::ids::{OrgId, UserId};
 use crate::time::epoch_secs;
@@ -28,7 +30,6 @@ impl Store {
             ttl: epoch_secs() + CONNECTION_TTL_SECS,
         };
         let items = vec![
-            self.put(&keys::connection(org, user, connection_id), &connection)?,
             self.put(&keys::connection_owner(connection_id), &connection)?,
             self.presence_change(org, user, connection_id, true)?,
         ];
@@ -46,19 +47,9 @@ impl Store {
             return Ok(());
         };
         let items = vec![
-            self.delete(&keys::connection(&connection.org_id, &connection.user_id, connection_id))?,
             self.delete(&keys::connection_owner(connection_id))?,
             self.presence_change(&connection.org_id, &connection.user_id, connection_id, false)?,
         ];
         self.transact(items).await?.map_err(|_| Error::internal_msg("forgetting a connection failed a condition"))
-    }
-
-    /// The open connections of `user` in `org`. Expired items are skipped: DynamoDB deletes them late,
-    /// DynamoDB Local never.
-    pub async fn connections(&self, org: &OrgId, user: &UserId) -> Result<Vec<Connection>> {
-        let items = self.query_all(keys::connections_pk(org, user), keys::CONNECTION_PREFIX, true).await?;
-        let now = epoch_secs();
-        let all = items.into_iter().map(from_item).collect::<Result<Vec<Connection>>>()?;
-        Ok(all.into_iter().filter(|c| c.ttl > now).collect())
     }
 }

@@ -514,8 +514,9 @@ impl Store {
     }
 
     /// A page of `user`'s rooms with their rows, in `order`; with `unread_only`, rooms with unread
-    /// messages only (by creation, a page may then hold fewer than asked, with `next` to go on). One
-    /// Query, and one BatchGet of the page's rooms.
+    /// messages only (by creation, a page may then hold fewer than asked, with `next` to go on); 403
+    /// unless `user` is a member of the org. One Query, and one BatchGet of the page's rooms and the
+    /// membership, checked before anything read is shown.
     pub async fn inbox(
         &self,
         org: &OrgId,
@@ -532,7 +533,11 @@ impl Store {
             _ => self.activity_page(&pk, order, unread_only, page).await?,
         };
         let rows = rows.try_map(from_item::<InboxRow>)?;
-        let joined = self.joined(rows, |row| keys::room(&row.room_id)).await?;
+        let (member, joined) =
+            self.joined_with(vec![keys::member(org, user)], rows, |row| keys::room(&row.room_id)).await?;
+        if super::rooms::current_member(member.into_iter().next().flatten())?.is_none() {
+            return Err(Error::forbidden("You are not a member of this organization"));
+        }
         joined.try_map(|(row, room)| Ok((room, row)))
     }
 

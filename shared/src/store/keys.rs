@@ -199,26 +199,14 @@ pub fn scheduled_count_in_room(room: &RoomId, user: &UserId) -> Key {
     Key { pk: format!("ROOM#{room}"), sk: format!("SCHEDULED_COUNT#{user}") }
 }
 
-/// One open WebSocket connection of a user in an org.
-pub fn connection(org: &OrgId, user: &UserId, connection_id: &str) -> Key {
-    Key { pk: connections_pk(org, user), sk: format!("CONN#{connection_id}") }
-}
-
-pub fn connections_pk(org: &OrgId, user: &UserId) -> String {
-    format!("ORG#{org}#USER#{user}#CONNECTIONS")
-}
-
-pub const CONNECTION_PREFIX: &str = "CONN#";
-
 /// Whose a connection is: `$disconnect` knows only the connection's id.
 pub fn connection_owner(connection_id: &str) -> Key {
     Key { pk: format!("CONNECTION#{connection_id}"), sk: META.into() }
 }
 
-/// Whether a user is online in an org: beside their connections, so `$disconnect` and heartbeats
-/// touch one partition.
+/// Whether a user is online in an org, and their open connections.
 pub fn presence(org: &OrgId, user: &UserId) -> Key {
-    Key { pk: connections_pk(org, user), sk: "PRESENCE".into() }
+    Key { pk: format!("ORG#{org}#USER#{user}#CONNECTIONS"), sk: "PRESENCE".into() }
 }
 
 /// When `user` may next have a `typing` start relayed in `room`.

@@ -105,10 +105,11 @@ impl Store {
     }
 
     /// Stores a new message or reply with its pointer and the sender's idempotency key when one is
-    /// given: one transaction of at most four items, which commits only while the sender is a member
-    /// of the room. Nothing in it is written by every send of a room, so concurrent senders never
-    /// conflict; what a send changes elsewhere follows from the stream (`index`, `inbox`), including
-    /// a reply whose message was deleted meanwhile, which is then removed.
+    /// given: one transaction of at most four items, which commits only while the room is the org's
+    /// and the sender one of its members (403 otherwise, for the caller to explain). Nothing in it is
+    /// written by every send of a room, so concurrent senders never conflict; what a send changes
+    /// elsewhere follows from the stream (`index`, `inbox`), including a reply whose message was
+    /// deleted meanwhile, which is then removed.
     pub async fn send_message(&self, post: &Message, idempotency_key: Option<&IdempotencyKey>) -> Result<Sent> {
         let receipt = SendReceipt {
             message_id: post.id.clone(),
@@ -129,7 +130,8 @@ impl Store {
         let membership = ConditionCheck::builder()
             .table_name(self.table())
             .set_key(Some(key_item(&room_key)))
-            .condition_expression("contains(room_user_ids, :sender)")
+            .condition_expression("org_id = :org AND contains(room_user_ids, :sender)")
+            .expression_attribute_values(":org", value(&post.org_id)?)
             .expression_attribute_values(":sender", sender)
             .build()
             .map_err(Error::internal)?;

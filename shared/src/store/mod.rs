@@ -147,15 +147,28 @@ impl Store {
         page: Page<T>,
         key_of: impl Fn(&T) -> Key,
     ) -> Result<Page<(T, U)>> {
-        let wanted: Vec<Key> = page.items.iter().map(key_of).collect();
-        let found = if wanted.is_empty() { Vec::new() } else { self.get_many(&wanted).await? };
+        Ok(self.joined_with(Vec::new(), page, key_of).await?.1)
+    }
+
+    /// As `joined`, reading the `leading` keys in the same batch: what they found, then the page.
+    pub(crate) async fn joined_with<T, U: serde::de::DeserializeOwned>(
+        &self,
+        leading: Vec<Key>,
+        page: Page<T>,
+        key_of: impl Fn(&T) -> Key,
+    ) -> Result<(Vec<Option<Item>>, Page<(T, U)>)> {
+        let lead = leading.len();
+        let mut wanted = leading;
+        wanted.extend(page.items.iter().map(key_of));
+        let mut found = if wanted.is_empty() { Vec::new() } else { self.get_many(&wanted).await? };
+        let rest = found.split_off(lead.min(found.len()));
         let items = page
             .items
             .into_iter()
-            .zip(found)
+            .zip(rest)
             .filter_map(|(item, other)| other.map(|other| from_item::<U>(other).map(|other| (item, other))))
             .collect::<Result<Vec<_>>>()?;
-        Ok(Page { items, next: page.next, previous: page.previous })
+        Ok((found, Page { items, next: page.next, previous: page.previous }))
     }
 
     pub(crate) async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Item>>> {

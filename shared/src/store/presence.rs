@@ -49,11 +49,7 @@ impl Presence {
         if matches!(item.get(HIDDEN), Some(AttributeValue::Bool(true))) {
             return Self::UNKNOWN;
         }
-        let live = item.iter().any(|(name, value)| {
-            name.starts_with(LIVE_PREFIX)
-                && matches!(value, AttributeValue::N(until) if until.parse::<u64>().is_ok_and(|until| until > now))
-        });
-        if live {
+        if live_connections(item, now).next().is_some() {
             Self { status: Status::Online, last_seen_at: None }
         } else {
             Self { status: Status::Offline, last_seen_at: string_attr(item, "seen_at") }
@@ -64,6 +60,16 @@ impl Presence {
     fn shown_by(self, member: &Member) -> Self {
         if member.profile.presence == Visibility::Hidden { Self::UNKNOWN } else { self }
     }
+}
+
+/// The connections a presence item counts as live at `now` (epoch seconds), by id.
+fn live_connections(item: &Item, now: u64) -> impl Iterator<Item = &str> {
+    item.iter().filter_map(move |(name, value)| match value {
+        AttributeValue::N(until) if until.parse::<u64>().is_ok_and(|until| until > now) => {
+            name.strip_prefix(LIVE_PREFIX)
+        }
+        _ => None,
+    })
 }
 
 /// The update of `user`'s presence item when `connection` opens or beats (`live`) or closes:
@@ -127,6 +133,16 @@ impl Store {
             .expression_attribute_values(":org", AttributeValue::S(org.to_string()))
             .expression_attribute_values(":user", AttributeValue::S(user.to_string()));
         self.update_if(update).await.map(drop)
+    }
+
+    /// The open connections of each of `users` in `org`, by id, in the order of `users`: the live
+    /// entries of their presence items (hidden or not), one batch read for them all.
+    pub async fn open_connections(&self, org: &OrgId, users: &[UserId]) -> Result<Vec<Vec<String>>> {
+        let keys: Vec<keys::Key> = users.iter().map(|user| keys::presence(org, user)).collect();
+        let items = if keys.is_empty() { Vec::new() } else { self.get_many(&keys).await? };
+        let now = epoch_secs();
+        let ids = |item: &Item| live_connections(item, now).map(str::to_owned).collect();
+        Ok(items.iter().map(|item| item.as_ref().map_or_else(Vec::new, ids)).collect())
     }
 
     /// The presence of each of `users` as others see it, `None` for one who is not a member of `org`:

@@ -236,7 +236,7 @@ impl Store {
 }
 
 /// A member item as a member, unless it is leaving the org.
-fn current_member(item: Option<Item>) -> Result<Option<Member>> {
+pub(super) fn current_member(item: Option<Item>) -> Result<Option<Member>> {
     Ok(item.map(from_item::<Member>).transpose()?.filter(|member| !member.deleted))
 }
 
