@@ -350,8 +350,16 @@ impl StreamReader {
                         }
                     }
                     Err(err) => {
+                        let trimmed = err.as_service_error().is_some_and(|e| e.is_trimmed_data_access_exception());
                         let err = aws_sdk_dynamodbstreams::error::DisplayErrorContext(&err);
                         tracing::warn!(error = %err, "reading the stream failed; resuming after the last record read");
+                        let Some(shard) = self.shards.get_mut(&id) else { continue };
+                        // DynamoDB Local refuses an iterator taken while its shard was empty once
+                        // another table's stream has been written: everything in the shard came after
+                        // it, so it is read from the first record (from the latest, it would be lost).
+                        if trimmed && shard.last.is_none() {
+                            shard.start = ShardIteratorType::TrimHorizon;
+                        }
                         let Some(shard) = self.shards.get(&id) else { continue };
                         let resumed = self.iterator(&id, shard).await.ok();
                         if let Some(shard) = self.shards.get_mut(&id) {
