@@ -15,7 +15,7 @@ use aws_sdk_apigatewaymanagement::primitives::Blob;
 use dm_shared::ids::{OrgId, RoomId, UserId};
 use dm_shared::metrics::{Record, Unit};
 use dm_shared::model::{Room, Visibility};
-use dm_shared::store::Numbered;
+use dm_shared::store::{Appended, Numbered, Share};
 use dm_shared::{AppState, Error, Result};
 use futures_util::{StreamExt, TryStreamExt, stream};
 use serde_json::Value;
@@ -197,15 +197,17 @@ impl Realtime {
                 }
             }
         }
-        let (org, room) = (&org, &room);
         let users: Vec<UserId> = shares.iter().map(|(user, _)| user.clone()).collect();
-        self.look_up(org, &users, reach).await?;
-        let sends = shares.into_iter().map(|(user, payloads)| async move {
-            let feed = (org.clone(), user.clone());
-            let known = locked(&self.known.feeds).get(&feed).copied().unwrap_or_default();
-            let (entries, last) =
-                store.append_to_feed(org, &user, room, &change.sequence_number, &payloads, known).await?;
-            locked(&self.known.feeds).insert(feed, last);
+        self.look_up(&org, &users, reach).await?;
+        let shares = {
+            let known = locked(&self.known.feeds);
+            let known = |user: &UserId| known.get(&(org.clone(), user.clone())).copied().unwrap_or_default();
+            shares.into_iter().map(|(user, events)| Share { known: known(&user), user, events }).collect()
+        };
+        let appended = store.append_to_feeds(&org, &room, &change.sequence_number, shares).await?;
+        let org = &org;
+        let sends = appended.into_iter().map(|Appended { user, entries, last }| async move {
+            locked(&self.known.feeds).insert((org.clone(), user.clone()), last);
             for entry in entries {
                 self.post_to_users(org, vec![user.clone()], None, &entry.event_with_token()?, reach).await?;
             }

@@ -1,12 +1,12 @@
 //! What a reconnecting client catches up from. Each room event gets the room's next `seq`, once (the
 //! room's sequence item remembers the change it numbered last), and lands in the feed of every user
-//! it is sent to, numbered there too: a user's feed holds, in order, the events their connections
-//! were sent, for 7 days, and a sync token names a place in it. A change delivered again finds its
-//! numbers and entries where it left them.
+//! it is sent to, numbered there too (every recipient's entries in one transaction): a user's feed
+//! holds, in order, the events their connections were sent, for 7 days, and a sync token names a
+//! place in it. A change delivered again finds its numbers and entries where it left them.
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -22,6 +22,8 @@ pub const FEED_RETENTION_SECS: u64 = 7 * 24 * 3600;
 /// Tries at numbering before giving up: only another room's events for the same user, appended at
 /// the same moment by another stream shard, make one fail.
 const ATTEMPTS: usize = 8;
+/// DynamoDB's limit on the items of one transaction.
+const TRANSACTION_ITEMS: usize = 100;
 
 /// Stream sequence numbers are decimal strings of up to 40 digits: padded, they compare as numbers.
 fn padded(sequence_number: &str) -> String {
@@ -63,6 +65,50 @@ impl FeedEntry {
         event["token"] = Value::String(SyncToken { seq: self.seq, at_ms: self.at_ms }.to_string());
         Ok(event)
     }
+}
+
+/// A user's share of a change: the events that go to their feed, and the feed's last number as the
+/// caller last saw it (0: unknown).
+#[derive(Clone, Debug)]
+pub struct Share {
+    pub user: UserId,
+    pub events: Vec<Value>,
+    pub known: u64,
+}
+
+impl Share {
+    /// The share's events as the entries numbered from `first`, appended at `at_ms`.
+    fn entries(&self, first: u64, at_ms: i64) -> Vec<FeedEntry> {
+        let ttl = u64::try_from(at_ms / 1000).unwrap_or_default() + FEED_RETENTION_SECS;
+        let numbered = self.events.iter().zip(first..);
+        numbered.map(|(event, seq)| FeedEntry { seq, at_ms, event: event.to_string(), ttl }).collect()
+    }
+}
+
+/// What a share became: its user's entries, and their feed's last number after them.
+#[derive(Clone, Debug)]
+pub struct Appended {
+    pub user: UserId,
+    pub entries: Vec<FeedEntry>,
+    pub last: u64,
+}
+
+/// Shares split into transactions of at most DynamoDB's 100 items (a head and its entries each).
+fn parts(shares: Vec<(usize, Share)>) -> Vec<Vec<(usize, Share)>> {
+    let mut parts: Vec<Vec<(usize, Share)>> = Vec::new();
+    let mut items = 0;
+    for share in shares {
+        let size = 1 + share.1.events.len();
+        match parts.last_mut() {
+            Some(part) if items + size <= TRANSACTION_ITEMS => part.push(share),
+            _ => {
+                items = 0;
+                parts.push(vec![share]);
+            }
+        }
+        items += size;
+    }
+    parts
 }
 
 /// A place in a user's feed: after entry `seq`, known at `at_ms` (every later entry is newer).
@@ -173,69 +219,108 @@ impl Store {
         Err(Error::Unavailable("numbering a room's events kept conflicting".into()))
     }
 
-    /// Appends `events` (each as pushed, without its token), all of one `change` in `room`, to
-    /// `user`'s feed: the entries (the same ones when the change comes again) and the feed's last
-    /// number after it. `known` is that number as the caller last saw it (0: unknown): right, the
-    /// append is one request.
-    pub async fn append_to_feed(
+    /// Appends each share's events (each as pushed, without its token), all of one `change` in
+    /// `room`, to its user's feed, every user's in one transaction (as many as DynamoDB's limit on
+    /// items needs): for each user, the entries (the same ones when the change comes again) and the
+    /// feed's last number after it, in the order of `shares`. A share's `known` is that number as the
+    /// caller last saw it (0: unknown): right, the append is one request for everyone.
+    pub async fn append_to_feeds(
         &self,
         org: &OrgId,
-        user: &UserId,
         room: &RoomId,
         change: &str,
-        events: &[Value],
-        known: u64,
-    ) -> Result<(Vec<FeedEntry>, u64)> {
-        let head_key = keys::feed_head(org, user);
+        shares: Vec<Share>,
+    ) -> Result<Vec<Appended>> {
         let change = padded(change);
         let mark_name = format!("room#{room}");
-        let entries = |first: u64, at_ms: i64| -> Vec<FeedEntry> {
-            let ttl = u64::try_from(at_ms / 1000).unwrap_or_default() + FEED_RETENTION_SECS;
-            let numbered = events.iter().zip(first..);
-            numbered.map(|(event, seq)| FeedEntry { seq, at_ms, event: event.to_string(), ttl }).collect()
-        };
-        let mut last = known;
+        let mut pending: Vec<(usize, Share)> = shares.into_iter().enumerate().collect();
+        let mut done: Vec<(usize, Appended)> = Vec::with_capacity(pending.len());
         for _ in 0..ATTEMPTS {
-            let at_ms = now_ms();
-            let added = entries(last + 1, at_ms);
-            let new_last = last + added.len() as u64;
-            let mut head_update = self
-                .update_builder(&head_key)
-                .update_expression("SET seq = :seq, #mark = :mark")
-                .expression_attribute_names("#mark", mark_name.clone())
-                .expression_attribute_values(":seq", AttributeValue::N(new_last.to_string()))
-                .expression_attribute_values(":mark", AttributeValue::S(room_mark(&change, last + 1, at_ms)))
-                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-            head_update = match last {
-                0 => head_update.condition_expression("attribute_not_exists(seq) AND attribute_not_exists(#mark)"),
-                // Marks start with their change: one below `{change}|` is an earlier change's.
-                _ => head_update
-                    .condition_expression("seq = :last AND (attribute_not_exists(#mark) OR #mark < :change)")
-                    .expression_attribute_values(":last", AttributeValue::N(last.to_string()))
-                    .expression_attribute_values(":change", AttributeValue::S(format!("{change}|"))),
-            };
-            let mut items = vec![tx_update(head_update)?];
-            for entry in &added {
-                items.push(self.put(&keys::feed_entry(org, user, entry.seq), entry)?);
+            let mut next = Vec::new();
+            for part in parts(pending) {
+                let at_ms = now_ms();
+                let mut items = Vec::new();
+                let mut heads = Vec::with_capacity(part.len());
+                let mut added = Vec::with_capacity(part.len());
+                for (_, share) in &part {
+                    heads.push(items.len());
+                    let entries = share.entries(share.known + 1, at_ms);
+                    items.push(self.head_update(org, share, &mark_name, &change, entries.len() as u64, at_ms)?);
+                    for entry in &entries {
+                        items.push(self.put(&keys::feed_entry(org, &share.user, entry.seq), entry)?);
+                    }
+                    added.push(entries);
+                }
+                let reasons = match self.transact(items).await? {
+                    Ok(()) => {
+                        for ((at, share), entries) in part.into_iter().zip(added) {
+                            let last = share.known + entries.len() as u64;
+                            done.push((at, Appended { user: share.user, entries, last }));
+                        }
+                        continue;
+                    }
+                    Err(reasons) => reasons,
+                };
+                for ((at, mut share), head) in part.into_iter().zip(heads) {
+                    if !failed_at(&reasons, head) {
+                        // Cancelled for another user's head: again as it was.
+                        next.push((at, share));
+                        continue;
+                    }
+                    let stored: HashMap<String, Value> =
+                        reasons[head].item().map(|item| from_item(item.clone())).transpose()?.unwrap_or_default();
+                    let stored_last = stored.get("seq").and_then(Value::as_u64).unwrap_or_default();
+                    let mark = stored.get(&mark_name).and_then(Value::as_str).and_then(parse_mark);
+                    match mark {
+                        Some((appended, first, at_ms)) if appended >= change.as_str() => {
+                            // Appended already: the same entries (or, were it an older change, none to send again).
+                            let entries = if appended == change { share.entries(first, at_ms) } else { Vec::new() };
+                            done.push((at, Appended { user: share.user, entries, last: stored_last }));
+                        }
+                        _ => {
+                            share.known = stored_last;
+                            next.push((at, share));
+                        }
+                    }
+                }
             }
-            let reasons = match self.transact(items).await? {
-                Ok(()) => return Ok((added, new_last)),
-                Err(reasons) if failed_at(&reasons, 0) => reasons,
-                Err(_) => return Err(Error::internal_msg("appending to a feed failed a condition it cannot fail")),
-            };
-            let head: HashMap<String, Value> =
-                reasons[0].item().map(|item| from_item(item.clone())).transpose()?.unwrap_or_default();
-            let stored_last = head.get("seq").and_then(Value::as_u64).unwrap_or_default();
-            if let Some((appended, first, at_ms)) = head.get(&mark_name).and_then(Value::as_str).and_then(parse_mark)
-                && appended >= change.as_str()
-            {
-                // Appended already: the same entries (or, were it an older change, none to send again).
-                let again = if appended == change { entries(first, at_ms) } else { Vec::new() };
-                return Ok((again, stored_last));
+            pending = next;
+            if pending.is_empty() {
+                done.sort_by_key(|(at, _)| *at);
+                return Ok(done.into_iter().map(|(_, appended)| appended).collect());
             }
-            last = stored_last;
         }
-        Err(Error::Unavailable("appending to a feed kept conflicting".into()))
+        Err(Error::Unavailable("appending to feeds kept conflicting".into()))
+    }
+
+    /// The update of `share`'s feed head that appends `count` entries of `change` after its `known`
+    /// last, if the head is still there and has nothing of this change or a later one of the room.
+    fn head_update(
+        &self,
+        org: &OrgId,
+        share: &Share,
+        mark_name: &str,
+        change: &str,
+        count: u64,
+        at_ms: i64,
+    ) -> Result<TransactWriteItem> {
+        let last = share.known;
+        let update = self
+            .update_builder(&keys::feed_head(org, &share.user))
+            .update_expression("SET seq = :seq, #mark = :mark")
+            .expression_attribute_names("#mark", mark_name)
+            .expression_attribute_values(":seq", AttributeValue::N((last + count).to_string()))
+            .expression_attribute_values(":mark", AttributeValue::S(room_mark(change, last + 1, at_ms)))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        let update = match last {
+            0 => update.condition_expression("attribute_not_exists(seq) AND attribute_not_exists(#mark)"),
+            // Marks start with their change: one below `{change}|` is an earlier change's.
+            _ => update
+                .condition_expression("seq = :last AND (attribute_not_exists(#mark) OR #mark < :change)")
+                .expression_attribute_values(":last", AttributeValue::N(last.to_string()))
+                .expression_attribute_values(":change", AttributeValue::S(format!("{change}|"))),
+        };
+        tx_update(update)
     }
 
     /// Up to `limit` entries of `user`'s feed after `seq`, oldest first, and whether more follow.

@@ -38,7 +38,7 @@ use serde::de::DeserializeOwned;
 
 pub use bookmarks::{Bookmark, MAX_BOOKMARKS};
 pub use connections::{CONNECTION_TTL_SECS, Connection};
-pub use feed::{FEED_RETENTION_SECS, FeedEntry, Numbered, SyncToken};
+pub use feed::{Appended, FEED_RETENTION_SECS, FeedEntry, Numbered, Share, SyncToken};
 pub use inbox::{
     ACTIVITY_INDEX, ACTIVITY_PK, ACTIVITY_SK, InboxOrder, InboxRow, LastMessage, PREVIEW_CHARS, UnreadTotals,
 };
