@@ -74,8 +74,11 @@ async fn list(
     uri: Uri,
 ) -> Result<Response> {
     let page = query.parse()?;
-    let (_, message) = parent(&state, &org, &room, &caller, &parent_id).await?;
-    let replies = state.store.list_replies(&room, &parent_id, &page).await?;
+    // Read while the access is, as a room's messages are; shown only once it holds.
+    let ((_, message), replies) = tokio::try_join!(
+        parent(&state, &org, &room, &caller, &parent_id),
+        state.store.list_replies(&room, &parent_id, &page)
+    )?;
     let (next, previous) = replies.links(&uri);
     let results: Vec<Value> = replies.items.iter().map(views::reply).collect();
     Ok(ok(json!({ "count": message.thread_count, "next": next, "previous": previous, "results": results })))
