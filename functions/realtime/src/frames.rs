@@ -40,7 +40,7 @@ impl Realtime {
             Err(err) => Some(json!({ "event": "error", "status": err.status().as_u16(), "message": err.to_string() })),
         };
         match reply {
-            Some(reply) => self.post(connection_id, Blob::new(reply.to_string())).await,
+            Some(reply) => self.post(connection_id, Blob::new(reply.to_string()), None).await,
             None => Ok(()),
         }
     }

@@ -68,6 +68,17 @@ fn locked<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 #[derive(Default)]
 pub(crate) struct Reach(Mutex<HashMap<Feed, Arc<[String]>>>);
 
+impl Reach {
+    /// Drops a connection that is gone: the batch's later events are not posted to it again.
+    fn forget(&self, connection_id: &str) {
+        for ids in locked(&self.0).values_mut() {
+            if ids.iter().any(|id| id == connection_id) {
+                *ids = ids.iter().filter(|id| *id != connection_id).cloned().collect();
+            }
+        }
+    }
+}
+
 /// A user in an org: whose feed and connections.
 type Feed = (OrgId, UserId);
 
@@ -253,7 +264,7 @@ impl Realtime {
         let results: Vec<Result<()>> = stream::iter(ids)
             .map(|connection_id| {
                 let payload = payload.clone();
-                async move { self.post(&connection_id, payload).await }
+                async move { self.post(&connection_id, payload, Some(reach)).await }
             })
             .buffer_unordered(POST_CONCURRENCY)
             .collect()
@@ -278,12 +289,16 @@ impl Realtime {
         Ok(())
     }
 
-    /// Posts to one connection; a connection that is gone is forgotten.
-    async fn post(&self, connection_id: &str, payload: Blob) -> Result<()> {
+    /// Posts to one connection; a connection that is gone is forgotten, by the table and by the
+    /// batch's `reach` when there is one.
+    async fn post(&self, connection_id: &str, payload: Blob, reach: Option<&Reach>) -> Result<()> {
         let (count, result) =
             match self.sockets.post_to_connection().connection_id(connection_id).data(payload).send().await {
                 Ok(_) => (&self.posts.delivered, Ok(())),
                 Err(err) if err.as_service_error().is_some_and(|e| e.is_gone_exception()) => {
+                    if let Some(reach) = reach {
+                        reach.forget(connection_id);
+                    }
                     (&self.posts.gone, self.state.store.close_connection(connection_id).await)
                 }
                 Err(err) => (&self.posts.failed, Err(Error::Unavailable(Box::new(err)))),
