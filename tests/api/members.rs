@@ -145,6 +145,7 @@ async fn a_member_leaves_the_org_and_every_room_in_it() {
     assert_eq!(members_of(pair.clone()).await, json!(["alice"]));
     assert_eq!(members_of(trio.clone()).await, json!(["alice", "carol"]));
     assert_eq!(app.get(&format!("/api/v1/org/{org}/users/bob/rooms"), "bob").await.status, StatusCode::FORBIDDEN);
+    assert_eq!(app.get(&format!("/api/v1/org/{org}/users/bob/unread"), "bob").await.status, StatusCode::FORBIDDEN);
     let listed = app.get(&format!("/api/v1/org/{org}/members"), "owner").await;
     let ids: Vec<&str> = listed.body["data"].as_array().unwrap().iter().map(|m| m["_id"].as_str().unwrap()).collect();
     assert!(!ids.contains(&"bob"), "{ids:?}");
