@@ -328,11 +328,17 @@ impl Store {
                     match own {
                         Some(own) if row.is_unread(own) => {
                             // Recounted from its own message: counted messages of others after it, and the
-                            // run's that are not counted for everyone yet.
+                            // run's that are not counted for everyone yet. The row shows the newest message
+                            // counted in it, so when that is older than its own there is none to read.
                             new.last_read_message_id = Some(own.clone());
                             let in_run = todo.iter().filter(|(post, _)| post.sender_id != **user && post.id > *own);
-                            new.unread_count =
-                                self.count_unread(room_id, user, Some(own)).await? + in_run.count() as u64;
+                            let counted_after = match &row.last_message {
+                                Some(last) if last.message_id > *own => {
+                                    self.count_unread(room_id, user, Some(own)).await?
+                                }
+                                _ => 0,
+                            };
+                            new.unread_count = counted_after + in_run.count() as u64;
                         }
                         _ => {
                             let unread =
