@@ -353,11 +353,13 @@ impl StreamReader {
                         let trimmed = err.as_service_error().is_some_and(|e| e.is_trimmed_data_access_exception());
                         let err = aws_sdk_dynamodbstreams::error::DisplayErrorContext(&err);
                         tracing::warn!(error = %err, "reading the stream failed; resuming after the last record read");
-                        let Some(shard) = self.shards.get_mut(&id) else { continue };
                         // DynamoDB Local refuses an iterator taken while its shard was empty once
                         // another table's stream has been written: everything in the shard came after
                         // it, so it is read from the first record (from the latest, it would be lost).
-                        if trimmed && shard.last.is_none() {
+                        if trimmed
+                            && let Some(shard) = self.shards.get_mut(&id)
+                            && shard.last.is_none()
+                        {
                             shard.start = ShardIteratorType::TrimHorizon;
                         }
                         let Some(shard) = self.shards.get(&id) else { continue };

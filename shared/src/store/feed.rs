@@ -259,7 +259,8 @@ impl Store {
                         }
                         continue;
                     }
-                    Err(reasons) => reasons,
+                    Err(reasons) if heads.iter().any(|head| failed_at(&reasons, *head)) => reasons,
+                    Err(_) => return Err(Error::internal_msg("appending to feeds failed a condition it cannot fail")),
                 };
                 for ((at, mut share), head) in part.into_iter().zip(heads) {
                     if !failed_at(&reasons, head) {
