@@ -3,7 +3,6 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 /// Seconds since the Unix epoch: what DynamoDB's TTL and the presence windows count in.
 pub fn epoch_secs() -> u64 {
@@ -19,7 +18,42 @@ pub fn now_ms() -> i64 {
 }
 
 pub fn now() -> String {
-    let now = OffsetDateTime::now_utc();
-    let millis = now.replace_nanosecond(now.millisecond() as u32 * 1_000_000).unwrap_or(now);
-    millis.format(&Rfc3339).unwrap_or_default()
+    stamp(OffsetDateTime::now_utc())
+}
+
+/// Always three fraction digits: timestamps end sort keys (a room's activity), so they must sort
+/// as the times they name, and RFC 3339's shortest form does not (`…:05Z` after `…:05.250Z`).
+fn stamp(at: OffsetDateTime) -> String {
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        at.year(),
+        u8::from(at.month()),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second(),
+        at.millisecond()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use time::format_description::well_known::Rfc3339;
+
+    use super::*;
+
+    #[test]
+    fn stamps_sort_as_their_times_and_parse_back() {
+        let second = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
+        let times: Vec<OffsetDateTime> =
+            [0, 100, 120, 123, 999].iter().map(|ms| second + time::Duration::milliseconds(*ms)).collect();
+        let stamps: Vec<String> = times.iter().map(|at| stamp(*at)).collect();
+        assert_eq!(stamps[0], "2027-01-15T08:00:00.000Z");
+        let mut sorted = stamps.clone();
+        sorted.sort();
+        assert_eq!(sorted, stamps);
+        for (stamp, at) in stamps.iter().zip(&times) {
+            assert_eq!(OffsetDateTime::parse(stamp, &Rfc3339).unwrap(), *at);
+        }
+    }
 }
