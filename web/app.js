@@ -804,6 +804,8 @@ function onEvent(event) {
       }
       return;
     }
+    case "room_created":
+      return ensureRoom(event.room_id).then(renderInbox, failed);
     case "member_added":
     case "member_removed":
       return membersChanged(event, data);

@@ -1,9 +1,23 @@
-//! How messages and replies look in replies to clients.
+//! How rooms, messages and replies look in replies to clients and in events.
 
 use serde_json::{Value, json};
 
 use crate::ids::UserId;
-use crate::model::Message;
+use crate::model::{Message, Room};
+
+/// A room as lists, invites and its `room_created` event show it.
+pub fn room(room: &Room) -> Value {
+    json!({
+        "_id": room.room_id,
+        "room_id": room.room_id,
+        "org_id": room.org_id,
+        "room_user_ids": room.room_user_ids,
+        "bookmarks": room.bookmark_names(),
+        "pinned": room.pinned_ids(),
+        "created_at": room.created_at,
+        "created_by": room.created_by,
+    })
+}
 
 /// Per emoji, in the order first used: `{data, count}`.
 pub fn reaction_counts(post: &Message) -> Value {

@@ -149,16 +149,30 @@ fn token_seq(event: &Value) -> u64 {
 async fn a_client_back_from_a_tunnel_syncs_exactly_what_its_connected_twin_got() {
     let app = &spawn_app().await;
     let org = app.org_with("alice", &["bob", "carol"]).await;
+    let mut phone = app.socket("bob", &org).await.unwrap();
+    let mut laptop = app.socket("bob", &org).await.unwrap();
     let dm = app.room(&org, "alice", &["bob"]).await;
     let group = app.room(&org, "alice", &["bob", "carol"]).await;
     let later = app.room(&org, "alice", &["carol"]).await;
     let sync = |since: &str| format!("/api/v1/org/{org}/users/bob/sync?since={since}&limit=7");
+    // Both of Bob's rooms reach both devices (in either order: they are two rooms), each as its
+    // room's first event.
+    for socket in [&mut phone, &mut laptop] {
+        let mut created = Vec::new();
+        for _ in 0..2 {
+            let event = expect_event(socket, "room_created").await;
+            assert_eq!(event["seq"], 1, "{event}");
+            created.push(event["room_id"].as_str().unwrap().to_owned());
+        }
+        created.sort();
+        let mut expected = vec![dm.clone(), group.clone()];
+        expected.sort();
+        assert_eq!(created, expected);
+    }
 
-    let mut phone = app.socket("bob", &org).await.unwrap();
-    let mut laptop = app.socket("bob", &org).await.unwrap();
     app.send(&org, &dm, "alice", "before the tunnel").await;
     let seen = expect_event(&mut laptop, "message_create").await;
-    assert_eq!(seen["seq"], 1, "{seen}");
+    assert_eq!(seen["seq"], 2, "{seen}");
     let token = seen["token"].as_str().unwrap().to_owned();
     expect_event(&mut phone, "message_create").await;
     drop(laptop);

@@ -84,6 +84,9 @@ async fn two_people_chat_in_the_web_client() {
         .await;
     scene.step("pick bob", alice.click("#member-list [data-member=bob]").await).await;
     scene.step("the room opens", alice.until("return document.body.dataset.view === 'room'").await).await;
+    // The new conversation shows in Bob's inbox before anything is written in it.
+    let listed = "return document.querySelectorAll('#inbox .room-item').length === 1";
+    scene.step("bob's inbox lists it", bob.until(listed).await).await;
     scene.step("write", alice.type_into("#message-input", "Lunch at noon?").await).await;
     scene.step("send", alice.click("#send").await).await;
 

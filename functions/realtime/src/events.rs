@@ -107,8 +107,13 @@ pub fn derive(change: &Change) -> Vec<RoomEvent> {
     };
 
     if keys.pk.starts_with("ROOM#") && keys.sk == "META" {
-        let (Some(old), Some(new)) = (parse::<Room>(&change.old), parse::<Room>(&change.new)) else { return events };
+        let (old, Some(new)) = (parse::<Room>(&change.old), parse::<Room>(&change.new)) else { return events };
         let members = || Audience::Users(new.room_user_ids.clone());
+        let Some(old) = old else {
+            // A new room reaches its members' inboxes before its first message does.
+            push("room_created", &new.org_id, Some(&new.room_id), dm_shared::views::room(&new), members());
+            return events;
+        };
         for user in new.room_user_ids.iter().filter(|u| !old.has_member(u)) {
             let data = json!({ "member_id": user, "room_user_ids": new.room_user_ids });
             push("member_added", &new.org_id, Some(&new.room_id), data, members());

@@ -14,6 +14,7 @@ use dm_shared::ids::{OrgId, RoomId, UserId};
 use dm_shared::model::Room;
 use dm_shared::paging::PageQuery;
 use dm_shared::store::{CreatedRoom, InboxOrder, InboxRow, MAX_ROOM_MEMBERS, MembershipChange};
+use dm_shared::views;
 use dm_shared::{AppState, Error, Result};
 use serde::Deserialize;
 use serde::de::IgnoredAny;
@@ -39,20 +40,6 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/org/{org_id}/rooms/{room_id}/members/{member_id}", delete(delete_membership))
         .route("/api/v1/org/{org_id}/rooms/{room_id}/participants", delete(remove_participant));
     service(routes, state)
-}
-
-/// A room as lists and invites show it.
-fn room_json(room: &Room) -> Value {
-    json!({
-        "_id": room.room_id,
-        "room_id": room.room_id,
-        "org_id": room.org_id,
-        "room_user_ids": room.room_user_ids,
-        "bookmarks": room.bookmark_names(),
-        "pinned": room.pinned_ids(),
-        "created_at": room.created_at,
-        "created_by": room.created_by,
-    })
 }
 
 /// Users a request names who are not members of the org: well-formed ids of no one here, as
@@ -212,7 +199,7 @@ fn own(caller: &UserId, user: &UserId) -> Result<()> {
 }
 
 fn inbox_json(room: &Room, row: &InboxRow) -> Value {
-    let mut json = room_json(room);
+    let mut json = views::room(room);
     json["last_message"] = json!(row.last_message);
     json["last_activity_at"] = json!(row.last_activity_at);
     json["unread_count"] = json!(row.unread_count);
@@ -334,7 +321,7 @@ async fn invite(
     let changed = state.store.change_membership(access.room, &change).await?;
     let mut already: Vec<&UserId> = invited.iter().filter(|id| !changed.added.contains(id)).collect();
     already.dedup();
-    Ok(ok(json!({ "room": room_json(&changed.room), "added": changed.added, "already_members": already })))
+    Ok(ok(json!({ "room": views::room(&changed.room), "added": changed.added, "already_members": already })))
 }
 
 /// Removes `member` from the room when the caller may: the member themself, the room's creator or an
