@@ -30,6 +30,13 @@ async fn a_marker_moves_forwards_and_back_and_every_member_sees_it() {
     // What alice sent, she has read; bob has read nothing yet.
     app.settled().await;
     assert_eq!(seen(app, &org, &room, "alice").await, [("alice".into(), json!(second)), ("bob".into(), Value::Null)]);
+    let state = app.get(&format!("/api/v1/org/{org}/rooms/{room}/read-state"), "bob").await;
+    let listed = app.get(&format!("/api/v1/org/{org}/rooms/{room}/messages"), "bob").await;
+    let results = listed.body["results"].as_array().unwrap();
+    let sent_at =
+        results.iter().find(|m| m["id"] == second.as_str()).expect("her second message")["created_at"].clone();
+    assert_eq!(state.body["results"][0]["read_at"], sent_at, "read when she sent it: {}", state.raw);
+    assert_eq!(state.body["results"][1]["read_at"], Value::Null);
 
     // By default the newest message; the same call again changes nothing.
     for _ in 0..2 {

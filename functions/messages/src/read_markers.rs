@@ -8,7 +8,6 @@ use dm_shared::access::RoomAccess;
 use dm_shared::auth::Caller;
 use dm_shared::http::{Path, RawBody, ok, optional_json};
 use dm_shared::ids::{MessageId, OrgId, RoomId, UserId};
-use dm_shared::store::ReadMarker;
 use dm_shared::{AppState, Result};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -35,25 +34,17 @@ pub async fn mark(
             match state.store.newest_message(&room).await? {
                 Some(newest) => newest,
                 // Nothing to read yet: nothing to mark.
-                None => return Ok(ok(no_marker(&room, &caller))),
+                None => return Ok(ok(marker_json(&room, &caller, None, None))),
             }
         }
     };
     let marker = state.store.mark_read(&org, &room, &caller, &message.id).await?;
-    Ok(ok(marker_view(&marker)))
+    Ok(ok(marker_json(&room, &caller, Some(&marker.last_read_message_id), Some(&marker.read_at))))
 }
 
-fn marker_view(marker: &ReadMarker) -> Value {
-    json!({
-        "room_id": marker.room_id,
-        "user_id": marker.user_id,
-        "last_read_message_id": marker.last_read_message_id,
-        "read_at": marker.read_at,
-    })
-}
-
-fn no_marker(room: &RoomId, user: &UserId) -> Value {
-    json!({ "room_id": room, "user_id": user, "last_read_message_id": null, "read_at": null })
+/// A member's marker (`null`s before their first).
+fn marker_json(room: &RoomId, user: &UserId, last_read: Option<&MessageId>, read_at: Option<&str>) -> Value {
+    json!({ "room_id": room, "user_id": user, "last_read_message_id": last_read, "read_at": read_at })
 }
 
 /// `GET .../read-state`: each member's marker, in the room's member order (`null` for one who has
@@ -65,14 +56,14 @@ pub async fn state_of_room(
 ) -> Result<Response> {
     let access = RoomAccess::load(&state.store, &org, &room, &caller, &[]).await?;
     access.require_member()?;
-    let markers = state.store.read_markers(&room).await?;
-    let results: Vec<Value> = access
-        .room
-        .room_user_ids
+    let members = &access.room.room_user_ids;
+    let rows = state.store.read_states(&org, &room, members).await?;
+    let results: Vec<Value> = members
         .iter()
-        .map(|member| match markers.iter().find(|marker| marker.user_id == *member) {
-            Some(marker) => marker_view(marker),
-            None => no_marker(&room, member),
+        .zip(rows)
+        .map(|(member, row)| match row {
+            Some(row) => marker_json(&room, member, row.last_read_message_id.as_ref(), row.read_at.as_deref()),
+            None => marker_json(&room, member, None, None),
         })
         .collect();
     Ok(ok(json!({ "room_id": room, "results": results })))

@@ -153,7 +153,6 @@ pub fn derive(change: &Change) -> Vec<RoomEvent> {
     } else if keys.sk.starts_with("READ#") {
         let (old, new) = (parse::<ReadMarker>(&change.old), parse::<ReadMarker>(&change.new));
         if let Some(new) = new
-            && !new.by_send
             && old.as_ref().is_none_or(|old| old.last_read_message_id != new.last_read_message_id)
         {
             let data =

@@ -36,8 +36,8 @@ pub const UNREAD_SK: &str = "unread_sk";
 const ATTEMPTS: usize = 8;
 /// DynamoDB's limit on the items of one transaction.
 const TRANSACTION_ITEMS: usize = 100;
-/// The most messages counted in one transaction; with a row and a marker for each of a room's
-/// members, a small room's run is one transaction.
+/// The most messages counted in one transaction; with a row for each of a room's members, a small
+/// room's run is one transaction.
 const RUN: usize = 25;
 
 /// The newest message of a room, as an inbox shows it.
@@ -71,6 +71,9 @@ pub struct InboxRow {
     pub unread_count: u64,
     #[serde(default)]
     pub last_read_message_id: Option<MessageId>,
+    /// When the marker was set: by the member's mark, or their message's time when sending moved it.
+    #[serde(default)]
+    pub read_at: Option<String>,
     /// Bumped by every change after the row was written: a change applies only to what it read.
     #[serde(default)]
     pub version: u64,
@@ -93,6 +96,7 @@ impl InboxRow {
             last_message: None,
             unread_count: 0,
             last_read_message_id: None,
+            read_at: None,
             version: 0,
             activity_pk: keys::user_rooms_pk(org, user),
             activity_sk: activity_sort_key(at, room),
@@ -139,7 +143,7 @@ struct Counted {
 }
 
 impl Counted {
-    /// Whether `user`'s row and marker still lack it (`None`: not counted at all yet).
+    /// Whether `user`'s row still lacks it (`None`: not counted at all yet).
     fn lacks(counted: Option<&Self>, user: &UserId) -> bool {
         counted.is_none_or(|counted| !counted.applied.iter().any(|applied| applied == user.as_str()))
     }
@@ -237,7 +241,7 @@ impl Store {
     /// Counts stored messages in their rooms, once each: every member's row gets the newest as its
     /// last message (if newer), every other member one more unread for each after their marker, and a
     /// sender's marker moves to what they sent (what they sent, they have read). A room's messages are
-    /// counted a run at a time: one read of the room, its rows and markers, one transaction.
+    /// counted a run at a time: one read of the room, one of its rows, one transaction.
     pub async fn project_stored(&self, posts: &[Message]) -> Result<()> {
         let mut posts: Vec<&Message> = posts.iter().filter(|post| post.parent.is_none()).collect();
         posts.sort_by(|a, b| (&a.room_id, &a.id).cmp(&(&b.room_id, &b.id)));
@@ -253,15 +257,11 @@ impl Store {
     /// Counts `run` (messages of one room, oldest first), a transaction's worth of members at a time.
     async fn count_run(&self, run: &[&Message]) -> Result<()> {
         let room_id = &run[0].room_id;
-        let mut senders: Vec<&UserId> = run.iter().map(|post| &post.sender_id).collect();
-        senders.sort();
-        senders.dedup();
         let mut conflicts = 0;
         while conflicts < ATTEMPTS {
             let Some(room) = self.get::<Room>(&keys::room(room_id)).await? else { return Ok(()) };
             let members = &room.room_user_ids;
             let mut wanted: Vec<keys::Key> = run.iter().map(|post| keys::counted(room_id, &post.id)).collect();
-            wanted.extend(senders.iter().map(|user| keys::read_marker(room_id, user)));
             wanted.extend(members.iter().map(|user| keys::user_room(&room.org_id, user, room_id)));
             let mut found = self.get_many(&wanted).await?.into_iter();
             let counted = found.by_ref().take(run.len()).map(|item| item.map(from_item::<Counted>).transpose());
@@ -271,13 +271,11 @@ impl Store {
                 .zip(counted.collect::<Result<Vec<_>>>()?)
                 .filter(|(_, counted)| counted.as_ref().is_none_or(|counted| counted.pending))
                 .collect();
-            let markers = found.by_ref().take(senders.len()).map(|item| item.map(from_item::<ReadMarker>).transpose());
-            let markers = markers.collect::<Result<Vec<_>>>()?;
             let rows = found.map(|item| item.map(from_item::<InboxRow>).transpose()).collect::<Result<Vec<_>>>()?;
             if todo.is_empty() {
                 return Ok(());
             }
-            // What each member still lacks, and the members whose rows and markers fit this transaction.
+            // What each member still lacks, and the members whose rows fit this transaction.
             let lacking = |user: &UserId| -> Vec<&Message> {
                 todo.iter()
                     .filter(|(_, counted)| Counted::lacks(counted.as_ref(), user))
@@ -292,12 +290,11 @@ impl Store {
                 if lacks.is_empty() {
                     continue;
                 }
-                let cost = 1 + usize::from(lacks.iter().any(|post| post.sender_id == *user));
-                if cost > budget {
+                if budget == 0 {
                     complete = false;
                     break;
                 }
-                budget -= cost;
+                budget -= 1;
                 part.push((user, row.as_ref(), lacks));
             }
             let applied: Vec<&str> = part.iter().map(|(user, _, _)| user.as_str()).collect();
@@ -322,50 +319,32 @@ impl Store {
                 items.push(self.room_count(room_id, newly_counted)?);
             }
             for (user, row, lacks) in &part {
-                let own = lacks.iter().filter(|post| post.sender_id == **user).map(|post| &post.id).max();
-                if let Some(row) = row {
-                    let mut new = lacks.iter().fold((*row).clone(), |new, post| new.with_last_message(post));
-                    match own {
-                        Some(own) if row.is_unread(own) => {
-                            // Recounted from its own message: counted messages of others after it, and the
-                            // run's that are not counted for everyone yet. The row shows the newest message
-                            // counted in it, so when that is older than its own there is none to read.
-                            new.last_read_message_id = Some(own.clone());
-                            let in_run = todo.iter().filter(|(post, _)| post.sender_id != **user && post.id > *own);
-                            let counted_after = match &row.last_message {
-                                Some(last) if last.message_id > *own => {
-                                    self.count_unread(room_id, user, Some(own)).await?
-                                }
-                                _ => 0,
-                            };
-                            new.unread_count = counted_after + in_run.count() as u64;
-                        }
-                        _ => {
-                            let unread =
-                                lacks.iter().filter(|post| post.sender_id != **user && row.is_unread(&post.id));
-                            new.unread_count += unread.count() as u64;
-                        }
+                let Some(row) = row else { continue };
+                let own = lacks.iter().filter(|post| post.sender_id == **user).max_by(|a, b| a.id.cmp(&b.id));
+                let mut new = lacks.iter().fold((*row).clone(), |new, post| new.with_last_message(post));
+                match own {
+                    Some(own) if row.is_unread(&own.id) => {
+                        // Recounted from its own message: counted messages of others after it, and the
+                        // run's that are not counted for everyone yet. The row shows the newest message
+                        // counted in it, so when that is older than its own there is none to read.
+                        new.last_read_message_id = Some(own.id.clone());
+                        new.read_at = Some(own.created_at.clone());
+                        let in_run = todo.iter().filter(|(post, _)| post.sender_id != **user && post.id > own.id);
+                        let counted_after = match &row.last_message {
+                            Some(last) if last.message_id > own.id => {
+                                self.count_unread(room_id, user, Some(&own.id)).await?
+                            }
+                            _ => 0,
+                        };
+                        new.unread_count = counted_after + in_run.count() as u64;
                     }
-                    if new != **row {
-                        items.push(self.row_put(&room.org_id, user, &new, row.version)?);
+                    _ => {
+                        let unread = lacks.iter().filter(|post| post.sender_id != **user && row.is_unread(&post.id));
+                        new.unread_count += unread.count() as u64;
                     }
                 }
-                let Some(own) = own else { continue };
-                let marker = senders.iter().position(|sender| sender == user).and_then(|at| markers[at].as_ref());
-                if marker.is_none_or(|marker| marker.last_read_message_id < *own) {
-                    let sent = lacks
-                        .iter()
-                        .find(|post| post.id == *own)
-                        .map_or_else(String::new, |post| post.created_at.clone());
-                    let moved = ReadMarker {
-                        org_id: room.org_id.clone(),
-                        room_id: room_id.clone(),
-                        user_id: (*user).clone(),
-                        last_read_message_id: own.clone(),
-                        read_at: sent,
-                        by_send: true,
-                    };
-                    items.push(self.marker_put(&moved, marker)?);
+                if new != **row {
+                    items.push(self.row_put(&room.org_id, user, &new, row.version)?);
                 }
             }
             match self.transact(items).await? {
@@ -473,7 +452,8 @@ impl Store {
     }
 
     /// Sets `user`'s marker in the room at `message` (forwards or back) and recounts what is unread
-    /// after it, in one transaction with the row's version as read.
+    /// after it, in one transaction with the row's version as read. The row is the read state; the
+    /// marker item records the member's own mark, which is what makes the room's `read_marker` event.
     pub async fn mark_read(
         &self,
         org: &OrgId,
@@ -487,7 +467,6 @@ impl Store {
             user_id: user.clone(),
             last_read_message_id: message.clone(),
             read_at: crate::time::now(),
-            by_send: false,
         };
         for _ in 0..ATTEMPTS {
             let Some(row) = self.get::<InboxRow>(&keys::user_room(org, user, room)).await? else {
@@ -495,6 +474,7 @@ impl Store {
             };
             let mut new = row.clone();
             new.last_read_message_id = Some(message.clone());
+            new.read_at = Some(marker.read_at.clone());
             new.unread_count = self.count_unread(room, user, Some(message)).await?;
             let items =
                 vec![self.row_put(org, user, &new, row.version)?, self.put(&keys::read_marker(room, user), &marker)?];
@@ -503,20 +483,6 @@ impl Store {
             }
         }
         Err(Error::conflict("The room kept changing while it was marked read; try again"))
-    }
-
-    /// The put of a moved marker, if the marker is still as read.
-    fn marker_put(&self, marker: &ReadMarker, seen: Option<&ReadMarker>) -> Result<TransactWriteItem> {
-        let put = Put::builder()
-            .table_name(self.table())
-            .set_item(Some(to_item(&keys::read_marker(&marker.room_id, &marker.user_id), marker)?));
-        let put = match seen {
-            None => put.condition_expression("attribute_not_exists(PK)"),
-            Some(seen) => put
-                .condition_expression("last_read_message_id = :seen")
-                .expression_attribute_values(":seen", value(&seen.last_read_message_id)?),
-        };
-        Ok(TransactWriteItem::builder().put(put.build().map_err(Error::internal)?).build())
     }
 
     /// A page of `user`'s rooms with their rows, in `order`; with `unread_only`, rooms with unread

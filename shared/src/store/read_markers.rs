@@ -1,9 +1,10 @@
-//! Read markers: each member's newest read message in a room, one item each under the room, so a
-//! room's receipts are one Query and a change of one is an event for the room.
+//! Read markers: each member's newest read message in a room. Their inbox row holds it (whoever
+//! moved it: their mark, or their own message); a mark of their own is also an item under the room,
+//! whose change is the room's `read_marker` event.
 
 use serde::{Deserialize, Serialize};
 
-use super::{Order, Store, from_item, keys};
+use super::{InboxRow, Order, Store, from_item, keys};
 use crate::error::Result;
 use crate::ids::{MessageId, OrgId, RoomId, UserId};
 use crate::model::Message;
@@ -17,16 +18,14 @@ pub struct ReadMarker {
     /// Everything up to and including it is read.
     pub last_read_message_id: MessageId,
     pub read_at: String,
-    /// Moved by the member's own send: their message says as much, so no event is made of it.
-    #[serde(default)]
-    pub by_send: bool,
 }
 
 impl Store {
-    /// Every marker set in the room (members who never read have none).
-    pub async fn read_markers(&self, room: &RoomId) -> Result<Vec<ReadMarker>> {
-        let items = self.query_all(keys::room_pk(room), keys::READ_PREFIX, true).await?;
-        items.into_iter().map(from_item).collect()
+    /// The read state of each of `members` in the room: their rows (`None` for one without).
+    pub async fn read_states(&self, org: &OrgId, room: &RoomId, members: &[UserId]) -> Result<Vec<Option<InboxRow>>> {
+        let wanted: Vec<keys::Key> = members.iter().map(|user| keys::user_room(org, user, room)).collect();
+        let rows = self.get_many(&wanted).await?;
+        rows.into_iter().map(|row| row.map(from_item).transpose()).collect()
     }
 
     /// The room's newest message, if it has any.
