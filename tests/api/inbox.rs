@@ -222,3 +222,23 @@ async fn a_reply_that_outlived_its_message_is_removed() {
     assert!(stored(app, format!("ROOM#{room}"), format!("THREAD#{message}#{reply}")).await.is_none(), "the reply");
     assert!(stored(app, format!("MSG#{reply}"), "META".into()).await.is_none(), "its pointer");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_who_joins_is_counted_from_then_on_and_one_who_left_no_more() {
+    let app = &spawn_app().await;
+    let org = app.org_with("alice", &["bob", "carol"]).await;
+    let room = app.room(&org, "alice", &["bob", "carol"]).await;
+    let base = format!("/api/v1/org/{org}/rooms/{room}");
+    // The projector has counted this room with its first members before they change.
+    app.send(&org, &room, "alice", "before").await;
+    app.settled().await;
+    assert_eq!(unread(app, &org, "carol").await, json!({ "rooms": 1, "messages": 1 }));
+
+    assert!(app.put(&format!("{base}/remove-member/carol"), "alice").await.status.is_success());
+    assert!(app.put(&format!("{base}/add-member/carol"), "alice").await.status.is_success());
+    assert!(app.put(&format!("{base}/remove-member/bob"), "alice").await.status.is_success());
+    app.send(&org, &room, "alice", "after").await;
+    app.settled().await;
+    assert_eq!(unread(app, &org, "carol").await, json!({ "rooms": 1, "messages": 1 }), "counted since she came back");
+    assert_eq!(unread(app, &org, "bob").await, json!({ "rooms": 0, "messages": 0 }), "gone with his row");
+}

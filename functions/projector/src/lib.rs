@@ -9,9 +9,12 @@
 //! A room's changes are projected in order, new posts a run at a time; rooms are independent of each
 //! other (the stream keeps a room's items in one shard, in order), so a batch's rooms go at once.
 
+use std::sync::Arc;
+
 use dm_shared::ids::RoomId;
 use dm_shared::media::Media;
 use dm_shared::model::Message;
+use dm_shared::store::KnownMembers;
 use dm_shared::stream::{Change, Consumer, in_groups};
 use dm_shared::{AppState, Result};
 
@@ -24,6 +27,7 @@ const ROOMS_AT_ONCE: usize = 16;
 pub struct Projector {
     state: AppState,
     media: Media,
+    members: Arc<KnownMembers>,
 }
 
 /// What one change asks of the projector.
@@ -62,7 +66,7 @@ impl Consumer for Projector {
 impl Projector {
     pub fn new(state: AppState) -> Self {
         let media = Media::new(&state);
-        Self { state, media }
+        Self { state, media, members: Arc::default() }
     }
 
     /// Projects `changes`, each room's in order, stopping a room at its first change that fails;
@@ -98,7 +102,7 @@ impl Projector {
         for reply in posts.iter().filter(|post| post.parent.is_some()) {
             store.count_reply(reply).await?;
         }
-        store.project_stored(&posts).await?;
+        store.project_stored(&posts, &self.members).await?;
         for key in posts.iter().flat_map(files) {
             self.media.mark_referenced(&key).await?;
         }

@@ -9,6 +9,9 @@
 //! messages of other members after their marker, which is also how a marker moved by hand, and a
 //! row that showed a deleted message, are recounted.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
 use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnConsumedCapacity, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 
@@ -149,6 +152,32 @@ impl Counted {
     }
 }
 
+/// The members of rooms as the projector last read them: which rows a run reads in the request that
+/// reads its room. A wrong guess costs a second read, never a wrong count.
+#[derive(Default)]
+pub struct KnownMembers(Mutex<HashMap<RoomId, Vec<UserId>>>);
+
+/// Rooms remembered before the memory starts again: a bound, not a cache policy.
+const KNOWN_ROOMS: usize = 10_000;
+
+impl KnownMembers {
+    fn of(&self, room: &RoomId) -> Vec<UserId> {
+        self.lock().get(room).cloned().unwrap_or_default()
+    }
+
+    fn remember(&self, room: &RoomId, members: &[UserId]) {
+        let mut known = self.lock();
+        if known.len() >= KNOWN_ROOMS {
+            known.clear();
+        }
+        known.insert(room.clone(), members.to_vec());
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<RoomId, Vec<UserId>>> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
 /// How a member's inbox is ordered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum InboxOrder {
@@ -241,29 +270,39 @@ impl Store {
     /// Counts stored messages in their rooms, once each: every member's row gets the newest as its
     /// last message (if newer), every other member one more unread for each after their marker, and a
     /// sender's marker moves to what they sent (what they sent, they have read). A room's messages are
-    /// counted a run at a time: one read of the room, one of its rows, one transaction.
-    pub async fn project_stored(&self, posts: &[Message]) -> Result<()> {
+    /// counted a run at a time: one read of the room with the rows of the members `known` names for
+    /// it (again, when they are not its members), one transaction.
+    pub async fn project_stored(&self, posts: &[Message], known: &KnownMembers) -> Result<()> {
         let mut posts: Vec<&Message> = posts.iter().filter(|post| post.parent.is_none()).collect();
         posts.sort_by(|a, b| (&a.room_id, &a.id).cmp(&(&b.room_id, &b.id)));
         posts.dedup_by(|a, b| a.id == b.id);
         for room in posts.chunk_by(|a, b| a.room_id == b.room_id) {
             for run in room.chunks(RUN) {
-                self.count_run(run).await?;
+                self.count_run(run, known).await?;
             }
         }
         Ok(())
     }
 
     /// Counts `run` (messages of one room, oldest first), a transaction's worth of members at a time.
-    async fn count_run(&self, run: &[&Message]) -> Result<()> {
-        let room_id = &run[0].room_id;
+    async fn count_run(&self, run: &[&Message], known: &KnownMembers) -> Result<()> {
+        let (room_id, org) = (&run[0].room_id, &run[0].org_id);
+        let mut guess = known.of(room_id);
         let mut conflicts = 0;
         while conflicts < ATTEMPTS {
-            let Some(room) = self.get::<Room>(&keys::room(room_id)).await? else { return Ok(()) };
-            let members = &room.room_user_ids;
-            let mut wanted: Vec<keys::Key> = run.iter().map(|post| keys::counted(room_id, &post.id)).collect();
-            wanted.extend(members.iter().map(|user| keys::user_room(&room.org_id, user, room_id)));
+            let mut wanted = vec![keys::room(room_id)];
+            wanted.extend(run.iter().map(|post| keys::counted(room_id, &post.id)));
+            wanted.extend(guess.iter().map(|user| keys::user_room(org, user, room_id)));
             let mut found = self.get_many(&wanted).await?.into_iter();
+            let Some(room) = found.next().flatten().map(from_item::<Room>).transpose()? else { return Ok(()) };
+            if room.room_user_ids != guess {
+                // The room's first run here, or its members changed: read again, their rows.
+                guess = room.room_user_ids;
+                known.remember(room_id, &guess);
+                conflicts += 1;
+                continue;
+            }
+            let members = &room.room_user_ids;
             let counted = found.by_ref().take(run.len()).map(|item| item.map(from_item::<Counted>).transpose());
             let todo: Vec<(&Message, Option<Counted>)> = run
                 .iter()

@@ -40,7 +40,8 @@ pub use bookmarks::{Bookmark, MAX_BOOKMARKS};
 pub use connections::{CONNECTION_TTL_SECS, Connection};
 pub use feed::{Appended, FEED_RETENTION_SECS, FeedEntry, Numbered, Share, SyncToken};
 pub use inbox::{
-    ACTIVITY_INDEX, ACTIVITY_PK, ACTIVITY_SK, InboxOrder, InboxRow, LastMessage, PREVIEW_CHARS, UnreadTotals,
+    ACTIVITY_INDEX, ACTIVITY_PK, ACTIVITY_SK, InboxOrder, InboxRow, KnownMembers, LastMessage, PREVIEW_CHARS,
+    UnreadTotals,
 };
 pub use keys::Key;
 pub use messages::{IDEMPOTENCY_TTL_SECS, MAX_PINS, Pointer, SendReceipt, Sent, Version};
