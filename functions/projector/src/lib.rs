@@ -98,11 +98,14 @@ impl Projector {
     async fn stored(&self, posts: &[&Message]) -> Result<()> {
         let store = &self.state.store;
         let posts: Vec<Message> = posts.iter().map(|post| (*post).clone()).collect();
-        store.index_posts(&posts).await?;
-        for reply in posts.iter().filter(|post| post.parent.is_some()) {
-            store.count_reply(reply).await?;
-        }
-        store.project_stored(&posts, &self.members).await?;
+        // Counted while indexed: the inbox (what every member is waiting on) does not wait for the index.
+        let count = async {
+            for reply in posts.iter().filter(|post| post.parent.is_some()) {
+                store.count_reply(reply).await?;
+            }
+            store.project_stored(&posts, &self.members).await
+        };
+        tokio::try_join!(count, store.index_posts(&posts))?;
         for key in posts.iter().flat_map(files) {
             self.media.mark_referenced(&key).await?;
         }
