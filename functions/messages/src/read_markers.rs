@@ -57,7 +57,7 @@ pub async fn state_of_room(
     let access = RoomAccess::load(&state.store, &org, &room, &caller, &[]).await?;
     access.require_member()?;
     let members = &access.room.room_user_ids;
-    let rows = state.store.read_states(&org, &room, members).await?;
+    let rows = state.store.member_rows(&org, &room, members).await?;
     let results: Vec<Value> = members
         .iter()
         .zip(rows)

@@ -439,14 +439,12 @@ impl Store {
         }
         for _ in 0..ATTEMPTS {
             let Some(room) = self.get::<Room>(&keys::room(room_id)).await? else { return Ok(()) };
-            let wanted: Vec<_> =
-                room.room_user_ids.iter().map(|user| keys::user_room(&room.org_id, user, room_id)).collect();
-            let rows = self.get_many(&wanted).await?;
+            let rows = self.member_rows(&room.org_id, room_id, &room.room_user_ids).await?;
             let shown = |row: &InboxRow| row.last_message.as_ref().is_some_and(|last| last.message_id == post.id);
             let mut newest = None;
             let mut items = Vec::new();
             for (user, row) in room.room_user_ids.iter().zip(rows) {
-                let Some(row) = row.map(from_item::<InboxRow>).transpose()? else { continue };
+                let Some(row) = row else { continue };
                 let mut new = row.clone();
                 if shown(&row) {
                     if newest.is_none() {
@@ -470,6 +468,14 @@ impl Store {
             }
         }
         Err(Error::conflict("the inbox kept changing while a message was uncounted"))
+    }
+
+    /// The rows of `members` in the room, in their order (`None` for one without): their inbox and
+    /// read state, in one read.
+    pub async fn member_rows(&self, org: &OrgId, room: &RoomId, members: &[UserId]) -> Result<Vec<Option<InboxRow>>> {
+        let wanted: Vec<keys::Key> = members.iter().map(|user| keys::user_room(org, user, room)).collect();
+        let rows = self.get_many(&wanted).await?;
+        rows.into_iter().map(|row| row.map(from_item).transpose()).collect()
     }
 
     /// An edited message's new text in the previews that show it.

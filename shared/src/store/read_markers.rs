@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{InboxRow, Order, Store, from_item, keys};
+use super::{Order, Store, from_item, keys};
 use crate::error::Result;
 use crate::ids::{MessageId, OrgId, RoomId, UserId};
 use crate::model::Message;
@@ -21,13 +21,6 @@ pub struct ReadMarker {
 }
 
 impl Store {
-    /// The read state of each of `members` in the room: their rows (`None` for one without).
-    pub async fn read_states(&self, org: &OrgId, room: &RoomId, members: &[UserId]) -> Result<Vec<Option<InboxRow>>> {
-        let wanted: Vec<keys::Key> = members.iter().map(|user| keys::user_room(org, user, room)).collect();
-        let rows = self.get_many(&wanted).await?;
-        rows.into_iter().map(|row| row.map(from_item).transpose()).collect()
-    }
-
     /// The room's newest message, if it has any.
     pub async fn newest_message(&self, room: &RoomId) -> Result<Option<Message>> {
         let first = PageRequest { limit: 1, cursor: None };
