@@ -269,10 +269,11 @@ async fn a_stream_batch_as_lambda_delivers_it_reaches_the_rooms_sockets() {
     let batch = include_str!("data/dynamodb_stream_insert.json")
         .replace("{{keys}}", &keys.to_string())
         .replace("{{new_image}}", &image);
-    let realtime = dm_realtime::Realtime::new(state, app.stack.connections_endpoint()).unwrap();
     let mut pushed = Vec::new();
-    // Delivered twice, as a retried batch is: pushed again, numbered and kept once.
+    // Delivered twice, as a retried batch is (the second time to another instance, which knows
+    // nothing of the first): pushed again, numbered and kept once.
     for _ in 0..2 {
+        let realtime = dm_realtime::Realtime::new(state.clone(), app.stack.connections_endpoint()).unwrap();
         let answer = dm_realtime::handle(&realtime, serde_json::from_str(&batch).unwrap()).await.unwrap();
         assert_eq!(answer["batchItemFailures"], json!([]), "{answer}");
         let event = dm_tests::next_event(&mut socket, std::time::Duration::from_secs(10)).await.expect("an event");

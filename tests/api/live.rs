@@ -252,3 +252,49 @@ async fn a_client_back_from_a_tunnel_syncs_exactly_what_its_connected_twin_got()
 async fn expect_event_any(socket: &mut Socket) -> Value {
     dm_tests::next_event(socket, Duration::from_secs(30)).await.expect("an event")
 }
+
+/// Two pushers (as two stream shards' functions are) append to one user's feed at once, each from
+/// its own room and each with its own, soon stale, idea of where the feed ends: every event gets a
+/// number of its own, one after the other, each room's in order, each once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_pushers_appending_to_one_feed_at_once_never_share_a_number() {
+    use dm_shared::ids::{OrgId, RoomId, UserId};
+    use dm_shared::store::Share;
+
+    let app = &spawn_app().await;
+    let (org, first) = setup(app).await;
+    let second = app.room(&org, "alice", &["bob", "carol"]).await;
+    let store = &app.stack.state.store;
+    let (org, bob) = (OrgId::parse(org).unwrap(), UserId::parse("bob").unwrap());
+    const EACH: u64 = 20;
+    let pusher = |room: String| {
+        let (org, bob) = (org.clone(), bob.clone());
+        async move {
+            let room = RoomId::parse(room).unwrap();
+            let mut known = 0;
+            for n in 0..EACH {
+                let events = vec![json!({ "room_id": room, "n": n })];
+                let share = Share { user: bob.clone(), events, known };
+                let change = format!("{:03}", n + 1);
+                let appended = store.append_to_feeds(&org, &room, &change, false, vec![share]).await.unwrap();
+                known = appended[0].last;
+            }
+        }
+    };
+    tokio::join!(pusher(first.clone()), pusher(second.clone()));
+
+    let (entries, more) = store.feed_after(&org, &bob, 0, 100).await.unwrap();
+    assert!(!more);
+    let seqs: Vec<u64> = entries.iter().map(|entry| entry.seq).collect();
+    assert!(seqs.windows(2).all(|pair| pair[1] == pair[0] + 1), "one after the other: {seqs:?}");
+    for room in [&first, &second] {
+        let of_room: Vec<u64> = entries
+            .iter()
+            .map(|entry| serde_json::from_str::<Value>(&entry.event).unwrap())
+            // The room's own events (its creation) are pushed into the same feed meanwhile.
+            .filter(|event| event["room_id"] == room.as_str())
+            .filter_map(|event| event["n"].as_u64())
+            .collect();
+        assert_eq!(of_room, (0..EACH).collect::<Vec<_>>(), "{room}: each once, in order");
+    }
+}

@@ -92,8 +92,8 @@ fn the_realtime_filter_passes_the_items_that_make_events_only() {
     for (pk, sk) in [
         ("ROOM#r1", "EVENT_SEQ"),
         ("ORG#o1#USER#alice#FEED", "E#00000000000000000001"),
-        ("ORG#o1#USER#alice#FEED#HEAD", "META"),
-        ("ORG#o1#USER#alice#CONNECTIONS", "CONN#abc"),
+        ("ORG#o1#USER#alice", "ROOM#r1"),
+        ("ROOM#r1", "COUNTED#01J"),
         ("ROOM#r1#TYPING", "USER#alice"),
         ("ROOM#r1", "COUNT"),
     ] {

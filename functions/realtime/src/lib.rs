@@ -215,7 +215,7 @@ impl Realtime {
             let known = |user: &UserId| known.get(&(org.clone(), user.clone())).copied().unwrap_or_default();
             shares.into_iter().map(|(user, events)| Share { known: known(&user), user, events }).collect()
         };
-        let appended = store.append_to_feeds(&org, &room, &change.sequence_number, shares).await?;
+        let appended = store.append_to_feeds(&org, &room, &change.sequence_number, numbered.again, shares).await?;
         let org = &org;
         let sends = appended.into_iter().map(|Appended { user, entries, last }| async move {
             locked(&self.known.feeds).insert((org.clone(), user.clone()), last);

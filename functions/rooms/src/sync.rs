@@ -44,11 +44,9 @@ pub async fn sync(
     since.check_retained()?;
     let (entries, more) = state.store.feed_after(&org, &user, since.seq, page.limit).await?;
     let events = entries.iter().map(|entry| entry.event_with_token()).collect::<Result<Vec<Value>>>()?;
-    let token = match entries.last() {
-        Some(last) => SyncToken { seq: last.seq, at_ms: last.at_ms },
-        // Nothing new: the same place, known now.
-        None => SyncToken { seq: since.seq, at_ms: dm_shared::time::now_ms() },
-    };
+    // Nothing new: the same token, which expires with the entry it names (once every entry has
+    // expired a feed may start again from 1, and a token must not outlive what it counts from).
+    let token = entries.last().map_or(since, |last| SyncToken { seq: last.seq, at_ms: last.at_ms });
     let next = more.then(|| format!("{}?since={token}&limit={}", uri.path(), page.limit));
     Ok(ok(json!({ "events": events, "next": next, "token": token.to_string() })))
 }

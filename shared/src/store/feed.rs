@@ -1,16 +1,14 @@
 //! What a reconnecting client catches up from. Each room event gets the room's next `seq`, once (the
 //! room's sequence item remembers the change it numbered last), and lands in the feed of every user
-//! it is sent to, numbered there too (every recipient's entries in one transaction): a user's feed
-//! holds, in order, the events their connections were sent, for 7 days, and a sync token names a
-//! place in it. A change delivered again finds its numbers and entries where it left them.
+//! it is sent to, numbered there too (every recipient's entries in one transaction, each entry one
+//! item): a user's feed holds, in order, the events their connections were sent, for 7 days, and a
+//! sync token names a place in it. A change delivered again finds its numbers and entries where it
+//! left them.
 
-use std::collections::HashMap;
-
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem};
+use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::messages::tx_update;
 use super::{Store, failed_at, from_item, keys};
 use crate::error::{Error, Result};
 use crate::ids::{OrgId, RoomId, UserId};
@@ -19,11 +17,18 @@ use crate::time::{epoch_secs, now_ms};
 
 /// How long the feed keeps an event; a token older than this is refused (410).
 pub const FEED_RETENTION_SECS: u64 = 7 * 24 * 3600;
-/// Tries at numbering before giving up: only another room's events for the same user, appended at
-/// the same moment by another stream shard, make one fail.
+/// Tries at numbering before giving up: only another instance numbering the same room's changes
+/// makes one fail.
 const ATTEMPTS: usize = 8;
+/// Tries at appending to a feed: another pusher appending to the same feed (another room's events
+/// for the same user, from another stream shard) takes a place first at most once a request.
+const APPEND_ATTEMPTS: usize = 32;
+/// Appends that chase a busy pusher place by place before reading where the feed ends.
+const READ_END_EVERY: usize = 4;
 /// DynamoDB's limit on the items of one transaction.
 const TRANSACTION_ITEMS: usize = 100;
+/// Entries read a page at a time when looking for a change delivered again.
+const APPENDED_BEFORE_PAGE: usize = 25;
 
 /// Stream sequence numbers are decimal strings of up to 40 digits: padded, they compare as numbers.
 fn padded(sequence_number: &str) -> String {
@@ -40,13 +45,15 @@ struct Sequence {
     members: Vec<UserId>,
 }
 
-/// A change's place in its room: the `seq`s of its events (`first..=last`), and the members they
-/// are for. Kept by the caller, it is the guess the room's next change starts from.
+/// A change's place in its room: the `seq`s of its events (`first..=last`), the members they are
+/// for, and whether it was numbered before (delivered again). Kept by the caller, it is the guess
+/// the room's next change starts from.
 #[derive(Clone, Debug)]
 pub struct Numbered {
     pub first: u64,
     pub last: u64,
     pub members: Vec<UserId>,
+    pub again: bool,
 }
 
 /// An event in a user's feed: the event as pushed (without its token) and its place.
@@ -56,6 +63,9 @@ pub struct FeedEntry {
     pub at_ms: i64,
     pub event: String,
     pub ttl: u64,
+    /// The room and change it is of, which a change delivered again looks for.
+    #[serde(default)]
+    source: String,
 }
 
 impl FeedEntry {
@@ -78,10 +88,17 @@ pub struct Share {
 
 impl Share {
     /// The share's events as the entries numbered from `first`, appended at `at_ms`.
-    fn entries(&self, first: u64, at_ms: i64) -> Vec<FeedEntry> {
+    fn entries(&self, first: u64, at_ms: i64, source: &str) -> Vec<FeedEntry> {
         let ttl = u64::try_from(at_ms / 1000).unwrap_or_default() + FEED_RETENTION_SECS;
         let numbered = self.events.iter().zip(first..);
-        numbered.map(|(event, seq)| FeedEntry { seq, at_ms, event: event.to_string(), ttl }).collect()
+        let entry = |(event, seq): (&Value, u64)| FeedEntry {
+            seq,
+            at_ms,
+            event: event.to_string(),
+            ttl,
+            source: source.to_owned(),
+        };
+        numbered.map(entry).collect()
     }
 }
 
@@ -93,12 +110,12 @@ pub struct Appended {
     pub last: u64,
 }
 
-/// Shares split into transactions of at most DynamoDB's 100 items (a head and its entries each).
+/// Shares split into transactions of at most DynamoDB's 100 items (an entry each).
 fn parts(shares: Vec<(usize, Share)>) -> Vec<Vec<(usize, Share)>> {
     let mut parts: Vec<Vec<(usize, Share)>> = Vec::new();
     let mut items = 0;
     for share in shares {
-        let size = 1 + share.1.events.len();
+        let size = share.1.events.len();
         match parts.last_mut() {
             Some(part) if items + size <= TRANSACTION_ITEMS => part.push(share),
             _ => {
@@ -141,15 +158,9 @@ impl std::fmt::Display for SyncToken {
     }
 }
 
-/// What a user's feed head remembers of a room: the last change appended from it, where its
-/// entries start, and when.
-fn room_mark(change: &str, first: u64, at_ms: i64) -> String {
-    format!("{change}|{first}|{at_ms}")
-}
-
-fn parse_mark(mark: &str) -> Option<(&str, u64, i64)> {
-    let mut parts = mark.split('|');
-    Some((parts.next()?, parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
+/// The `source` of a change's entries (with no change: what every entry of the room starts with).
+fn entry_source(room: &RoomId, change: &str) -> String {
+    if change.is_empty() { format!("{room}|") } else { format!("{room}|{}", padded(change)) }
 }
 
 impl Store {
@@ -203,13 +214,17 @@ impl Store {
                 None => update.condition_expression("attribute_not_exists(seq)"),
             };
             let stored = match self.update_or_current(update).await? {
-                Ok(()) => return Ok(Some(Numbered { first: next.first, last: next.seq, members: next.members })),
+                Ok(()) => {
+                    let numbered = Numbered { first: next.first, last: next.seq, members: next.members, again: false };
+                    return Ok(Some(numbered));
+                }
                 Err(stored) => stored.map(from_item::<Sequence>).transpose()?,
             };
             match stored {
                 // Numbered before: the same numbers, or none when a later change was numbered too.
                 Some(stored) if stored.change >= change => {
-                    let again = Numbered { first: stored.first, last: stored.seq, members: stored.members };
+                    let again =
+                        Numbered { first: stored.first, last: stored.seq, members: stored.members, again: true };
                     return Ok((stored.change == change).then_some(again));
                 }
                 // The guess was stale (another instance numbered since): from what is stored.
@@ -221,33 +236,45 @@ impl Store {
 
     /// Appends each share's events (each as pushed, without its token), all of one `change` in
     /// `room`, to its user's feed, every user's in one transaction (as many as DynamoDB's limit on
-    /// items needs): for each user, the entries (the same ones when the change comes again) and the
-    /// feed's last number after it, in the order of `shares`. A share's `known` is that number as the
-    /// caller last saw it (0: unknown): right, the append is one request for everyone.
+    /// items needs): for each user, the entries and the feed's last number after them, in the order
+    /// of `shares`. Each entry is put only where its number is free, so two pushers appending to one
+    /// feed at once never share a number: the one refused reads where the feed ends and goes on from
+    /// there. A share's `known` is that end as the caller last saw it (0: unknown): right, the append
+    /// is one request for everyone. `again`: the change was numbered before (delivered again), so
+    /// what a feed already holds of it is taken as it is, not appended twice.
     pub async fn append_to_feeds(
         &self,
         org: &OrgId,
         room: &RoomId,
         change: &str,
+        again: bool,
         shares: Vec<Share>,
     ) -> Result<Vec<Appended>> {
-        let change = padded(change);
-        let mark_name = format!("room#{room}");
-        let mut pending: Vec<(usize, Share)> = shares.into_iter().enumerate().collect();
-        let mut done: Vec<(usize, Appended)> = Vec::with_capacity(pending.len());
-        for _ in 0..ATTEMPTS {
+        let source = entry_source(room, change);
+        let mut pending: Vec<(usize, Share)> = Vec::with_capacity(shares.len());
+        let mut done: Vec<(usize, Appended)> = Vec::with_capacity(shares.len());
+        for (at, share) in shares.into_iter().enumerate() {
+            match again {
+                true => match self.appended_before(org, &share.user, room, &source).await? {
+                    Some(appended) => done.push((at, appended)),
+                    None => pending.push((at, share)),
+                },
+                false => pending.push((at, share)),
+            }
+        }
+        for attempt in 0..APPEND_ATTEMPTS {
+            for (_, share) in pending.iter_mut().filter(|(_, share)| share.known == 0) {
+                share.known = self.feed_newest(org, &share.user).await?.map_or(0, |newest| newest.seq);
+            }
             let mut next = Vec::new();
             for part in parts(pending) {
                 let at_ms = now_ms();
                 let mut items = Vec::new();
-                let mut heads = Vec::with_capacity(part.len());
                 let mut added = Vec::with_capacity(part.len());
                 for (_, share) in &part {
-                    heads.push(items.len());
-                    let entries = share.entries(share.known + 1, at_ms);
-                    items.push(self.head_update(org, share, &mark_name, &change, entries.len() as u64, at_ms)?);
+                    let entries = share.entries(share.known + 1, at_ms, &source);
                     for entry in &entries {
-                        items.push(self.put(&keys::feed_entry(org, &share.user, entry.seq), entry)?);
+                        items.push(self.put_new(&keys::feed_entry(org, &share.user, entry.seq), entry)?);
                     }
                     added.push(entries);
                 }
@@ -259,30 +286,21 @@ impl Store {
                         }
                         continue;
                     }
-                    Err(reasons) if heads.iter().any(|head| failed_at(&reasons, *head)) => reasons,
-                    Err(_) => return Err(Error::internal_msg("appending to feeds failed a condition it cannot fail")),
+                    Err(reasons) => reasons,
                 };
-                for ((at, mut share), head) in part.into_iter().zip(heads) {
-                    if !failed_at(&reasons, head) {
-                        // Cancelled for another user's head: again as it was.
-                        next.push((at, share));
-                        continue;
+                let mut item = 0;
+                for ((at, mut share), entries) in part.into_iter().zip(added) {
+                    let taken = (0..entries.len()).filter(|n| failed_at(&reasons, item + n)).max();
+                    item += entries.len();
+                    if let Some(n) = taken {
+                        // Another pusher got to the feed first. The place found taken holds an entry,
+                        // so the next one is free to follow it (a feed never gets a gap); every few
+                        // tries, from where the feed ends now, to catch up with a busy pusher.
+                        let read_end = attempt % READ_END_EVERY == READ_END_EVERY - 1;
+                        share.known = if read_end { 0 } else { share.known + n as u64 + 1 };
                     }
-                    let stored: HashMap<String, Value> =
-                        reasons[head].item().map(|item| from_item(item.clone())).transpose()?.unwrap_or_default();
-                    let stored_last = stored.get("seq").and_then(Value::as_u64).unwrap_or_default();
-                    let mark = stored.get(&mark_name).and_then(Value::as_str).and_then(parse_mark);
-                    match mark {
-                        Some((appended, first, at_ms)) if appended >= change.as_str() => {
-                            // Appended already: the same entries (or, were it an older change, none to send again).
-                            let entries = if appended == change { share.entries(first, at_ms) } else { Vec::new() };
-                            done.push((at, Appended { user: share.user, entries, last: stored_last }));
-                        }
-                        _ => {
-                            share.known = stored_last;
-                            next.push((at, share));
-                        }
-                    }
+                    // Otherwise cancelled for another user's feed: again as it was.
+                    next.push((at, share));
                 }
             }
             pending = next;
@@ -294,34 +312,45 @@ impl Store {
         Err(Error::Unavailable("appending to feeds kept conflicting".into()))
     }
 
-    /// The update of `share`'s feed head that appends `count` entries of `change` after its `known`
-    /// last, if the head is still there and has nothing of this change or a later one of the room.
-    fn head_update(
+    /// The newest entry of `user`'s feed, after which their next one goes (none: the feed starts at
+    /// 1). Expired or not: once the entries a token could name have expired, so has the token.
+    async fn feed_newest(&self, org: &OrgId, user: &UserId) -> Result<Option<FeedEntry>> {
+        let (items, _) = self.query_limited(keys::feed_pk(org, user), None, false, None, 1).await?;
+        items.into_iter().next().map(from_item).transpose()
+    }
+
+    /// A change's entries already in `user`'s feed, read back from its end: the change is the
+    /// room's latest, so the first entry of the room met there is either one of them or of an
+    /// earlier change (nothing of this one).
+    async fn appended_before(
         &self,
         org: &OrgId,
-        share: &Share,
-        mark_name: &str,
-        change: &str,
-        count: u64,
-        at_ms: i64,
-    ) -> Result<TransactWriteItem> {
-        let last = share.known;
-        let update = self
-            .update_builder(&keys::feed_head(org, &share.user))
-            .update_expression("SET seq = :seq, #mark = :mark")
-            .expression_attribute_names("#mark", mark_name)
-            .expression_attribute_values(":seq", AttributeValue::N((last + count).to_string()))
-            .expression_attribute_values(":mark", AttributeValue::S(room_mark(change, last + 1, at_ms)))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-        let update = match last {
-            0 => update.condition_expression("attribute_not_exists(seq) AND attribute_not_exists(#mark)"),
-            // Marks start with their change: one below `{change}|` is an earlier change's.
-            _ => update
-                .condition_expression("seq = :last AND (attribute_not_exists(#mark) OR #mark < :change)")
-                .expression_attribute_values(":last", AttributeValue::N(last.to_string()))
-                .expression_attribute_values(":change", AttributeValue::S(format!("{change}|"))),
-        };
-        tx_update(update)
+        user: &UserId,
+        room: &RoomId,
+        source: &str,
+    ) -> Result<Option<Appended>> {
+        let of_room = entry_source(room, "");
+        let (mut start, mut last, mut found) = (None, None, Vec::<FeedEntry>::new());
+        'read: loop {
+            let (items, next) =
+                self.query_limited(keys::feed_pk(org, user), None, false, start, APPENDED_BEFORE_PAGE).await?;
+            for entry in items.into_iter().map(from_item::<FeedEntry>) {
+                let entry = entry?;
+                last.get_or_insert(entry.seq);
+                if entry.source == source {
+                    found.push(entry);
+                } else if !found.is_empty() || entry.source.starts_with(&of_room) {
+                    break 'read;
+                }
+            }
+            match next {
+                Some(next) => start = Some(next),
+                None => break,
+            }
+        }
+        found.reverse();
+        let last = last.unwrap_or_default();
+        Ok((!found.is_empty()).then(|| Appended { user: user.clone(), entries: found, last }))
     }
 
     /// Up to `limit` entries of `user`'s feed after `seq`, oldest first, and whether more follow.
@@ -342,9 +371,12 @@ impl Store {
         Ok((entries.into_iter().filter(|entry| entry.ttl > now).collect(), more))
     }
 
-    /// Where `user`'s feed ends now: the token of "from now on".
+    /// Where `user`'s feed ends now: the token of "from now on", as old as the entry it names (a
+    /// feed with nothing in it: now), so it expires with that entry.
     pub async fn feed_end(&self, org: &OrgId, user: &UserId) -> Result<SyncToken> {
-        let head: HashMap<String, Value> = self.get(&keys::feed_head(org, user)).await?.unwrap_or_default();
-        Ok(SyncToken { seq: head.get("seq").and_then(Value::as_u64).unwrap_or_default(), at_ms: now_ms() })
+        Ok(match self.feed_newest(org, user).await? {
+            Some(newest) if newest.ttl > epoch_secs() => SyncToken { seq: newest.seq, at_ms: newest.at_ms },
+            _ => SyncToken { seq: 0, at_ms: now_ms() },
+        })
     }
 }

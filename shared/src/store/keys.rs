@@ -219,14 +219,9 @@ pub fn event_sequence(room: &RoomId) -> Key {
     Key { pk: format!("ROOM#{room}"), sk: "EVENT_SEQ".into() }
 }
 
-/// A user's feed of the room events they were sent: its head, then one entry per event.
+/// A user's feed of the room events they were sent: one entry per event.
 pub fn feed_pk(org: &OrgId, user: &UserId) -> String {
     format!("ORG#{org}#USER#{user}#FEED")
-}
-
-/// Apart from the entries, so a Query of entries after a place never meets it.
-pub fn feed_head(org: &OrgId, user: &UserId) -> Key {
-    Key { pk: format!("{}#HEAD", feed_pk(org, user)), sk: META.into() }
 }
 
 pub const FEED_PREFIX: &str = "E#";
