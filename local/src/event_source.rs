@@ -23,11 +23,20 @@ impl Rule {
     }
 }
 
-/// A pattern on the record's keys (`{"dynamodb": {"Keys": {...}}}`); a key it does not name passes.
+/// One of a record's images, as a pattern names it (`"NewImage"`, `"OldImage"`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Image {
+    New,
+    Old,
+}
+
+/// A pattern on the record's keys (`{"dynamodb": {"Keys": {...}}}`; a key it does not name passes)
+/// and on attributes its images must not hold (`{"NewImage": {"a": {"S": [{"exists": false}]}}}`).
 #[derive(Debug)]
 struct Pattern {
     pk: Option<Vec<Rule>>,
     sk: Option<Vec<Rule>>,
+    absent: Vec<(Image, String)>,
 }
 
 #[derive(Debug)]
@@ -47,13 +56,15 @@ impl EventSource {
         Ok(Self { patterns, batch_size: usize::try_from(batch_size)? })
     }
 
-    /// Whether a record of the item keyed `pk`, `sk` reaches the consumer (any pattern passes it,
-    /// or there are none).
-    pub fn passes(&self, pk: &str, sk: &str) -> bool {
+    /// Whether a record of the item keyed `pk`, `sk`, whose images hold the attributes `has`
+    /// answers for, reaches the consumer (any pattern passes it, or there are none).
+    pub fn passes(&self, pk: &str, sk: &str, has: impl Fn(Image, &str) -> bool) -> bool {
         let holds = |rules: &Option<Vec<Rule>>, value: &str| {
             rules.as_ref().is_none_or(|rules| rules.iter().any(|rule| rule.matches(value)))
         };
-        self.patterns.is_empty() || self.patterns.iter().any(|p| holds(&p.pk, pk) && holds(&p.sk, sk))
+        let lacks = |absent: &[(Image, String)]| absent.iter().all(|(image, name)| !has(*image, name));
+        self.patterns.is_empty()
+            || self.patterns.iter().any(|p| holds(&p.pk, pk) && holds(&p.sk, sk) && lacks(&p.absent))
     }
 }
 
@@ -71,6 +82,16 @@ impl Pattern {
             });
             Ok(Some(rules.collect::<Result<_, _>>()?))
         };
-        Ok(Self { pk: rules("PK")?, sk: rules("SK")? })
+        let mut absent = Vec::new();
+        for (name, image) in [("NewImage", Image::New), ("OldImage", Image::Old)] {
+            let Some(attributes) = pattern["dynamodb"][name].as_object() else { continue };
+            for (attribute, rule) in attributes {
+                if rule["S"] != serde_json::json!([{ "exists": false }]) {
+                    return Err(format!("an image rule the local stack does not apply: {attribute} {rule}").into());
+                }
+                absent.push((image, attribute.clone()));
+            }
+        }
+        Ok(Self { pk: rules("PK")?, sk: rules("SK")?, absent })
     }
 }

@@ -24,7 +24,7 @@ use serde_json::json;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use crate::event_source::EventSource;
+use crate::event_source::{EventSource, Image};
 
 /// The open local sockets, by connection id.
 #[derive(Clone, Default)]
@@ -404,7 +404,13 @@ impl Mapping {
     fn hand_over(&self, changes: &[(Keys, Change)]) {
         let passed: Arc<[Change]> = changes
             .iter()
-            .filter(|(keys, _)| self.source.passes(&keys.pk, &keys.sk))
+            .filter(|(keys, change)| {
+                let has = |image, name: &str| {
+                    let image = if image == Image::New { &change.new } else { &change.old };
+                    image.as_ref().is_some_and(|item| item.contains_key(name))
+                };
+                self.source.passes(&keys.pk, &keys.sk, has)
+            })
             .map(|(_, change)| change.clone())
             .collect();
         if !passed.is_empty() {

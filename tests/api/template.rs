@@ -1,6 +1,6 @@
 //! template.yaml is what API Gateway routes in AWS; the local API must serve exactly those routes.
 
-use dm_local::event_source::EventSource;
+use dm_local::event_source::{EventSource, Image};
 use dm_tests::spawn_app;
 use reqwest::Method;
 
@@ -73,6 +73,19 @@ async fn every_route_of_the_template_reaches_a_function_locally() {
     }
 }
 
+/// A record whose images hold none of the attributes filters look for.
+fn plain(_: Image, _: &str) -> bool {
+    false
+}
+
+/// A search-term entry's keys: in a `ROOM#` partition of its own, sorted under `MSG#` as posts are.
+const TERM: (&str, &str) = ("ROOM#r1#TERM#hello", "MSG#01J");
+
+/// A record of a search-term entry, written (its new image) or deleted (its old one).
+fn term_entry(written: Image) -> impl Fn(Image, &str) -> bool {
+    move |image, name| image == written && name == "item_sk"
+}
+
 /// What invokes the realtime function in AWS (and reaches it locally, where `dm-local` applies the
 /// template's filters): every item whose changes make events, and nothing it writes itself (which
 /// would invoke it again for nothing).
@@ -87,7 +100,7 @@ fn the_realtime_filter_passes_the_items_that_make_events_only() {
         ("ROOM#r1", "READ#alice"),
         ("ORG#o1#USER#alice#CONNECTIONS", "PRESENCE"),
     ] {
-        assert!(source.passes(pk, sk), "{pk} {sk} makes events");
+        assert!(source.passes(pk, sk, plain), "{pk} {sk} makes events");
     }
     for (pk, sk) in [
         ("ROOM#r1", "EVENT_SEQ"),
@@ -97,7 +110,10 @@ fn the_realtime_filter_passes_the_items_that_make_events_only() {
         ("ROOM#r1#TYPING", "USER#alice"),
         ("ROOM#r1", "COUNT"),
     ] {
-        assert!(!source.passes(pk, sk), "{pk} {sk} makes no event");
+        assert!(!source.passes(pk, sk, plain), "{pk} {sk} makes no event");
+    }
+    for image in [Image::New, Image::Old] {
+        assert!(!source.passes(TERM.0, TERM.1, term_entry(image)), "a search-term entry ({image:?}) makes no event");
     }
     assert_eq!(source.batch_size, 100);
 }
@@ -108,7 +124,7 @@ fn the_realtime_filter_passes_the_items_that_make_events_only() {
 fn the_projector_filter_passes_posts_only() {
     let source = EventSource::of("ProjectorFunction").expect("the projector's event source");
     for (pk, sk) in [("ROOM#r1", "MSG#01J"), ("ROOM#r1", "THREAD#01J#01K")] {
-        assert!(source.passes(pk, sk), "{pk} {sk} is a post");
+        assert!(source.passes(pk, sk, plain), "{pk} {sk} is a post");
     }
     for (pk, sk) in [
         ("ROOM#r1", "COUNT"),
@@ -117,7 +133,10 @@ fn the_projector_filter_passes_posts_only() {
         ("ROOM#r1", "READ#alice"),
         ("ROOM#r1", "META"),
     ] {
-        assert!(!source.passes(pk, sk), "{pk} {sk} is the projector's own");
+        assert!(!source.passes(pk, sk, plain), "{pk} {sk} is the projector's own");
+    }
+    for image in [Image::New, Image::Old] {
+        assert!(!source.passes(TERM.0, TERM.1, term_entry(image)), "its search-term entries ({image:?}) are its own");
     }
 }
 
