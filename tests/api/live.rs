@@ -238,6 +238,8 @@ async fn a_client_back_from_a_tunnel_syncs_exactly_what_its_connected_twin_got()
     assert!(synced.iter().any(|e| e["event"] == "member_added" && e["room_id"] == later.as_str()));
     let caught_up = app.get(&sync(&fresh), "bob").await;
     assert_eq!(caught_up.body["events"], json!([]));
+    // The same token: it expires with the event it names, never later.
+    assert_eq!(caught_up.body["token"], fresh.as_str());
 
     // A fresh start, garbage and a token past the retention.
     let start = app.get(&format!("/api/v1/org/{org}/users/bob/sync"), "bob").await;

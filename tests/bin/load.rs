@@ -8,8 +8,8 @@
 //!    100 ms. Reports sends a second,
 //!    send latency, and projection lag: from a send's 201 to the watcher's inbox showing it (or a
 //!    later message) as the room's last message.
-//!    With `--rate R` the senders together offer R sends a second (each paced to its share) instead
-//!    of sending as fast as they are answered: the lag then says how long a message waits below the
+//!    With `--rate R` the senders together offer R sends a second, evenly (each paced to its share,
+//!    their starts spread over one interval), instead of sending as fast as they are answered: the lag then says how long a message waits below the
 //!    ceiling rather than how long a saturated backlog grows. `--watch-ms` sets how often the
 //!    watchers read (100 ms by default; ten watchers at 100 ms are themselves a load).
 //! 3. Then every room must hold exactly its messages, each once, newest first; once projected, its
@@ -188,7 +188,8 @@ struct Load {
 /// One load: `per_room` senders in each of `ROOMS` rooms send `total` messages; returns sends/s.
 async fn run(client: &Client, stack: &Stack, per_room: usize, total: usize, load: &Load) -> f64 {
     let senders_count = per_room * ROOMS;
-    // Each sender's n-th send starts no sooner than `n` of its intervals after the start.
+    // Each sender's n-th send starts no sooner than `n` of its intervals after its start, and the
+    // senders start their share of an interval apart: together they send evenly, not all at once.
     let interval = load.rate.map(|rate| Duration::from_secs_f64(senders_count as f64 / rate));
     let per_sender = total / senders_count;
     let org =
@@ -221,13 +222,14 @@ async fn run(client: &Client, stack: &Stack, per_room: usize, total: usize, load
 
     let senders = (0..ROOMS).flat_map(|r| (0..per_room).map(move |s| (r, s))).map(|(r, s)| {
         let (sender, room, org) = (&members[r][s], &rooms[r], &org);
+        let own_start = interval.map(|interval| interval * (s * ROOMS + r) as u32 / senders_count as u32);
         let (timings, server_errors, unseen, sent_count) = (&timings, &server_errors, &unseen, &sent_count);
         async move {
             let path = format!("/api/v1/org/{org}/rooms/{room}/messages");
             let mut sent = Vec::new();
             for n in 0..per_sender {
-                if let Some(interval) = interval {
-                    tokio::time::sleep_until((started + interval * n as u32).into()).await;
+                if let (Some(interval), Some(own_start)) = (interval, own_start) {
+                    tokio::time::sleep_until((started + own_start + interval * n as u32).into()).await;
                 }
                 let key = format!("{sender}-{n}");
                 let body = json!({ "sender_id": sender, "message": format!("{sender} says {n}: about ten words, as a chat sends") });

@@ -238,9 +238,9 @@ impl Store {
     /// `room`, to its user's feed, every user's in one transaction (as many as DynamoDB's limit on
     /// items needs): for each user, the entries and the feed's last number after them, in the order
     /// of `shares`. Each entry is put only where its number is free, so two pushers appending to one
-    /// feed at once never share a number: the one refused reads where the feed ends and goes on from
-    /// there. A share's `known` is that end as the caller last saw it (0: unknown): right, the append
-    /// is one request for everyone. `again`: the change was numbered before (delivered again), so
+    /// feed at once never share a number: the one refused goes on after the entry it met (now and
+    /// then from where the feed ends). A share's `known` is that end as the caller last saw it (0:
+    /// unknown): right, the append is one request for everyone. `again`: the change was numbered before (delivered again), so
     /// what a feed already holds of it is taken as it is, not appended twice.
     pub async fn append_to_feeds(
         &self,
