@@ -20,8 +20,8 @@ pub const FEED_RETENTION_SECS: u64 = 7 * 24 * 3600;
 /// Tries at numbering before giving up: only another instance numbering the same room's changes
 /// makes one fail.
 const ATTEMPTS: usize = 8;
-/// Tries at appending to a feed: another pusher appending to the same feed (another room's events
-/// for the same user, from another stream shard) takes a place first at most once a request.
+/// Tries at appending to a feed: each try may find its place taken by another pusher appending to
+/// the same feed (another room's events for the same user, from another stream shard).
 const APPEND_ATTEMPTS: usize = 32;
 /// Appends that chase a busy pusher place by place before reading where the feed ends.
 const READ_END_EVERY: usize = 4;
