@@ -158,9 +158,14 @@ impl std::fmt::Display for SyncToken {
     }
 }
 
-/// The `source` of a change's entries (with no change: what every entry of the room starts with).
+/// What the `source` of every entry of the room starts with.
+fn room_source(room: &RoomId) -> String {
+    format!("{room}|")
+}
+
+/// The `source` of a change's entries.
 fn entry_source(room: &RoomId, change: &str) -> String {
-    if change.is_empty() { format!("{room}|") } else { format!("{room}|{}", padded(change)) }
+    room_source(room) + &padded(change)
 }
 
 impl Store {
@@ -254,12 +259,10 @@ impl Store {
         let mut pending: Vec<(usize, Share)> = Vec::with_capacity(shares.len());
         let mut done: Vec<(usize, Appended)> = Vec::with_capacity(shares.len());
         for (at, share) in shares.into_iter().enumerate() {
-            match again {
-                true => match self.appended_before(org, &share.user, room, &source).await? {
-                    Some(appended) => done.push((at, appended)),
-                    None => pending.push((at, share)),
-                },
-                false => pending.push((at, share)),
+            let before = if again { self.appended_before(org, &share.user, room, &source).await? } else { None };
+            match before {
+                Some(appended) => done.push((at, appended)),
+                None => pending.push((at, share)),
             }
         }
         for attempt in 0..APPEND_ATTEMPTS {
@@ -329,7 +332,7 @@ impl Store {
         room: &RoomId,
         source: &str,
     ) -> Result<Option<Appended>> {
-        let of_room = entry_source(room, "");
+        let of_room = room_source(room);
         let (mut start, mut last, mut found) = (None, None, Vec::<FeedEntry>::new());
         'read: loop {
             let (items, next) =
