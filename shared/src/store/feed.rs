@@ -6,6 +6,7 @@
 //! left them.
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use futures_util::future::try_join_all;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -266,8 +267,11 @@ impl Store {
             }
         }
         for attempt in 0..APPEND_ATTEMPTS {
-            for (_, share) in pending.iter_mut().filter(|(_, share)| share.known == 0) {
-                share.known = self.feed_newest(org, &share.user).await?.map_or(0, |newest| newest.seq);
+            // Where unknown, where each feed ends: read at once (a new instance knows no feed).
+            let unknown: Vec<usize> = (0..pending.len()).filter(|at| pending[*at].1.known == 0).collect();
+            let ends = try_join_all(unknown.iter().map(|at| self.feed_newest(org, &pending[*at].1.user))).await?;
+            for (at, newest) in unknown.into_iter().zip(ends) {
+                pending[at].1.known = newest.map_or(0, |newest| newest.seq);
             }
             let mut next = Vec::new();
             for part in parts(pending) {
