@@ -20,6 +20,12 @@ pub struct Change {
     pub new: Option<Item>,
 }
 
+/// Where a change comes among its room's: its stream sequence number (a decimal string of up to 40
+/// digits) padded, so that places compare as the numbers do.
+pub fn position(sequence_number: &str) -> String {
+    format!("{sequence_number:0>40}")
+}
+
 /// A consumer of the stream.
 pub trait Consumer {
     /// Applies a batch; answers the sequence numbers to deliver again (`ReportBatchItemFailures`).

@@ -14,8 +14,8 @@ use std::sync::Arc;
 use dm_shared::ids::RoomId;
 use dm_shared::media::Media;
 use dm_shared::model::Message;
-use dm_shared::store::KnownMembers;
-use dm_shared::stream::{Change, Consumer, in_groups};
+use dm_shared::store::{Delivered, KnownMembers};
+use dm_shared::stream::{Change, Consumer, in_groups, position};
 use dm_shared::{AppState, Result};
 
 /// Rooms of one batch projected at once. A room's run is a few requests one after another, each
@@ -30,28 +30,30 @@ pub struct Projector {
     members: Arc<KnownMembers>,
 }
 
-/// What one change asks of the projector.
+/// What one change asks of the projector; a post stored or removed with the change's place in the
+/// stream, by which its room's count and rows take it once.
 enum Step {
-    Stored(Message),
+    Stored(Message, String),
     Edited { old: Box<Message>, new: Box<Message> },
-    Removed(Message),
+    Removed(Message, String),
 }
 
 impl Step {
     fn of(change: &Change) -> Option<Self> {
+        let at = || position(&change.sequence_number);
         match (post(change.old.clone()), post(change.new.clone())) {
-            (None, Some(stored)) => Some(Self::Stored(stored)),
+            (None, Some(stored)) => Some(Self::Stored(stored, at())),
             (Some(old), Some(new)) if old.message != new.message => {
                 Some(Self::Edited { old: Box::new(old), new: Box::new(new) })
             }
-            (Some(removed), None) => Some(Self::Removed(removed)),
+            (Some(removed), None) => Some(Self::Removed(removed, at())),
             _ => None,
         }
     }
 
     fn room(&self) -> &RoomId {
         match self {
-            Self::Stored(post) | Self::Removed(post) => &post.room_id,
+            Self::Stored(post, _) | Self::Removed(post, _) => &post.room_id,
             Self::Edited { new, .. } => &new.room_id,
         }
     }
@@ -81,9 +83,12 @@ impl Projector {
     async fn project_room(&self, steps: &[(usize, Step)]) -> Option<(usize, dm_shared::Error)> {
         let mut at = 0;
         while let Some((first, step)) = steps.get(at) {
-            let stored: Vec<&Message> = steps[at..]
+            let stored: Vec<Delivered> = steps[at..]
                 .iter()
-                .map_while(|(_, step)| if let Step::Stored(post) = step { Some(post) } else { None })
+                .map_while(|(_, step)| match step {
+                    Step::Stored(post, change) => Some(Delivered { post, change: change.clone() }),
+                    _ => None,
+                })
                 .collect();
             let applied = if stored.is_empty() { self.apply(step).await } else { self.stored(&stored).await };
             if let Err(err) = applied {
@@ -95,18 +100,18 @@ impl Projector {
     }
 
     /// New posts of one room, in stream order.
-    async fn stored(&self, posts: &[&Message]) -> Result<()> {
+    async fn stored(&self, stored: &[Delivered<'_>]) -> Result<()> {
         let store = &self.state.store;
-        let posts: Vec<Message> = posts.iter().map(|post| (*post).clone()).collect();
+        let posts: Vec<&Message> = stored.iter().map(|stored| stored.post).collect();
         // Counted while indexed: the inbox (what every member is waiting on) does not wait for the index.
         let count = async {
             for reply in posts.iter().filter(|post| post.parent.is_some()) {
                 store.count_reply(reply).await?;
             }
-            store.project_stored(&posts, &self.members).await
+            store.project_stored(stored, &self.members).await
         };
         tokio::try_join!(count, store.index_posts(&posts))?;
-        for key in posts.iter().flat_map(files) {
+        for key in posts.iter().flat_map(|post| files(post)) {
             self.media.mark_referenced(&key).await?;
         }
         Ok(())
@@ -115,15 +120,15 @@ impl Projector {
     async fn apply(&self, step: &Step) -> Result<()> {
         let store = &self.state.store;
         match step {
-            Step::Stored(post) => self.stored(&[post]).await,
+            Step::Stored(post, change) => self.stored(&[Delivered { post, change: change.clone() }]).await,
             Step::Edited { old, new } => {
                 store.reindex_post(old, new).await?;
                 store.project_edited(new).await
             }
-            Step::Removed(removed) => {
+            Step::Removed(removed, change) => {
                 store.unindex_post(removed).await?;
                 store.uncount_reply(removed).await?;
-                store.project_removed(removed).await?;
+                store.project_removed(&Delivered { post: removed, change: change.clone() }).await?;
                 store.purge_dependents(removed).await?;
                 for key in files(removed) {
                     self.media.delete(&key).await?;

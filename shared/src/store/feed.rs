@@ -1,12 +1,12 @@
 //! What a reconnecting client catches up from. Each room event gets the room's next `seq`, once (the
 //! room's sequence item remembers the change it numbered last), and lands in the feed of every user
-//! it is sent to, numbered there too (every recipient's entries in one transaction, each entry one
-//! item): a user's feed holds, in order, the events their connections were sent, for 7 days, and a
+//! it is sent to, numbered there too (each entry one item, put on its own where its number is free):
+//! a user's feed holds, in order, the events their connections were sent, for 7 days, and a
 //! sync token names a place in it. A change delivered again finds its numbers and entries where it
 //! left them.
 
-use aws_sdk_dynamodb::types::AttributeValue;
-use futures_util::future::try_join_all;
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
+use futures_util::{StreamExt, TryStreamExt, stream};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -14,6 +14,7 @@ use super::{Store, failed_at, from_item, keys};
 use crate::error::{Error, Result};
 use crate::ids::{OrgId, RoomId, UserId};
 use crate::model::Room;
+use crate::stream::position;
 use crate::time::{epoch_secs, now_ms};
 
 /// How long the feed keeps an event; a token older than this is refused (410).
@@ -26,15 +27,10 @@ const ATTEMPTS: usize = 8;
 const APPEND_ATTEMPTS: usize = 32;
 /// Appends that chase a busy pusher place by place before reading where the feed ends.
 const READ_END_EVERY: usize = 4;
-/// DynamoDB's limit on the items of one transaction.
-const TRANSACTION_ITEMS: usize = 100;
+/// Users' feeds appended to at once.
+const FEEDS_AT_ONCE: usize = 16;
 /// Entries read a page at a time when looking for a change delivered again.
 const APPENDED_BEFORE_PAGE: usize = 25;
-
-/// Stream sequence numbers are decimal strings of up to 40 digits: padded, they compare as numbers.
-fn padded(sequence_number: &str) -> String {
-    format!("{sequence_number:0>40}")
-}
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct Sequence {
@@ -111,24 +107,6 @@ pub struct Appended {
     pub last: u64,
 }
 
-/// Shares split into transactions of at most DynamoDB's 100 items (an entry each).
-fn parts(shares: Vec<(usize, Share)>) -> Vec<Vec<(usize, Share)>> {
-    let mut parts: Vec<Vec<(usize, Share)>> = Vec::new();
-    let mut items = 0;
-    for share in shares {
-        let size = share.1.events.len();
-        match parts.last_mut() {
-            Some(part) if items + size <= TRANSACTION_ITEMS => part.push(share),
-            _ => {
-                items = 0;
-                parts.push(vec![share]);
-            }
-        }
-        items += size;
-    }
-    parts
-}
-
 /// A place in a user's feed: after entry `seq`, known at `at_ms` (every later entry is newer).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SyncToken {
@@ -166,7 +144,7 @@ fn room_source(room: &RoomId) -> String {
 
 /// The `source` of a change's entries.
 fn entry_source(room: &RoomId, change: &str) -> String {
-    room_source(room) + &padded(change)
+    room_source(room) + &position(change)
 }
 
 impl Store {
@@ -186,7 +164,7 @@ impl Store {
         known: Option<Numbered>,
     ) -> Result<Option<Numbered>> {
         let key = keys::event_sequence(room);
-        let change = padded(change);
+        let change = position(change);
         let mut current = match known {
             Some(known) => Some((known.last, known.members)),
             None => self.get::<Sequence>(&key).await?.map(|current| (current.seq, current.members)),
@@ -241,13 +219,13 @@ impl Store {
     }
 
     /// Appends each share's events (each as pushed, without its token), all of one `change` in
-    /// `room`, to its user's feed, every user's in one transaction (as many as DynamoDB's limit on
-    /// items needs): for each user, the entries and the feed's last number after them, in the order
-    /// of `shares`. Each entry is put only where its number is free, so two pushers appending to one
-    /// feed at once never share a number: the one refused goes on after the entry it met (now and
-    /// then from where the feed ends). A share's `known` is that end as the caller last saw it (0:
-    /// unknown): right, the append is one request for everyone. `again`: the change was numbered before (delivered again), so
-    /// what a feed already holds of it is taken as it is, not appended twice.
+    /// `room`, to its user's feed: for each user, the entries and the feed's last number after them,
+    /// in the order of `shares`. Each entry is put only where its number is free, so two pushers
+    /// appending to one feed at once never share a number: the one refused goes on after the entry it
+    /// met (now and then from where the feed ends). A share's `known` is that end as the caller last
+    /// saw it (0: unknown): right, a user's append is one request. `again`: the change was numbered
+    /// before (delivered again), so what a feed already holds of it is taken as it is, not appended
+    /// twice.
     pub async fn append_to_feeds(
         &self,
         org: &OrgId,
@@ -257,66 +235,67 @@ impl Store {
         shares: Vec<Share>,
     ) -> Result<Vec<Appended>> {
         let source = entry_source(room, change);
-        let mut pending: Vec<(usize, Share)> = Vec::with_capacity(shares.len());
-        let mut done: Vec<(usize, Appended)> = Vec::with_capacity(shares.len());
-        for (at, share) in shares.into_iter().enumerate() {
-            let before = if again { self.appended_before(org, &share.user, room, &source).await? } else { None };
-            match before {
-                Some(appended) => done.push((at, appended)),
-                None => pending.push((at, share)),
-            }
+        let appends: Vec<_> =
+            shares.into_iter().map(|share| self.append_share(org, room, &source, again, share)).collect();
+        stream::iter(appends).buffered(FEEDS_AT_ONCE).try_collect().await
+    }
+
+    /// One user's share of a change, appended to their feed (see `append_to_feeds`).
+    async fn append_share(
+        &self,
+        org: &OrgId,
+        room: &RoomId,
+        source: &str,
+        again: bool,
+        share: Share,
+    ) -> Result<Appended> {
+        if again && let Some(appended) = self.appended_before(org, &share.user, room, source).await? {
+            return Ok(appended);
         }
+        let mut end = (share.known > 0).then_some(share.known);
         for attempt in 0..APPEND_ATTEMPTS {
-            // Where unknown, where each feed ends: read at once (a new instance knows no feed).
-            let unknown: Vec<usize> = (0..pending.len()).filter(|at| pending[*at].1.known == 0).collect();
-            let ends = try_join_all(unknown.iter().map(|at| self.feed_newest(org, &pending[*at].1.user))).await?;
-            for (at, newest) in unknown.into_iter().zip(ends) {
-                pending[at].1.known = newest.map_or(0, |newest| newest.seq);
-            }
-            let mut next = Vec::new();
-            for part in parts(pending) {
-                let at_ms = now_ms();
-                let mut items = Vec::new();
-                let mut added = Vec::with_capacity(part.len());
-                for (_, share) in &part {
-                    let entries = share.entries(share.known + 1, at_ms, &source);
-                    for entry in &entries {
-                        items.push(self.put_new(&keys::feed_entry(org, &share.user, entry.seq), entry)?);
-                    }
-                    added.push(entries);
-                }
-                let reasons = match self.transact(items).await? {
-                    Ok(()) => {
-                        for ((at, share), entries) in part.into_iter().zip(added) {
-                            let last = share.known + entries.len() as u64;
-                            done.push((at, Appended { user: share.user, entries, last }));
-                        }
-                        continue;
-                    }
-                    Err(reasons) => reasons,
-                };
-                let mut item = 0;
-                for ((at, mut share), entries) in part.into_iter().zip(added) {
-                    let taken = (0..entries.len()).filter(|n| failed_at(&reasons, item + n)).max();
-                    item += entries.len();
-                    if let Some(n) = taken {
-                        // Another pusher got to the feed first. The place found taken holds an entry,
-                        // so the next one is free to follow it (a feed never gets a gap); every few
-                        // tries, from where the feed ends now, to catch up with a busy pusher.
-                        let read_end = attempt % READ_END_EVERY == READ_END_EVERY - 1;
-                        share.known = if read_end { 0 } else { share.known + n as u64 + 1 };
-                    }
-                    // Otherwise cancelled for another user's feed: again as it was.
-                    next.push((at, share));
-                }
-            }
-            pending = next;
-            if pending.is_empty() {
-                done.sort_by_key(|(at, _)| *at);
-                return Ok(done.into_iter().map(|(_, appended)| appended).collect());
-            }
+            let known = match end {
+                Some(known) => known,
+                None => self.feed_newest(org, &share.user).await?.map_or(0, |newest| newest.seq),
+            };
+            let entries = share.entries(known + 1, now_ms(), source);
+            let Some(taken) = self.put_entries(org, &share.user, &entries).await? else {
+                let last = known + entries.len() as u64;
+                return Ok(Appended { user: share.user, entries, last });
+            };
+            // Another pusher got to the feed first. The place found taken holds an entry, so the
+            // next one is free to follow it (a feed never gets a gap); every few tries, from where
+            // the feed ends now, to catch up with a busy pusher.
+            let read_end = attempt % READ_END_EVERY == READ_END_EVERY - 1;
+            end = (!read_end).then_some(known + taken as u64 + 1);
         }
         Err(Error::Unavailable("appending to feeds kept conflicting".into()))
+    }
+
+    /// Puts `user`'s entries where their numbers are free: one entry on its own (at half the write
+    /// units of a transaction), more in one transaction, so a user gets all of a change or none. The
+    /// last entry whose place was found taken, if any.
+    async fn put_entries(&self, org: &OrgId, user: &UserId, entries: &[FeedEntry]) -> Result<Option<usize>> {
+        let mut puts = entries
+            .iter()
+            .map(|entry| self.new_item(&keys::feed_entry(org, user, entry.seq), entry))
+            .collect::<Result<Vec<_>>>()?;
+        if puts.len() <= 1 {
+            let put = match puts.pop() {
+                Some(put) => self.put_if(put).await?,
+                None => true,
+            };
+            return Ok((!put).then_some(0));
+        }
+        let items = puts.into_iter().map(|put| TransactWriteItem::builder().put(put).build()).collect();
+        match self.transact(items).await? {
+            Ok(()) => Ok(None),
+            Err(reasons) => (0..entries.len())
+                .filter(|n| failed_at(&reasons, *n))
+                .max()
+                .map(Some)
+                .ok_or_else(|| Error::internal_msg("appending to a feed failed a condition it cannot fail")),
+        }
     }
 
     /// The newest entry of `user`'s feed, after which their next one goes (none: the feed starts at

@@ -2,22 +2,25 @@
 //! message, when it was last active, the member's read marker and their unread count.
 //!
 //! Rows are written with the room's membership; everything after that is kept by the projector from
-//! the table's stream, a run of a room's new messages at a time. A message is counted once: its
-//! `COUNTED#` item is written in the same transaction as the rows it changes, and each row changes
-//! only from the version that was read, so a replayed record or a race with a reader's marker makes
-//! the projector read again, never count twice. A member's unread count is the number of counted
-//! messages of other members after their marker, which is also how a marker moved by hand, and a
-//! row that showed a deleted message, are recounted.
+//! the table's stream, a run of a room's new messages at a time. A message is counted once, with no
+//! transaction: the room's count item and each row remember the place in the stream of the last
+//! change they took (`counted_through`), and each changes only from what was read, so a replayed
+//! record is passed over and a race with a reader's marker makes the projector read that row again.
+//! Each new message also gets a `COUNTED#` item, written before any row takes it: a member's unread
+//! count is the number of those, of other members' messages, after their marker and up to their
+//! row's place, which is how a marker moved by hand, and a row that showed a deleted message, are
+//! recounted without counting what the projector is about to add.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
 use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnConsumedCapacity, TransactWriteItem};
+use futures_util::{StreamExt, TryStreamExt, stream};
 use serde::{Deserialize, Serialize};
 
 use super::messages::value;
 use super::meter::Consumed;
-use super::{Item, Order, Store, failed_at, from_item, keys, sdk_error, to_item};
+use super::{Item, Order, Store, from_item, keys, sdk_error, to_item};
 use crate::error::{Error, Result};
 use crate::ids::{MessageId, OrgId, RoomId, UserId};
 use crate::model::{Message, Room};
@@ -37,11 +40,8 @@ pub const UNREAD_PK: &str = "unread_pk";
 pub const UNREAD_SK: &str = "unread_sk";
 /// Reads and writes a projection or a marker retries when another got there first.
 const ATTEMPTS: usize = 8;
-/// DynamoDB's limit on the items of one transaction.
-const TRANSACTION_ITEMS: usize = 100;
-/// The most messages counted in one transaction; with a row for each of a room's members, a small
-/// room's run is one transaction.
-const RUN: usize = 25;
+/// Rows written at once: a big room's rows are each their own request.
+const ROWS_AT_ONCE: usize = 16;
 
 /// The newest message of a room, as an inbox shows it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,6 +77,9 @@ pub struct InboxRow {
     /// When the marker was set: by the member's mark, or their message's time when sending moved it.
     #[serde(default)]
     pub read_at: Option<String>,
+    /// The stream place of the last message counted in the row (empty: none yet).
+    #[serde(default)]
+    counted_through: String,
     /// Bumped by every change after the row was written: a change applies only to what it read.
     #[serde(default)]
     pub version: u64,
@@ -100,6 +103,7 @@ impl InboxRow {
             unread_count: 0,
             last_read_message_id: None,
             read_at: None,
+            counted_through: String::new(),
             version: 0,
             activity_pk: keys::user_rooms_pk(org, user),
             activity_sk: activity_sort_key(at, room),
@@ -131,25 +135,25 @@ fn room_of_sort_key(sort_key: &str) -> Option<RoomId> {
     sort_key.rsplit_once('#').and_then(|(_, room)| RoomId::parse(room).ok())
 }
 
-/// A message counted in its room's unread counts. A room whose rows do not fit in one transaction
-/// with the run is counted a part of its members at a time: while `pending`, `applied` names the
-/// members whose rows have it, and each part applies only to the `version` it read.
+/// A message counted in its room: who sent it and its place in the stream, which tells the rows
+/// that have it (theirs is as late) from those that will.
 #[derive(Clone, Serialize, Deserialize)]
 struct Counted {
     sender_id: UserId,
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pending: bool,
-    #[serde(default, skip_serializing_if = "Vec::is_empty", with = "serde_dynamo::string_set")]
-    applied: Vec<String>,
-    #[serde(default)]
-    version: u64,
+    change: String,
 }
 
-impl Counted {
-    /// Whether `user`'s row still lacks it (`None`: not counted at all yet).
-    fn lacks(counted: Option<&Self>, user: &UserId) -> bool {
-        counted.is_none_or(|counted| !counted.applied.iter().any(|applied| applied == user.as_str()))
-    }
+/// The room's count item: its message count and the stream place of the last change it took.
+#[derive(Default, Deserialize)]
+struct RoomCount {
+    #[serde(default)]
+    counted_through: String,
+}
+
+/// A stored message as the stream brought it: the message and its place (`stream::position`).
+pub struct Delivered<'a> {
+    pub post: &'a Message,
+    pub change: String,
 }
 
 /// The members of rooms as the projector last read them: which rows a run reads in the request that
@@ -196,7 +200,7 @@ pub struct UnreadTotals {
 
 impl Store {
     /// Writes `row` as the new state of `user`'s row, if the row is still at `seen_version`.
-    fn row_put(&self, org: &OrgId, user: &UserId, row: &InboxRow, seen_version: u64) -> Result<TransactWriteItem> {
+    fn row_put(&self, org: &OrgId, user: &UserId, row: &InboxRow, seen_version: u64) -> Result<Put> {
         let mut row = row.clone();
         row.version = seen_version + 1;
         // Rows written before the activity index have no index keys yet.
@@ -212,28 +216,42 @@ impl Store {
         } else {
             "attribute_exists(PK) AND version = :seen"
         };
-        let put = Put::builder()
+        Put::builder()
             .table_name(self.table())
             .set_item(Some(to_item(&keys::user_room(org, user, &row.room_id), &row)?))
             .condition_expression(condition)
             .expression_attribute_values(":seen", value(&seen_version)?)
             .build()
-            .map_err(Error::internal)?;
-        Ok(TransactWriteItem::builder().put(put).build())
+            .map_err(Error::internal)
     }
 
-    /// The room's message count moved by `by` (in the transaction that counts or uncounts a message).
-    fn room_count(&self, room: &RoomId, by: i64) -> Result<TransactWriteItem> {
-        super::messages::tx_update(
-            self.update_builder(&keys::room_count(room))
-                .update_expression("ADD message_count :by")
-                .expression_attribute_values(":by", super::messages::number(by)),
-        )
+    /// Moves the room's message count by `by` for the changes up to `through`, if it is still at
+    /// `seen` as read (`None`: anywhere before `through`); `Ok(false)` when it is not.
+    async fn move_room_count(&self, room: &RoomId, by: i64, seen: Option<&str>, through: &str) -> Result<bool> {
+        let update = self
+            .update_item(&keys::room_count(room))
+            .update_expression("ADD message_count :by SET counted_through = :through")
+            .expression_attribute_values(":by", super::messages::number(by))
+            .expression_attribute_values(":through", AttributeValue::S(through.to_owned()));
+        // A count item from before places were kept has none: it takes what comes.
+        let update = match seen {
+            Some(seen) => update
+                .condition_expression("counted_through = :seen")
+                .expression_attribute_values(":seen", AttributeValue::S(seen.to_owned())),
+            None => update.condition_expression("attribute_not_exists(counted_through) OR counted_through < :through"),
+        };
+        self.update_if(update).await
     }
 
-    /// Messages of others than `user` counted after `after` (all when `None`): their unread count
-    /// with their marker there.
-    async fn count_unread(&self, room: &RoomId, user: &UserId, after: Option<&MessageId>) -> Result<u64> {
+    /// Messages of others than `user` counted after `after` (all when `None`) and up to `through`
+    /// (their row's place): their unread count with their marker there.
+    async fn count_unread(
+        &self,
+        room: &RoomId,
+        user: &UserId,
+        after: Option<&MessageId>,
+        through: &str,
+    ) -> Result<u64> {
         // Counted items sort between `COUNTED#` and `COUNTED$`; the marker's own message is read.
         let from =
             after.map_or_else(|| keys::COUNTED_PREFIX.to_owned(), |id| format!("{}\0", keys::counted(room, id).sk));
@@ -246,8 +264,11 @@ impl Store {
                 .query()
                 .table_name(self.table())
                 .key_condition_expression("PK = :pk AND SK BETWEEN :from AND :to")
-                // A message still being counted in part of the rows is counted by the run that counts it.
-                .filter_expression("sender_id <> :me AND attribute_not_exists(pending)")
+                // What the row has not taken yet is the projector's to add (counted before places
+                // were kept: every row has it).
+                .filter_expression("sender_id <> :me AND (attribute_not_exists(#change) OR #change <= :through)")
+                .expression_attribute_names("#change", "change")
+                .expression_attribute_values(":through", AttributeValue::S(through.to_owned()))
                 .expression_attribute_values(":pk", AttributeValue::S(keys::room_pk(room)))
                 .expression_attribute_values(":from", AttributeValue::S(from.clone()))
                 .expression_attribute_values(":to", AttributeValue::S(to.clone()))
@@ -269,174 +290,122 @@ impl Store {
 
     /// Counts stored messages in their rooms, once each: every member's row gets the newest as its
     /// last message (if newer), every other member one more unread for each after their marker, and a
-    /// sender's marker moves to what they sent (what they sent, they have read). A room's messages are
-    /// counted a run at a time: one read of the room with the rows of the members `known` names for
-    /// it (again, when they are not its members), one transaction.
-    pub async fn project_stored(&self, posts: &[Message], known: &KnownMembers) -> Result<()> {
-        let mut posts: Vec<&Message> = posts.iter().filter(|post| post.parent.is_none()).collect();
-        posts.sort_by(|a, b| (&a.room_id, &a.id).cmp(&(&b.room_id, &b.id)));
-        posts.dedup_by(|a, b| a.id == b.id);
-        for room in posts.chunk_by(|a, b| a.room_id == b.room_id) {
-            for run in room.chunks(RUN) {
-                self.count_run(run, known).await?;
-            }
+    /// sender's marker moves to what they sent (what they sent, they have read). A room's messages
+    /// (in stream order) are counted a run at a time: one read of the room, its count and the rows
+    /// of the members `known` names for it (again, when they are not its members), the run's
+    /// `COUNTED#` items, the count, then each row, all on their own.
+    pub async fn project_stored(&self, posts: &[Delivered<'_>], known: &KnownMembers) -> Result<()> {
+        let mut posts: Vec<&Delivered> = posts.iter().filter(|stored| stored.post.parent.is_none()).collect();
+        posts.sort_by(|a, b| (&a.post.room_id, &a.change).cmp(&(&b.post.room_id, &b.change)));
+        posts.dedup_by(|a, b| a.change == b.change);
+        for run in posts.chunk_by(|a, b| a.post.room_id == b.post.room_id) {
+            self.count_run(run, known).await?;
         }
         Ok(())
     }
 
-    /// Counts `run` (messages of one room, oldest first), a transaction's worth of members at a time.
-    async fn count_run(&self, run: &[&Message], known: &KnownMembers) -> Result<()> {
-        let (room_id, org) = (&run[0].room_id, &run[0].org_id);
+    /// Counts `run` (messages of one room, in stream order).
+    async fn count_run(&self, run: &[&Delivered<'_>], known: &KnownMembers) -> Result<()> {
+        let (room_id, org) = (&run[0].post.room_id, &run[0].post.org_id);
         let mut guess = known.of(room_id);
-        let mut conflicts = 0;
-        while conflicts < ATTEMPTS {
-            let mut wanted = vec![keys::room(room_id)];
-            wanted.extend(run.iter().map(|post| keys::counted(room_id, &post.id)));
+        for _ in 0..ATTEMPTS {
+            let mut wanted = vec![keys::room(room_id), keys::room_count(room_id)];
             wanted.extend(guess.iter().map(|user| keys::user_room(org, user, room_id)));
             let mut found = self.get_many(&wanted).await?.into_iter();
             let Some(room) = found.next().flatten().map(from_item::<Room>).transpose()? else { return Ok(()) };
+            let count = found.next().flatten().map(from_item::<RoomCount>).transpose()?.unwrap_or_default();
             if room.room_user_ids != guess {
                 // The room's first run here, or its members changed: read again, their rows.
                 guess = room.room_user_ids;
                 known.remember(room_id, &guess);
-                conflicts += 1;
                 continue;
             }
-            let members = &room.room_user_ids;
-            let counted = found.by_ref().take(run.len()).map(|item| item.map(from_item::<Counted>).transpose());
-            let todo: Vec<(&Message, Option<Counted>)> = run
-                .iter()
-                .copied()
-                .zip(counted.collect::<Result<Vec<_>>>()?)
-                .filter(|(_, counted)| counted.as_ref().is_none_or(|counted| counted.pending))
-                .collect();
             let rows = found.map(|item| item.map(from_item::<InboxRow>).transpose()).collect::<Result<Vec<_>>>()?;
-            if todo.is_empty() {
-                return Ok(());
-            }
-            // What each member still lacks, and the members whose rows fit this transaction.
-            let lacking = |user: &UserId| -> Vec<&Message> {
-                todo.iter()
-                    .filter(|(_, counted)| Counted::lacks(counted.as_ref(), user))
-                    .map(|(post, _)| *post)
-                    .collect()
-            };
-            let mut budget = TRANSACTION_ITEMS - todo.len() - 1;
-            let mut part: Vec<(&UserId, Option<&InboxRow>, Vec<&Message>)> = Vec::new();
-            let mut complete = true;
-            for (user, row) in members.iter().zip(&rows) {
-                let lacks = lacking(user);
-                if lacks.is_empty() {
+            let seen = &count.counted_through;
+            let new: Vec<&Delivered> = run.iter().copied().filter(|stored| stored.change > *seen).collect();
+            if let Some(last) = new.last() {
+                // Each counted before any row takes it, so a recount never misses one a row has.
+                let counted = new.iter().map(|stored| {
+                    let counted = Counted { sender_id: stored.post.sender_id.clone(), change: stored.change.clone() };
+                    super::index::put_request(to_item(&keys::counted(room_id, &stored.post.id), &counted)?)
+                });
+                self.write_many(counted.collect::<Result<_>>()?).await?;
+                let by = i64::try_from(new.len()).map_err(Error::internal)?;
+                let at = Some(seen.as_str()).filter(|seen| !seen.is_empty());
+                if !self.move_room_count(room_id, by, at, &last.change).await? {
                     continue;
                 }
-                if budget == 0 {
-                    complete = false;
-                    break;
-                }
-                budget -= 1;
-                part.push((user, row.as_ref(), lacks));
             }
-            let applied: Vec<&str> = part.iter().map(|(user, _, _)| user.as_str()).collect();
-
-            let mut items = Vec::new();
-            let mut newly_counted = 0;
-            for (post, counted) in &todo {
-                let key = keys::counted(room_id, &post.id);
-                items.push(match counted {
-                    None => {
-                        newly_counted += 1;
-                        let applied =
-                            if complete { Vec::new() } else { applied.iter().map(|u| (*u).to_owned()).collect() };
-                        let counted =
-                            Counted { sender_id: post.sender_id.clone(), pending: !complete, applied, version: 0 };
-                        self.put_new(&key, &counted)?
-                    }
-                    Some(counted) => self.counted_part(&key, counted, complete, &applied)?,
-                });
-            }
-            if newly_counted > 0 {
-                items.push(self.room_count(room_id, newly_counted)?);
-            }
-            for (user, row, lacks) in &part {
-                let Some(row) = row else { continue };
-                let own = lacks.iter().filter(|post| post.sender_id == **user).max_by(|a, b| a.id.cmp(&b.id));
-                let mut new = lacks.iter().fold((*row).clone(), |new, post| new.with_last_message(post));
-                match own {
-                    Some(own) if row.is_unread(&own.id) => {
-                        // Recounted from its own message: counted messages of others after it, and the
-                        // run's that are not counted for everyone yet. The row shows the newest message
-                        // counted in it, so when that is older than its own there is none to read.
-                        new.last_read_message_id = Some(own.id.clone());
-                        new.read_at = Some(own.created_at.clone());
-                        let in_run = todo.iter().filter(|(post, _)| post.sender_id != **user && post.id > own.id);
-                        let counted_after = match &row.last_message {
-                            Some(last) if last.message_id > own.id => {
-                                self.count_unread(room_id, user, Some(&own.id)).await?
-                            }
-                            _ => 0,
-                        };
-                        new.unread_count = counted_after + in_run.count() as u64;
-                    }
-                    _ => {
-                        let unread = lacks.iter().filter(|post| post.sender_id != **user && row.is_unread(&post.id));
-                        new.unread_count += unread.count() as u64;
-                    }
-                }
-                if new != **row {
-                    items.push(self.row_put(&room.org_id, user, &new, row.version)?);
-                }
-            }
-            match self.transact(items).await? {
-                Ok(()) if complete => return Ok(()),
-                Ok(()) => {}
-                // Another run, or a reader's marker, got there first: read again.
-                Err(_) => conflicts += 1,
-            }
+            // A row that has taken nothing yet (its member is new here) starts where the room's count was.
+            let members = room.room_user_ids.iter().zip(rows);
+            let counts: Vec<_> = members.map(|(user, row)| self.count_row(org, user, row, run, seen)).collect();
+            return stream::iter(counts).buffer_unordered(ROWS_AT_ONCE).try_collect().await;
         }
-        Err(Error::conflict("the inbox kept changing while messages were counted"))
+        Err(Error::conflict("the room's count kept changing while messages were counted"))
     }
 
-    /// The update of a message's `Counted` item that applies one more part of its room's members to
-    /// it (and clears it once every member has it), if it is still as read.
-    fn counted_part(
+    /// Counts in `user`'s row (as read: `None` when they have none) what it has not taken of `run`,
+    /// from the version read, reading it again when another write got there first.
+    async fn count_row(
         &self,
-        key: &keys::Key,
-        seen: &Counted,
-        complete: bool,
-        applied: &[&str],
-    ) -> Result<TransactWriteItem> {
-        let update = self
-            .update_builder(key)
-            .condition_expression("version = :seen")
-            .expression_attribute_values(":seen", value(&seen.version)?)
-            .expression_attribute_values(":next", value(&(seen.version + 1))?);
-        let update = if complete {
-            update.update_expression("SET version = :next REMOVE pending, applied")
-        } else {
-            update
-                .update_expression("SET version = :next ADD applied :applied")
-                .expression_attribute_values(":applied", super::messages::string_set(applied))
-        };
-        super::messages::tx_update(update)
+        org: &OrgId,
+        user: &UserId,
+        mut row: Option<InboxRow>,
+        run: &[&Delivered<'_>],
+        room_seen: &str,
+    ) -> Result<()> {
+        let room_id = &run[0].post.room_id;
+        for _ in 0..ATTEMPTS {
+            let Some(current) = row else { return Ok(()) };
+            let through = if current.counted_through.is_empty() { room_seen } else { &current.counted_through };
+            let fresh: Vec<&Message> =
+                run.iter().filter(|stored| stored.change.as_str() > through).map(|s| s.post).collect();
+            let Some(last) = run.last().filter(|_| !fresh.is_empty()) else { return Ok(()) };
+            let mut new = fresh.iter().fold(current.clone(), |new, post| new.with_last_message(post));
+            new.counted_through = last.change.clone();
+            let own = fresh.iter().filter(|post| post.sender_id == *user).max_by(|a, b| a.id.cmp(&b.id));
+            match own {
+                Some(own) if current.is_unread(&own.id) => {
+                    // Recounted from its own message: what the row had of others after it, and the
+                    // run's. The row shows the newest message it had, so when that is older than its
+                    // own there is none to read.
+                    new.last_read_message_id = Some(own.id.clone());
+                    new.read_at = Some(own.created_at.clone());
+                    let in_run = fresh.iter().filter(|post| post.sender_id != *user && post.id > own.id);
+                    let had_after = match &current.last_message {
+                        Some(last) if last.message_id > own.id => {
+                            self.count_unread(room_id, user, Some(&own.id), through).await?
+                        }
+                        _ => 0,
+                    };
+                    new.unread_count = had_after + in_run.count() as u64;
+                }
+                _ => {
+                    let unread = fresh.iter().filter(|post| post.sender_id != *user && current.is_unread(&post.id));
+                    new.unread_count += unread.count() as u64;
+                }
+            }
+            if self.put_if(self.row_put(org, user, &new, current.version)?).await? {
+                return Ok(());
+            }
+            // A reader's marker, or the membership, changed it: from what it is now.
+            row = self.get::<InboxRow>(&keys::user_room(org, user, room_id)).await?;
+        }
+        Err(Error::conflict("the inbox kept changing while messages were counted"))
     }
 
     /// Takes a removed message out of its room's counts, once, then recounts the rows that could
     /// have counted it and shows the newest message left where it was the last one. The recounts are
     /// absolute, so a replayed removal leaves the rows as they are.
-    pub async fn project_removed(&self, post: &Message) -> Result<()> {
+    pub async fn project_removed(&self, removed: &Delivered<'_>) -> Result<()> {
+        let post = removed.post;
         if post.parent.is_some() {
             return Ok(());
         }
         let room_id = &post.room_id;
-        let uncount = vec![
-            super::tx::conditional_delete(self, &keys::counted(room_id, &post.id))?,
-            self.room_count(room_id, -1)?,
-        ];
-        if let Err(reasons) = self.transact(uncount).await?
-            && !failed_at(&reasons, 0)
-        {
-            return Err(Error::internal_msg("uncounting a message failed a condition it cannot fail"));
-        }
+        // Out of the recounts first; the count takes the removal once, by its place.
+        self.delete_many(&[keys::counted(room_id, &post.id)]).await?;
+        self.move_room_count(room_id, -1, None, &removed.change).await?;
         for _ in 0..ATTEMPTS {
             let Some(room) = self.get::<Room>(&keys::room(room_id)).await? else { return Ok(()) };
             let rows = self.member_rows(&room.org_id, room_id, &room.room_user_ids).await?;
@@ -453,17 +422,16 @@ impl Store {
                     new.last_message = newest.clone().flatten().as_ref().map(LastMessage::of);
                 }
                 if *user != post.sender_id && row.is_unread(&post.id) {
-                    new.unread_count = self.count_unread(room_id, user, row.last_read_message_id.as_ref()).await?;
+                    let (after, through) = (row.last_read_message_id.as_ref(), &row.counted_through);
+                    new.unread_count = self.count_unread(room_id, user, after, through).await?;
                 }
                 if new != row {
                     items.push(self.row_put(&room.org_id, user, &new, row.version)?);
                 }
             }
-            let mut settled = true;
-            for part in items.chunks(TRANSACTION_ITEMS) {
-                settled &= self.transact(part.to_vec()).await?.is_ok();
-            }
-            if settled {
+            let written: Vec<bool> =
+                stream::iter(items).map(|put| self.put_if(put)).buffer_unordered(ROWS_AT_ONCE).try_collect().await?;
+            if written.into_iter().all(|written| written) {
                 return Ok(());
             }
         }
@@ -520,9 +488,9 @@ impl Store {
             let mut new = row.clone();
             new.last_read_message_id = Some(message.clone());
             new.read_at = Some(marker.read_at.clone());
-            new.unread_count = self.count_unread(room, user, Some(message)).await?;
-            let items =
-                vec![self.row_put(org, user, &new, row.version)?, self.put(&keys::read_marker(room, user), &marker)?];
+            new.unread_count = self.count_unread(room, user, Some(message), &row.counted_through).await?;
+            let row_put = TransactWriteItem::builder().put(self.row_put(org, user, &new, row.version)?).build();
+            let items = vec![row_put, self.put(&keys::read_marker(room, user), &marker)?];
             if self.transact(items).await?.is_ok() {
                 return Ok(marker);
             }

@@ -61,7 +61,7 @@ fn entry_keys(post: &Message) -> Vec<keys::Key> {
     terms.chain((0..links(&post.message).len()).map(|n| keys::link(room, &post.id, n))).collect()
 }
 
-fn put_request(item: super::Item) -> Result<WriteRequest> {
+pub(crate) fn put_request(item: super::Item) -> Result<WriteRequest> {
     let put = PutRequest::builder().set_item(Some(item)).build().map_err(Error::internal)?;
     Ok(WriteRequest::builder().put_request(put).build())
 }
@@ -73,7 +73,7 @@ fn delete_request(key: &keys::Key) -> Result<WriteRequest> {
 
 impl Store {
     /// Indexes stored posts under their terms and links.
-    pub async fn index_posts(&self, posts: &[Message]) -> Result<()> {
+    pub async fn index_posts(&self, posts: &[&Message]) -> Result<()> {
         let mut writes = Vec::new();
         for post in posts {
             for (_, item) in entries(post)? {

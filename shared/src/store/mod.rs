@@ -29,7 +29,7 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, CancellationReason, DeleteRequest, KeysAndAttributes, ReturnConsumedCapacity,
+    AttributeValue, CancellationReason, DeleteRequest, KeysAndAttributes, Put, ReturnConsumedCapacity,
     ReturnValuesOnConditionCheckFailure, TransactWriteItem, WriteRequest,
 };
 use meter::Consumed;
@@ -40,8 +40,8 @@ pub use bookmarks::{Bookmark, MAX_BOOKMARKS};
 pub use connections::{CONNECTION_TTL_SECS, Connection};
 pub use feed::{Appended, FEED_RETENTION_SECS, FeedEntry, Numbered, Share, SyncToken};
 pub use inbox::{
-    ACTIVITY_INDEX, ACTIVITY_PK, ACTIVITY_SK, InboxOrder, InboxRow, KnownMembers, LastMessage, PREVIEW_CHARS,
-    UnreadTotals,
+    ACTIVITY_INDEX, ACTIVITY_PK, ACTIVITY_SK, Delivered, InboxOrder, InboxRow, KnownMembers, LastMessage,
+    PREVIEW_CHARS, UnreadTotals,
 };
 pub use keys::Key;
 pub use messages::{IDEMPOTENCY_TTL_SECS, MAX_PINS, Pointer, SendReceipt, Sent, Version};
@@ -335,6 +335,27 @@ impl Store {
     /// Sends one conditional update; `Ok(false)` when its condition did not hold.
     pub(crate) async fn update_if(&self, update: UpdateItemFluentBuilder) -> Result<bool> {
         let sent = update.return_consumed_capacity(ReturnConsumedCapacity::Total).send().await;
+        match self.metered(sent, |o| o.consumed_capacity.units()) {
+            Ok(_) => Ok(true),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
+            Err(err) => Err(sdk_error(err)),
+        }
+    }
+
+    /// Sends one conditional put on its own (outside a transaction, at half the write units);
+    /// `Ok(false)` when its condition did not hold.
+    pub(crate) async fn put_if(&self, put: Put) -> Result<bool> {
+        let sent = self
+            .client
+            .put_item()
+            .table_name(put.table_name)
+            .set_item(Some(put.item))
+            .set_condition_expression(put.condition_expression)
+            .set_expression_attribute_names(put.expression_attribute_names)
+            .set_expression_attribute_values(put.expression_attribute_values)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await;
         match self.metered(sent, |o| o.consumed_capacity.units()) {
             Ok(_) => Ok(true),
             Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),

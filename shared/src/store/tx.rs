@@ -19,13 +19,17 @@ impl Store {
 
     /// Writes `value` under `key` only where nothing is stored yet.
     pub(crate) fn put_new(&self, key: &Key, value: &impl Serialize) -> Result<TransactWriteItem> {
-        let put = Put::builder()
+        Ok(TransactWriteItem::builder().put(self.new_item(key, value)?).build())
+    }
+
+    /// `put_new`'s write, to send alone (`put_if`).
+    pub(crate) fn new_item(&self, key: &Key, value: &impl Serialize) -> Result<Put> {
+        Put::builder()
             .table_name(self.table())
             .set_item(Some(to_item(key, value)?))
             .condition_expression("attribute_not_exists(PK)")
             .build()
-            .map_err(Error::internal)?;
-        Ok(TransactWriteItem::builder().put(put).build())
+            .map_err(Error::internal)
     }
 
     pub(crate) fn delete(&self, key: &Key) -> Result<TransactWriteItem> {
