@@ -10,8 +10,8 @@
 //! thread that serves every request; with the index the lookup is one seek. Its stream reads look a
 //! shard's records up by shard (its newest: `WHERE ShardID = ? ORDER BY SequenceNumber DESC LIMIT 1`),
 //! which walked every record of the shards after it: once the stream rolled over to a second shard,
-//! each such read of the first took about 250 ms per 60,000 records of the second, on that thread,
-//! and a load's backlog drained at a few messages a second. The second index makes it one seek too.
+//! each such read of the first took about 250 ms per 60,000 records of the second, on that same
+//! thread. The second index makes it one seek too.
 //! The file is also put in
 //! write-ahead-log mode (which SQLite keeps in the file): a commit then syncs the disk once instead of
 //! three times, and DynamoDB Local commits every write request on that same thread.
