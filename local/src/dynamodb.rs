@@ -7,14 +7,13 @@
 //! record table is keyed by sequence number alone: SQLite walks every record of every stream older
 //! than the table's first one. A table created after others had written (each test's, the load
 //! bench's after its ceiling tables) paid about 2.5 ms a write for each 1,000 such records, on the one
-//! thread that serves every request; with the index the lookup is one seek. Its stream reads look a
-//! shard's records up by shard (its newest: `WHERE ShardID = ? ORDER BY SequenceNumber DESC LIMIT 1`),
-//! which walked every record of the shards after it: once the stream rolled over to a second shard,
-//! each such read of the first took about 250 ms per 60,000 records of the second, on that same
-//! thread. The second index makes it one seek too.
-//! The file is also put in
-//! write-ahead-log mode (which SQLite keeps in the file): a commit then syncs the disk once instead of
-//! three times, and DynamoDB Local commits every write request on that same thread.
+//! thread that serves every request; with the index the lookup is one seek. Its stream reads also
+//! look a shard's records up by shard (its newest: `WHERE ShardID = ? ORDER BY SequenceNumber DESC
+//! LIMIT 1`), which walked every later record of every other shard: with a second table's stream
+//! beside the app's (the load bench's ceiling tables), one such read took about 250 ms per 60,000
+//! records of the app's, on that same thread. The second index makes it one seek too. The file is
+//! also put in write-ahead-log mode (which SQLite keeps in the file): a commit then syncs the disk
+//! once instead of three times, and DynamoDB Local commits every write request on that same thread.
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
