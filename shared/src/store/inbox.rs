@@ -143,7 +143,7 @@ struct Counted {
     change: String,
 }
 
-/// The room's count item: its message count and the stream place of the last change it took.
+/// What the projector reads of the room's count item: the stream place of the last change it took.
 #[derive(Default, Deserialize)]
 struct RoomCount {
     #[serde(default)]
