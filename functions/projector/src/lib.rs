@@ -86,7 +86,7 @@ impl Projector {
             let stored: Vec<Delivered> = steps[at..]
                 .iter()
                 .map_while(|(_, step)| match step {
-                    Step::Stored(post, change) => Some(Delivered { post, change: change.clone() }),
+                    Step::Stored(post, change) => Some(Delivered { post, change }),
                     _ => None,
                 })
                 .collect();
@@ -120,7 +120,7 @@ impl Projector {
     async fn apply(&self, step: &Step) -> Result<()> {
         let store = &self.state.store;
         match step {
-            Step::Stored(post, change) => self.stored(&[Delivered { post, change: change.clone() }]).await,
+            Step::Stored(post, change) => self.stored(&[Delivered { post, change }]).await,
             Step::Edited { old, new } => {
                 store.reindex_post(old, new).await?;
                 store.project_edited(new).await
@@ -128,7 +128,7 @@ impl Projector {
             Step::Removed(removed, change) => {
                 store.unindex_post(removed).await?;
                 store.uncount_reply(removed).await?;
-                store.project_removed(&Delivered { post: removed, change: change.clone() }).await?;
+                store.project_removed(&Delivered { post: removed, change }).await?;
                 store.purge_dependents(removed).await?;
                 for key in files(removed) {
                     self.media.delete(&key).await?;

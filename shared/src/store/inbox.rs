@@ -153,7 +153,7 @@ struct RoomCount {
 /// A stored message as the stream brought it: the message and its place (`stream::position`).
 pub struct Delivered<'a> {
     pub post: &'a Message,
-    pub change: String,
+    pub change: &'a str,
 }
 
 /// The members of rooms as the projector last read them: which rows a run reads in the request that
@@ -322,17 +322,18 @@ impl Store {
             }
             let rows = found.map(|item| item.map(from_item::<InboxRow>).transpose()).collect::<Result<Vec<_>>>()?;
             let seen = &count.counted_through;
-            let new: Vec<&Delivered> = run.iter().copied().filter(|stored| stored.change > *seen).collect();
+            let new: Vec<&Delivered> = run.iter().copied().filter(|stored| stored.change > seen.as_str()).collect();
             if let Some(last) = new.last() {
                 // Each counted before any row takes it, so a recount never misses one a row has.
                 let counted = new.iter().map(|stored| {
-                    let counted = Counted { sender_id: stored.post.sender_id.clone(), change: stored.change.clone() };
+                    let counted =
+                        Counted { sender_id: stored.post.sender_id.clone(), change: stored.change.to_owned() };
                     super::index::put_request(to_item(&keys::counted(room_id, &stored.post.id), &counted)?)
                 });
                 self.write_many(counted.collect::<Result<_>>()?).await?;
                 let by = i64::try_from(new.len()).map_err(Error::internal)?;
                 let at = Some(seen.as_str()).filter(|seen| !seen.is_empty());
-                if !self.move_room_count(room_id, by, at, &last.change).await? {
+                if !self.move_room_count(room_id, by, at, last.change).await? {
                     continue;
                 }
             }
@@ -358,11 +359,10 @@ impl Store {
         for _ in 0..ATTEMPTS {
             let Some(current) = row else { return Ok(()) };
             let through = if current.counted_through.is_empty() { room_seen } else { &current.counted_through };
-            let fresh: Vec<&Message> =
-                run.iter().filter(|stored| stored.change.as_str() > through).map(|s| s.post).collect();
+            let fresh: Vec<&Message> = run.iter().filter(|stored| stored.change > through).map(|s| s.post).collect();
             let Some(last) = run.last().filter(|_| !fresh.is_empty()) else { return Ok(()) };
             let mut new = fresh.iter().fold(current.clone(), |new, post| new.with_last_message(post));
-            new.counted_through = last.change.clone();
+            new.counted_through = last.change.to_owned();
             let own = fresh.iter().filter(|post| post.sender_id == *user).max_by(|a, b| a.id.cmp(&b.id));
             match own {
                 Some(own) if current.is_unread(&own.id) => {
@@ -405,7 +405,7 @@ impl Store {
         let room_id = &post.room_id;
         // Out of the recounts first; the count takes the removal once, by its place.
         self.delete_many(&[keys::counted(room_id, &post.id)]).await?;
-        self.move_room_count(room_id, -1, None, &removed.change).await?;
+        self.move_room_count(room_id, -1, None, removed.change).await?;
         for _ in 0..ATTEMPTS {
             let Some(room) = self.get::<Room>(&keys::room(room_id)).await? else { return Ok(()) };
             let rows = self.member_rows(&room.org_id, room_id, &room.room_user_ids).await?;
