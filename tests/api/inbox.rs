@@ -116,7 +116,7 @@ async fn stored(app: &TestApp, pk: String, sk: String) -> Option<serde_dynamo::I
 }
 
 /// A stream record of the item at `sk` being stored.
-async fn stored_record(app: &TestApp, room: &str, sk: String, n: usize) -> dm_shared::stream::Change {
+pub(crate) async fn stored_record(app: &TestApp, room: &str, sk: String, n: usize) -> dm_shared::stream::Change {
     let new = image(app, format!("ROOM#{room}"), sk).await;
     dm_shared::stream::Change { event_id: format!("e{n}"), sequence_number: format!("{n}"), old: None, new: Some(new) }
 }

@@ -275,10 +275,9 @@ async fn two_pushers_appending_to_one_feed_at_once_never_share_a_number() {
             let room = RoomId::parse(room).unwrap();
             let mut known = 0;
             for n in 0..EACH {
-                let events = vec![json!({ "room_id": room, "n": n })];
+                let events = vec![(format!("{:03}", n + 1), json!({ "room_id": room, "n": n }))];
                 let share = Share { user: bob.clone(), events, known };
-                let change = format!("{:03}", n + 1);
-                let appended = store.append_to_feeds(&org, &room, &change, false, vec![share]).await.unwrap();
+                let appended = store.append_to_feeds(&org, &room, false, vec![share]).await.unwrap();
                 known = appended[0].last;
             }
         }
@@ -299,4 +298,49 @@ async fn two_pushers_appending_to_one_feed_at_once_never_share_a_number() {
             .collect();
         assert_eq!(of_room, (0..EACH).collect::<Vec<_>>(), "{room}: each once, in order");
     }
+}
+
+/// A backlog's changes are pushed a room's run at a time. A run delivered again, whole or split
+/// differently (as a retried stream batch is, to an instance that knows nothing of the first), is
+/// pushed with the numbers and tokens it had and kept in the feed once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_delivered_again_split_differently_keeps_its_numbers_and_is_kept_once() {
+    // No stream reader: the batches below are the only push.
+    let app = &dm_tests::spawn_app_without_scheduler().await;
+    let org = app.org_with("alice", &["bob"]).await;
+    let room = app.room(&org, "alice", &["bob"]).await;
+    let texts = ["one", "two", "three", "four"];
+    let mut batch = Vec::new();
+    for (n, text) in texts.into_iter().enumerate() {
+        let id = app.send(&org, &room, "alice", text).await;
+        batch.push(crate::inbox::stored_record(app, &room, format!("MSG#{id}"), n + 1).await);
+    }
+    let mut socket = app.socket("bob", &org).await.expect("bob connects");
+    // What pushing `changes` posts to bob: `posts` events, and then nothing.
+    let pushed = async |socket: &mut Socket, changes: &[dm_shared::stream::Change], posts: usize| {
+        let realtime = dm_realtime::Realtime::new(app.stack.state.clone(), app.stack.connections_endpoint()).unwrap();
+        assert_eq!(realtime.publish(changes).await, Vec::<String>::new());
+        let mut events = Vec::new();
+        for _ in 0..posts {
+            events.push(dm_tests::next_event(socket, Duration::from_secs(10)).await.expect("an event"));
+        }
+        assert_eq!(dm_tests::next_event(socket, Duration::from_millis(300)).await, None);
+        events
+    };
+
+    let first = pushed(&mut socket, &batch[..3], 3).await;
+    let texts_of = |events: &[Value]| events.iter().map(|e| e["data"]["message"].clone()).collect::<Vec<_>>();
+    assert_eq!(texts_of(&first), [json!("one"), json!("two"), json!("three")]);
+    assert_eq!(first.iter().map(|e| e["seq"].as_u64().unwrap()).collect::<Vec<_>>(), [1, 2, 3]);
+    assert_eq!(pushed(&mut socket, &batch[..2], 2).await, first[..2], "a part of the run again");
+    let rest = pushed(&mut socket, &batch[1..], 3).await;
+    assert_eq!(rest[..2], first[1..], "the rest of the run again, then a change not pushed yet");
+    assert_eq!((rest[2]["data"]["message"].clone(), rest[2]["seq"].clone()), (json!("four"), json!(4)));
+    // Runs before the room's last one were published whole: only the last is pushed again.
+    assert_eq!(pushed(&mut socket, &batch, 1).await, rest[2..]);
+    let whole: Vec<Value> = first.into_iter().chain(rest[2..].iter().cloned()).collect();
+
+    let since = format!("/api/v1/org/{org}/users/bob/sync?since=0.{}", dm_shared::time::now_ms() - 60_000);
+    let synced = app.get(&since, "bob").await;
+    assert_eq!(synced.body["events"].as_array().unwrap()[..], whole[..], "each once: {}", synced.raw);
 }

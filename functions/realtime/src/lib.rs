@@ -15,7 +15,7 @@ use aws_sdk_apigatewaymanagement::primitives::Blob;
 use dm_shared::ids::{OrgId, RoomId, UserId};
 use dm_shared::metrics::{Record, Unit};
 use dm_shared::model::{Room, Visibility};
-use dm_shared::store::{Appended, Numbered, Share};
+use dm_shared::store::{Appended, Numbered, Place, RUN_CHANGES, RUN_EVENTS, Share};
 use dm_shared::{AppState, Error, Result};
 use futures_util::{StreamExt, TryStreamExt, stream};
 use serde_json::Value;
@@ -138,9 +138,9 @@ impl Realtime {
         };
         let reach = &Reach::default();
         let failed = dm_shared::stream::in_groups(changes, group, GROUPS_AT_ONCE, |steps| async move {
-            for (at, (events, room)) in steps {
-                if let Err(err) = self.publish_change(&changes[at], events, room, reach).await {
-                    return Some((at, err));
+            for run in runs(steps) {
+                if let Err(failed) = self.publish_run(changes, &run, reach).await {
+                    return Some(failed);
                 }
             }
             None
@@ -157,66 +157,91 @@ impl Realtime {
         failed
     }
 
-    /// The events of one change. A room's are numbered in the room, kept in the feed of each user
-    /// they are for and posted to that user's connections with their place in it (`token`), so a
-    /// client that was away syncs exactly what it missed; presence is posted and kept nowhere.
-    /// `room_now` is the room as a change of its own item leaves it: that moves who its later events
-    /// are for, even when it makes no event.
-    async fn publish_change(
+    /// The events of a run of one room's changes (see `runs`), or of users' presence. A room's are
+    /// numbered in the room, kept in the feed of each user they are for and posted to that user's
+    /// connections with their place in it (`token`), so a client that was away syncs exactly what
+    /// it missed; presence is posted and kept nowhere. A run's first change may be the room's own
+    /// item, which moves who its events (and the later ones) are for, even when it makes none. On
+    /// failure, the index of the first change not published.
+    async fn publish_run(&self, changes: &[Change], run: &[Step], reach: &Reach) -> Result<(), (usize, Error)> {
+        let Some((org, room)) = run.first().and_then(|(_, (events, room_now))| room_of(events, room_now.as_ref()))
+        else {
+            for (at, (events, _)) in run {
+                for event in events {
+                    self.deliver_presence(event, reach).await.map_err(|err| (*at, err))?;
+                }
+            }
+            return Ok(());
+        };
+        let mut rest = run;
+        while let Some((at, (_, room_now))) = rest.first() {
+            let counts: Vec<(&str, u64)> = rest
+                .iter()
+                .map(|(at, (events, _))| {
+                    (changes[*at].sequence_number.as_str(), events.iter().filter(|e| !e.private()).count() as u64)
+                })
+                .collect();
+            let members_now = room_now.as_ref().map(|room| room.room_user_ids.as_slice());
+            let known = locked(&self.known.rooms).get(&room).cloned();
+            let place = self.state.store.number_run(&room, &counts, members_now, known).await;
+            let taken = match place.map_err(|err| (*at, err))? {
+                Place::Published(taken) => taken,
+                Place::Numbered(numbered) => {
+                    let taken = numbered.firsts.len();
+                    self.publish_numbered(&org, &room, changes, &rest[..taken], numbered, reach)
+                        .await
+                        .map_err(|err| (*at, err))?;
+                    taken
+                }
+            };
+            rest = &rest[taken.clamp(1, rest.len())..];
+        }
+        Ok(())
+    }
+
+    /// The events of `steps`, numbered: into the feeds of the users they are for, then to their
+    /// connections.
+    async fn publish_numbered(
         &self,
-        change: &Change,
-        events: Vec<RoomEvent>,
-        room_now: Option<Room>,
+        org: &OrgId,
+        room: &RoomId,
+        changes: &[Change],
+        steps: &[Step],
+        numbered: Numbered,
         reach: &Reach,
     ) -> Result<()> {
-        let Some((org, room)) = events
-            .iter()
-            .find_map(|e| e.room_id.clone().map(|room| (e.org_id.clone(), room)))
-            .or_else(|| room_now.as_ref().map(|room| (room.org_id.clone(), room.room_id.clone())))
-        else {
-            for event in &events {
-                self.deliver_presence(event, reach).await?;
-            }
-            return Ok(());
-        };
-        let store = &self.state.store;
-        let count = events.iter().filter(|event| !event.private()).count() as u64;
-        let members_now = room_now.as_ref().map(|room| room.room_user_ids.as_slice());
-        let known = locked(&self.known.rooms).get(&room).cloned();
-        let numbered = store.number_events(&room, &change.sequence_number, count, members_now, known).await?;
-        let Some(numbered) = numbered else {
-            // Published before, with later changes of its room: delivered again with a batch.
-            return Ok(());
-        };
         locked(&self.known.rooms).insert(room.clone(), numbered.clone());
-        let mut seq = numbered.first;
-        let mut shares: Vec<(UserId, Vec<Value>)> = Vec::new();
-        for event in &events {
-            let mut payload = event.payload();
-            if !event.private() {
-                payload["seq"] = seq.into();
-                seq += 1;
-            }
-            let audience = match &event.audience {
-                Audience::Users(users) => users,
-                Audience::Room | Audience::RoomMates(_) => &numbered.members,
-            };
-            for user in audience {
-                match shares.iter_mut().find(|(member, _)| member == user) {
-                    Some((_, payloads)) => payloads.push(payload.clone()),
-                    None => shares.push((user.clone(), vec![payload.clone()])),
+        let mut shares: Vec<(UserId, Vec<(String, Value)>)> = Vec::new();
+        for ((at, (events, _)), first) in steps.iter().zip(&numbered.firsts) {
+            let change = &changes[*at].sequence_number;
+            let mut seq = *first;
+            for event in events {
+                let mut payload = event.payload();
+                if !event.private() {
+                    payload["seq"] = seq.into();
+                    seq += 1;
+                }
+                let audience = match &event.audience {
+                    Audience::Users(users) => users,
+                    Audience::Room | Audience::RoomMates(_) => &numbered.members,
+                };
+                for user in audience {
+                    let event = (change.clone(), payload.clone());
+                    match shares.iter_mut().find(|(member, _)| member == user) {
+                        Some((_, events)) => events.push(event),
+                        None => shares.push((user.clone(), vec![event])),
+                    }
                 }
             }
         }
         let users: Vec<UserId> = shares.iter().map(|(user, _)| user.clone()).collect();
-        self.look_up(&org, &users, reach).await?;
+        self.look_up(org, &users, reach).await?;
         let shares = {
             let known = locked(&self.known.feeds);
             let known = |user: &UserId| known.get(&(org.clone(), user.clone())).copied().unwrap_or_default();
             shares.into_iter().map(|(user, events)| Share { known: known(&user), user, events }).collect()
         };
-        let appended = store.append_to_feeds(&org, &room, &change.sequence_number, numbered.again, shares).await?;
-        let org = &org;
+        let appended = self.state.store.append_to_feeds(org, room, numbered.again, shares).await?;
         let sends = appended.into_iter().map(|Appended { user, entries, last }| async move {
             locked(&self.known.feeds).insert((org.clone(), user.clone()), last);
             for entry in entries {
@@ -306,4 +331,39 @@ impl Realtime {
         count.fetch_add(1, Ordering::Relaxed);
         result
     }
+}
+
+/// A change of a group, as `publish` takes it: its index in the batch, its events and the room as
+/// it leaves the room's own item.
+type Step = (usize, (Vec<RoomEvent>, Option<Room>));
+
+/// The org and room of a change's events, or of the room item it changed; `None` for presence.
+fn room_of(events: &[RoomEvent], room_now: Option<&Room>) -> Option<(OrgId, RoomId)> {
+    events
+        .iter()
+        .find_map(|e| e.room_id.clone().map(|room| (e.org_id.clone(), room)))
+        .or_else(|| room_now.map(|room| (room.org_id.clone(), room.room_id.clone())))
+}
+
+/// A group's changes cut into runs published together: a change of the room's own item starts
+/// one (it moves who the events after it are for), and a run holds at most `RUN_CHANGES` changes
+/// and `RUN_EVENTS` events. Under a backlog that makes numbering a room's changes one request a
+/// run, and appending them to a user's feed one request a user a run, instead of one a change.
+fn runs(steps: Vec<Step>) -> Vec<Vec<Step>> {
+    let mut runs: Vec<Vec<Step>> = Vec::new();
+    let mut events = 0;
+    for step in steps {
+        let (count, own) = (step.1.0.len(), step.1.1.is_some());
+        match runs.last_mut() {
+            Some(run) if !own && run.len() < RUN_CHANGES && events + count <= RUN_EVENTS => {
+                events += count;
+                run.push(step);
+            }
+            _ => {
+                events = count;
+                runs.push(vec![step]);
+            }
+        }
+    }
+    runs
 }

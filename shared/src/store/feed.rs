@@ -1,9 +1,9 @@
 //! What a reconnecting client catches up from. Each room event gets the room's next `seq`, once (the
-//! room's sequence item remembers the change it numbered last), and lands in the feed of every user
-//! it is sent to, numbered there too (each entry one item, put on its own where its number is free):
-//! a user's feed holds, in order, the events their connections were sent, for 7 days, and a
-//! sync token names a place in it. A change delivered again finds its numbers and entries where it
-//! left them.
+//! room's sequence item remembers the run of changes it numbered last), and lands in the feed of
+//! every user it is sent to, numbered there too (a user's entries of a run put together where their
+//! numbers are free): a user's feed holds, in order, the events their connections were sent, for 7
+//! days, and a sync token names a place in it. A change delivered again finds its numbers and
+//! entries where it left them.
 
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use futures_util::{StreamExt, TryStreamExt, stream};
@@ -22,6 +22,11 @@ pub const FEED_RETENTION_SECS: u64 = 7 * 24 * 3600;
 /// Tries at numbering before giving up: only another instance numbering the same room's changes
 /// makes one fail.
 const ATTEMPTS: usize = 8;
+/// Changes numbered together, at most: the room's sequence item lists them.
+pub const RUN_CHANGES: usize = 25;
+/// Events of the changes numbered together, at most: a user's entries of them are one transaction
+/// (of at most 100 items).
+pub const RUN_EVENTS: usize = 50;
 /// Tries at appending to a feed: each try may find its place taken by another pusher appending to
 /// the same feed (another room's events for the same user, from another stream shard).
 const APPEND_ATTEMPTS: usize = 32;
@@ -35,19 +40,61 @@ const APPENDED_BEFORE_PAGE: usize = 25;
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct Sequence {
     seq: u64,
+    /// The last change numbered.
     change: String,
+    /// The first number of `change`, in an item written before runs (which has no `run`).
+    #[serde(default)]
     first: u64,
     /// The room's members as of that change: who its events are for.
     #[serde(default)]
     members: Vec<UserId>,
+    /// The changes numbered last, together, each with its first number.
+    #[serde(default)]
+    run: Vec<Placed>,
 }
 
-/// A change's place in its room: the `seq`s of its events (`first..=last`), the members they are
-/// for, and whether it was numbered before (delivered again). Kept by the caller, it is the guess
-/// the room's next change starts from.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Placed {
+    change: String,
+    first: u64,
+}
+
+impl Sequence {
+    /// Where a run delivered again, whose first change was numbered before (`positions`, its
+    /// changes' places), stands: changes older than the last run numbered were published whole
+    /// (a room's runs are published in order, each only once the one before it was); those of the
+    /// last run get their numbers again.
+    fn place_again(self, positions: &[String]) -> Place {
+        let run = if self.run.is_empty() { vec![Placed { change: self.change, first: self.first }] } else { self.run };
+        let published = positions.iter().take_while(|at| **at < run[0].change).count();
+        let firsts: Vec<u64> = positions[published..]
+            .iter()
+            .map_while(|at| run.iter().find(|placed| placed.change == *at).map(|placed| placed.first))
+            .collect();
+        match (published, firsts.is_empty()) {
+            (0, false) => Place::Numbered(Numbered { firsts, last: self.seq, members: self.members, again: true }),
+            // Between the last run's changes yet not one of them: nothing of it to publish.
+            (0, true) => Place::Published(1),
+            (published, _) => Place::Published(published),
+        }
+    }
+}
+
+/// What numbering a room's run of changes found.
+#[derive(Clone, Debug)]
+pub enum Place {
+    /// Numbers for the run's first `firsts.len()` changes (all of them unless `again`).
+    Numbered(Numbered),
+    /// The run's first n changes were published before, whole: nothing of them to do.
+    Published(usize),
+}
+
+/// Changes' places in their room: the first `seq` of each change's events, the room's last `seq`,
+/// the members they are for, and whether they were numbered before (delivered again). Kept by the
+/// caller, it is the guess the room's next run starts from.
 #[derive(Clone, Debug)]
 pub struct Numbered {
-    pub first: u64,
+    pub firsts: Vec<u64>,
     pub last: u64,
     pub members: Vec<UserId>,
     pub again: bool,
@@ -74,28 +121,36 @@ impl FeedEntry {
     }
 }
 
-/// A user's share of a change: the events that go to their feed, and the feed's last number as the
-/// caller last saw it (0: unknown).
+/// A user's share of a run of changes: the events that go to their feed, each with the change (its
+/// stream sequence number) it is of, and the feed's last number as the caller last saw it (0:
+/// unknown).
 #[derive(Clone, Debug)]
 pub struct Share {
     pub user: UserId,
-    pub events: Vec<Value>,
+    pub events: Vec<(String, Value)>,
     pub known: u64,
 }
 
 impl Share {
     /// The share's events as the entries numbered from `first`, appended at `at_ms`.
-    fn entries(&self, first: u64, at_ms: i64, source: &str) -> Vec<FeedEntry> {
+    fn entries(&self, room: &RoomId, first: u64, at_ms: i64) -> Vec<FeedEntry> {
         let ttl = u64::try_from(at_ms / 1000).unwrap_or_default() + FEED_RETENTION_SECS;
         let numbered = self.events.iter().zip(first..);
-        let entry = |(event, seq): (&Value, u64)| FeedEntry {
+        let entry = |((change, event), seq): (&(String, Value), u64)| FeedEntry {
             seq,
             at_ms,
             event: event.to_string(),
             ttl,
-            source: source.to_owned(),
+            source: entry_source(room, change),
         };
         numbered.map(entry).collect()
+    }
+
+    /// The `source`s of the share's entries, oldest first, each once.
+    fn sources(&self, room: &RoomId) -> Vec<String> {
+        let mut sources: Vec<String> = self.events.iter().map(|(change, _)| entry_source(room, change)).collect();
+        sources.dedup();
+        sources
     }
 }
 
@@ -148,23 +203,25 @@ fn entry_source(room: &RoomId, change: &str) -> String {
 }
 
 impl Store {
-    /// Numbers the `count` events of `change` (its stream sequence number) in `room`: the room's next
-    /// `seq`s the first time, the same ones when the change comes again (`None` once later changes of
-    /// the room were numbered: it was published whole, as a room's changes are published in order).
-    /// Also who they are for: the members as of the change, which the sequence item follows change
-    /// by change (`members_now` when the change is the room's own), so an event reaches whoever was
-    /// in the room when it happened, however late it is pushed. `known` is the room's previous
-    /// change as its caller numbered it: right, it saves a read.
-    pub async fn number_events(
+    /// Numbers a run of `room`'s changes (each its stream sequence number and how many events it
+    /// numbers, oldest first): the room's next `seq`s the first time, the same ones when a change
+    /// comes again (see `Place`). Also who they are for: the members as of the run, which the
+    /// sequence item follows run by run (`members_now` when the run starts with the room's own
+    /// change), so an event reaches whoever was in the room when it happened, however late it is
+    /// pushed. `known` is the room's previous run as its caller numbered it: right, it saves a read.
+    /// One request for the whole run: under a backlog a room's changes are numbered many at a time.
+    pub async fn number_run(
         &self,
         room: &RoomId,
-        change: &str,
-        count: u64,
+        run: &[(&str, u64)],
         members_now: Option<&[UserId]>,
         known: Option<Numbered>,
-    ) -> Result<Option<Numbered>> {
+    ) -> Result<Place> {
         let key = keys::event_sequence(room);
-        let change = position(change);
+        let positions: Vec<String> = run.iter().map(|(change, _)| position(change)).collect();
+        let (Some(oldest), Some(newest)) = (positions.first(), positions.last()) else {
+            return Ok(Place::Published(0));
+        };
         let mut current = match known {
             Some(known) => Some((known.last, known.members)),
             None => self.get::<Sequence>(&key).await?.map(|current| (current.seq, current.members)),
@@ -178,39 +235,45 @@ impl Store {
                 }
             };
             let last = current.as_ref().map_or(0, |(seq, _)| *seq);
-            let next = Sequence { seq: last + count, change: change.clone(), first: last + 1, members };
+            let mut firsts = Vec::with_capacity(run.len());
+            let mut next = last + 1;
+            for (_, count) in run {
+                firsts.push(next);
+                next += count;
+            }
+            let placed: Vec<Placed> = positions
+                .iter()
+                .zip(&firsts)
+                .map(|(change, first)| Placed { change: change.clone(), first: *first })
+                .collect();
             let mut update = self
                 .update_item(&key)
-                .update_expression("SET seq = :seq, #change = :change, #first = :first, members = :members")
+                .update_expression("SET seq = :seq, #change = :change, members = :members, #run = :run")
                 .expression_attribute_names("#change", "change")
-                .expression_attribute_names("#first", "first")
-                .expression_attribute_values(":seq", AttributeValue::N(next.seq.to_string()))
-                .expression_attribute_values(":change", AttributeValue::S(next.change.clone()))
-                .expression_attribute_values(":first", AttributeValue::N(next.first.to_string()))
+                .expression_attribute_names("#run", "run")
+                .expression_attribute_values(":seq", AttributeValue::N((next - 1).to_string()))
+                .expression_attribute_values(":change", AttributeValue::S(newest.clone()))
                 .expression_attribute_values(
                     ":members",
-                    serde_dynamo::to_attribute_value(&next.members).map_err(Error::internal)?,
+                    serde_dynamo::to_attribute_value(&members).map_err(Error::internal)?,
+                )
+                .expression_attribute_values(
+                    ":run",
+                    serde_dynamo::to_attribute_value(&placed).map_err(Error::internal)?,
                 );
             update = match current {
                 Some(_) => update
-                    .condition_expression("seq = :last AND #change < :change")
-                    .expression_attribute_values(":last", AttributeValue::N(last.to_string())),
+                    .condition_expression("seq = :last AND #change < :oldest")
+                    .expression_attribute_values(":last", AttributeValue::N(last.to_string()))
+                    .expression_attribute_values(":oldest", AttributeValue::S(oldest.clone())),
                 None => update.condition_expression("attribute_not_exists(seq)"),
             };
             let stored = match self.update_or_current(update).await? {
-                Ok(()) => {
-                    let numbered = Numbered { first: next.first, last: next.seq, members: next.members, again: false };
-                    return Ok(Some(numbered));
-                }
+                Ok(()) => return Ok(Place::Numbered(Numbered { firsts, last: next - 1, members, again: false })),
                 Err(stored) => stored.map(from_item::<Sequence>).transpose()?,
             };
             match stored {
-                // Numbered before: the same numbers, or none when a later change was numbered too.
-                Some(stored) if stored.change >= change => {
-                    let again =
-                        Numbered { first: stored.first, last: stored.seq, members: stored.members, again: true };
-                    return Ok((stored.change == change).then_some(again));
-                }
+                Some(stored) if stored.change >= *oldest => return Ok(stored.place_again(&positions)),
                 // The guess was stale (another instance numbered since): from what is stored.
                 stored => current = stored.map(|stored| (stored.seq, stored.members)),
             }
@@ -218,38 +281,28 @@ impl Store {
         Err(Error::Unavailable("numbering a room's events kept conflicting".into()))
     }
 
-    /// Appends each share's events (each as pushed, without its token), all of one `change` in
-    /// `room`, to its user's feed: for each user, the entries and the feed's last number after them,
-    /// in the order of `shares`. Each entry is put only where its number is free, so two pushers
-    /// appending to one feed at once never share a number: the one refused goes on after the entry it
-    /// met (now and then from where the feed ends). A share's `known` is that end as the caller last
-    /// saw it (0: unknown): right, a user's append is one request. `again`: the change was numbered
-    /// before (delivered again), so what a feed already holds of it is taken as it is, not appended
-    /// twice.
+    /// Appends each share's events (each as pushed, without its token), all of one numbered run of
+    /// `room`'s changes, to its user's feed: for each user, the entries and the feed's last number
+    /// after them, in the order of `shares`. A user's entries are put only where their numbers are
+    /// free, so two pushers appending to one feed at once never share a number: the one refused
+    /// goes on after the entry it met (now and then from where the feed ends). A share's `known` is
+    /// that end as the caller last saw it (0: unknown): right, a user's append is one request.
+    /// `again`: the run was numbered before (delivered again), so what a feed already holds of it
+    /// is taken as it is, not appended twice.
     pub async fn append_to_feeds(
         &self,
         org: &OrgId,
         room: &RoomId,
-        change: &str,
         again: bool,
         shares: Vec<Share>,
     ) -> Result<Vec<Appended>> {
-        let source = entry_source(room, change);
-        let appends: Vec<_> =
-            shares.into_iter().map(|share| self.append_share(org, room, &source, again, share)).collect();
+        let appends: Vec<_> = shares.into_iter().map(|share| self.append_share(org, room, again, share)).collect();
         stream::iter(appends).buffered(FEEDS_AT_ONCE).try_collect().await
     }
 
-    /// One user's share of a change, appended to their feed (see `append_to_feeds`).
-    async fn append_share(
-        &self,
-        org: &OrgId,
-        room: &RoomId,
-        source: &str,
-        again: bool,
-        share: Share,
-    ) -> Result<Appended> {
-        if again && let Some(appended) = self.appended_before(org, &share.user, room, source).await? {
+    /// One user's share of a run, appended to their feed (see `append_to_feeds`).
+    async fn append_share(&self, org: &OrgId, room: &RoomId, again: bool, share: Share) -> Result<Appended> {
+        if again && let Some(appended) = self.appended_before(org, &share.user, room, &share.sources(room)).await? {
             return Ok(appended);
         }
         let mut end = (share.known > 0).then_some(share.known);
@@ -258,7 +311,7 @@ impl Store {
                 Some(known) => known,
                 None => self.feed_newest(org, &share.user).await?.map_or(0, |newest| newest.seq),
             };
-            let entries = share.entries(known + 1, now_ms(), source);
+            let entries = share.entries(room, known + 1, now_ms());
             let Some(taken) = self.put_entries(org, &share.user, &entries).await? else {
                 let last = known + entries.len() as u64;
                 return Ok(Appended { user: share.user, entries, last });
@@ -273,7 +326,7 @@ impl Store {
     }
 
     /// Puts `user`'s entries where their numbers are free: one entry on its own (at half the write
-    /// units of a transaction), more in one transaction, so a user gets all of a change or none. The
+    /// units of a transaction), more in one transaction, so a user gets all of a run or none. The
     /// last entry whose place was found taken, if any.
     async fn put_entries(&self, org: &OrgId, user: &UserId, entries: &[FeedEntry]) -> Result<Option<usize>> {
         let mut puts = entries
@@ -305,17 +358,19 @@ impl Store {
         items.into_iter().next().map(from_item).transpose()
     }
 
-    /// A change's entries already in `user`'s feed, read back from its end: the change is the
-    /// room's latest, so the first entry of the room met there is either one of them or of an
-    /// earlier change (nothing of this one).
+    /// A run's entries already in `user`'s feed (`sources`: those its share makes), read back from
+    /// the feed's end. They were put together, one after the other, and no later run of the room
+    /// was numbered yet: the feed's end holds other rooms' entries and maybe entries of the run's
+    /// later changes (when it comes again split differently), then either these or the room's
+    /// earlier ones (nothing of this share).
     async fn appended_before(
         &self,
         org: &OrgId,
         user: &UserId,
         room: &RoomId,
-        source: &str,
+        sources: &[String],
     ) -> Result<Option<Appended>> {
-        let of_room = room_source(room);
+        let (of_room, Some(newest)) = (room_source(room), sources.last()) else { return Ok(None) };
         let (mut start, mut last, mut found) = (None, None, Vec::<FeedEntry>::new());
         'read: loop {
             let (items, next) =
@@ -323,9 +378,9 @@ impl Store {
             for entry in items.into_iter().map(from_item::<FeedEntry>) {
                 let entry = entry?;
                 last.get_or_insert(entry.seq);
-                if entry.source == source {
+                if sources.contains(&entry.source) {
                     found.push(entry);
-                } else if !found.is_empty() || entry.source.starts_with(&of_room) {
+                } else if !found.is_empty() || (entry.source.starts_with(&of_room) && entry.source < *newest) {
                     break 'read;
                 }
             }

@@ -38,7 +38,7 @@ use serde::de::DeserializeOwned;
 
 pub use bookmarks::{Bookmark, MAX_BOOKMARKS};
 pub use connections::{CONNECTION_TTL_SECS, Connection};
-pub use feed::{Appended, FEED_RETENTION_SECS, FeedEntry, Numbered, Share, SyncToken};
+pub use feed::{Appended, FEED_RETENTION_SECS, FeedEntry, Numbered, Place, RUN_CHANGES, RUN_EVENTS, Share, SyncToken};
 pub use inbox::{
     ACTIVITY_INDEX, ACTIVITY_PK, ACTIVITY_SK, Delivered, InboxOrder, InboxRow, KnownMembers, LastMessage,
     PREVIEW_CHARS, UnreadTotals,
