@@ -421,3 +421,47 @@ impl Store {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The sequence item after a run of changes 4, 5 and 7 (events 10-11, 12, 13-15).
+    fn after_run() -> Sequence {
+        let placed = |change: &str, first| Placed { change: position(change), first };
+        Sequence {
+            seq: 15,
+            change: position("7"),
+            first: 0,
+            members: Vec::new(),
+            run: vec![placed("4", 10), placed("5", 12), placed("7", 13)],
+        }
+    }
+
+    fn positions(changes: &[&str]) -> Vec<String> {
+        changes.iter().map(|change| position(change)).collect()
+    }
+
+    #[test]
+    fn a_run_delivered_again_keeps_the_numbers_of_the_changes_numbered_last() {
+        let Place::Numbered(again) = after_run().place_again(&positions(&["5", "7", "8"])) else {
+            panic!("numbered again")
+        };
+        // 8 is new: its caller numbers it next, after the room's last seq.
+        assert_eq!((again.firsts, again.last, again.again), (vec![12, 13], 15, true));
+    }
+
+    #[test]
+    fn changes_before_the_last_run_were_published_whole() {
+        assert!(matches!(after_run().place_again(&positions(&["2", "3", "4"])), Place::Published(2)));
+        // Not one of the run's changes (its records are not those numbered): nothing to publish.
+        assert!(matches!(after_run().place_again(&positions(&["6", "7"])), Place::Published(1)));
+    }
+
+    #[test]
+    fn an_item_from_before_runs_is_its_one_change() {
+        let before = Sequence { seq: 3, change: position("9"), first: 2, members: Vec::new(), run: Vec::new() };
+        let Place::Numbered(again) = before.place_again(&positions(&["9"])) else { panic!("numbered again") };
+        assert_eq!(again.firsts, [2]);
+    }
+}

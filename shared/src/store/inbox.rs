@@ -360,7 +360,10 @@ impl Store {
             let Some(current) = row else { return Ok(()) };
             let through = if current.counted_through.is_empty() { room_seen } else { &current.counted_through };
             let fresh: Vec<&Message> = run.iter().filter(|stored| stored.change > through).map(|s| s.post).collect();
-            let Some(last) = run.last().filter(|_| !fresh.is_empty()) else { return Ok(()) };
+            let (Some(last), false) = (run.last(), fresh.is_empty()) else {
+                // The row took the whole run before: it was delivered again.
+                return Ok(());
+            };
             let mut new = fresh.iter().fold(current.clone(), |new, post| new.with_last_message(post));
             new.counted_through = last.change.to_owned();
             let own = fresh.iter().filter(|post| post.sender_id == *user).max_by(|a, b| a.id.cmp(&b.id));
