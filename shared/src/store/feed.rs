@@ -45,7 +45,7 @@ struct Sequence {
     /// The first number of `change`, in an item written before runs (which has no `run`).
     #[serde(default)]
     first: u64,
-    /// The room's members as of that change: who its events are for.
+    /// The room's members as of the last run: who its events (and the next run's) are for.
     #[serde(default)]
     members: Vec<UserId>,
     /// The changes numbered last, together, each with its first number.
