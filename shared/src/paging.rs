@@ -89,7 +89,7 @@ impl PageQuery {
 }
 
 /// One page of items and where the neighbouring pages start.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Page<T> {
     pub items: Vec<T>,
     pub next: Option<Cursor>,

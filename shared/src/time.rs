@@ -17,6 +17,12 @@ pub fn now_ms() -> i64 {
         .unwrap_or_default()
 }
 
+/// Milliseconds since the Unix epoch of a stamp (RFC 3339), if it is one.
+pub fn stamp_ms(stamp: &str) -> Option<u64> {
+    let at = OffsetDateTime::parse(stamp, &time::format_description::well_known::Rfc3339).ok()?;
+    u64::try_from(at.unix_timestamp_nanos() / 1_000_000).ok()
+}
+
 pub fn now() -> String {
     stamp(OffsetDateTime::now_utc())
 }

@@ -18,6 +18,7 @@ fn row<'a>(inbox: &'a Value, room: &str) -> &'a Value {
 async fn unread(app: &TestApp, org: &str, user: &str) -> Value {
     let totals = app.get(&format!("/api/v1/org/{org}/users/{user}/unread"), user).await;
     assert_eq!(totals.status, StatusCode::OK, "{}", totals.raw);
+    assert_eq!(totals.body["messages_capped"], false, "{}", totals.raw);
     json!({ "rooms": totals.body["rooms"], "messages": totals.body["messages"] })
 }
 
@@ -56,9 +57,14 @@ async fn rooms_come_by_latest_activity_with_last_message_and_unread_count() {
     assert_eq!(rooms(&created.body), [with_carol.clone(), with_bob.clone()]);
     let only_unread = app.get(&format!("/api/v1/org/{org}/users/alice/rooms?unread=true"), "alice").await;
     assert_eq!(rooms(&only_unread.body), [with_bob.as_str()]);
-    // Only rooms with something unread are in the index it reads: a page of one is full.
+    // Pages of one: the unread room, then nothing more.
     let one = app.get(&format!("/api/v1/org/{org}/users/alice/rooms?unread=true&limit=1"), "alice").await;
-    assert_eq!((rooms(&one.body), &one.body["next"]), (vec![with_bob.clone()], &Value::Null), "{}", one.raw);
+    assert_eq!(rooms(&one.body), [with_bob.as_str()], "{}", one.raw);
+    let rest = one.body["next"].as_str().map(|next| next.trim_start_matches(&app.base).to_owned());
+    if let Some(rest) = rest {
+        let rest = app.get(&rest, "alice").await;
+        assert_eq!((rooms(&rest.body).len(), &rest.body["next"]), (0, &Value::Null), "{}", rest.raw);
+    }
     for bad in ["?sort=size", "?unread=maybe"] {
         let refused = app.get(&format!("/api/v1/org/{org}/users/alice/rooms{bad}"), "alice").await;
         assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{bad}");

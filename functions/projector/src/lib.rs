@@ -1,21 +1,19 @@
 //! What the table derives from its own changes, kept from its stream: a stored post is indexed
-//! (search terms, links), counted (its room's count and its members' inboxes: last message, activity,
-//! unread counts, the sender's read marker; a reply in its message's `thread_count`) and keeps the
+//! (search terms, links), counted (its room's `message_count`, or its message's `thread_count`),
+//! shown in its members' inbox rows (last message, activity, the sender's read marker) and keeps the
 //! files it names (their uploads lose the tag the bucket's lifecycle rule expires); an edit moves the
 //! index and the previews that show it; once a post is deleted it is unindexed and uncounted, and
-//! what hung off it (its edit history, reactions, replies and files) goes too. Every projection
-//! happens once, so a record delivered again, or in another batch, changes nothing.
+//! what hung off it (its edit history, reactions, replies and files) goes too.
 //!
-//! A room's changes are projected in order, new posts a run at a time; rooms are independent of each
-//! other (the stream keeps a room's items in one shard, in order), so a batch's rooms go at once.
-
-use std::sync::Arc;
+//! Every effect is conditioned on the post it carries (its id), never on the record's place in the
+//! stream: a record delivered again, in another batch, late, or by a second shard of the same room at
+//! the same time changes nothing that was done. A room's changes are still taken in order (a post
+//! stored then removed in one batch is counted, then uncounted) and rooms at once.
 
 use dm_shared::ids::RoomId;
 use dm_shared::media::Media;
 use dm_shared::model::Message;
-use dm_shared::store::{Delivered, KnownMembers};
-use dm_shared::stream::{Change, Consumer, in_groups, position};
+use dm_shared::stream::{Change, Consumer, in_groups};
 use dm_shared::{AppState, Result};
 
 /// Rooms of one batch projected at once. A room's run is a few requests one after another, each
@@ -27,33 +25,30 @@ const ROOMS_AT_ONCE: usize = 16;
 pub struct Projector {
     state: AppState,
     media: Media,
-    members: Arc<KnownMembers>,
 }
 
-/// What one change asks of the projector; a post stored or removed with the change's place in the
-/// stream, by which its room's count and rows take it once.
+/// What one change asks of the projector.
 enum Step {
-    Stored(Message, String),
+    Stored(Message),
     Edited { old: Box<Message>, new: Box<Message> },
-    Removed(Message, String),
+    Removed(Message),
 }
 
 impl Step {
     fn of(change: &Change) -> Option<Self> {
-        let at = || position(&change.sequence_number);
         match (post(change.old.clone()), post(change.new.clone())) {
-            (None, Some(stored)) => Some(Self::Stored(stored, at())),
+            (None, Some(stored)) => Some(Self::Stored(stored)),
             (Some(old), Some(new)) if old.message != new.message => {
                 Some(Self::Edited { old: Box::new(old), new: Box::new(new) })
             }
-            (Some(removed), None) => Some(Self::Removed(removed, at())),
+            (Some(removed), None) => Some(Self::Removed(removed)),
             _ => None,
         }
     }
 
     fn room(&self) -> &RoomId {
         match self {
-            Self::Stored(post, _) | Self::Removed(post, _) => &post.room_id,
+            Self::Stored(post) | Self::Removed(post) => &post.room_id,
             Self::Edited { new, .. } => &new.room_id,
         }
     }
@@ -68,7 +63,7 @@ impl Consumer for Projector {
 impl Projector {
     pub fn new(state: AppState) -> Self {
         let media = Media::new(&state);
-        Self { state, media, members: Arc::default() }
+        Self { state, media }
     }
 
     /// Projects `changes`, each room's in order, stopping a room at its first change that fails;
@@ -83,10 +78,10 @@ impl Projector {
     async fn project_room(&self, steps: &[(usize, Step)]) -> Option<(usize, dm_shared::Error)> {
         let mut at = 0;
         while let Some((first, step)) = steps.get(at) {
-            let stored: Vec<Delivered> = steps[at..]
+            let stored: Vec<&Message> = steps[at..]
                 .iter()
                 .map_while(|(_, step)| match step {
-                    Step::Stored(post, change) => Some(Delivered { post, change }),
+                    Step::Stored(post) => Some(post),
                     _ => None,
                 })
                 .collect();
@@ -99,18 +94,23 @@ impl Projector {
         None
     }
 
-    /// New posts of one room, in stream order.
-    async fn stored(&self, stored: &[Delivered<'_>]) -> Result<()> {
+    /// New posts of one room.
+    async fn stored(&self, posts: &[&Message]) -> Result<()> {
         let store = &self.state.store;
-        let posts: Vec<&Message> = stored.iter().map(|stored| stored.post).collect();
-        // Counted while indexed: the inbox (what every member is waiting on) does not wait for the index.
-        let count = async {
-            for reply in posts.iter().filter(|post| post.parent.is_some()) {
+        let (replies, messages): (Vec<&Message>, Vec<&Message>) = posts.iter().partition(|post| post.parent.is_some());
+        // Shown while indexed: the inbox (what every member is waiting on) does not wait for the index.
+        let shown = async {
+            for reply in &replies {
                 store.count_reply(reply).await?;
             }
-            store.project_stored(stored, &self.members).await
+            if let Some(first) = messages.first() {
+                let ids: Vec<_> = messages.iter().map(|post| &post.id).collect();
+                store.count_messages(&first.room_id, &ids).await?;
+                store.project_stored(&first.room_id, &messages).await?;
+            }
+            Ok(())
         };
-        tokio::try_join!(count, store.index_posts(&posts))?;
+        tokio::try_join!(shown, store.index_posts(posts))?;
         for key in posts.iter().flat_map(|post| files(post)) {
             self.media.mark_referenced(&key).await?;
         }
@@ -120,15 +120,23 @@ impl Projector {
     async fn apply(&self, step: &Step) -> Result<()> {
         let store = &self.state.store;
         match step {
-            Step::Stored(post, change) => self.stored(&[Delivered { post, change }]).await,
+            Step::Stored(post) => self.stored(&[post]).await,
             Step::Edited { old, new } => {
                 store.reindex_post(old, new).await?;
-                store.project_edited(new).await
+                match new.parent {
+                    None => store.project_edited(new).await,
+                    Some(_) => Ok(()),
+                }
             }
-            Step::Removed(removed, change) => {
+            Step::Removed(removed) => {
                 store.unindex_post(removed).await?;
-                store.uncount_reply(removed).await?;
-                store.project_removed(&Delivered { post: removed, change }).await?;
+                match removed.parent {
+                    Some(_) => store.uncount_reply(removed).await?,
+                    None => {
+                        store.uncount_message(&removed.room_id, &removed.id).await?;
+                        store.project_removed(removed).await?;
+                    }
+                }
                 store.purge_dependents(removed).await?;
                 for key in files(removed) {
                     self.media.delete(&key).await?;

@@ -13,7 +13,7 @@ use dm_shared::http::{Json, Path, Query, ok, reply, service};
 use dm_shared::ids::{OrgId, RoomId, UserId};
 use dm_shared::model::Room;
 use dm_shared::paging::PageQuery;
-use dm_shared::store::{CreatedRoom, InboxOrder, InboxRow, MAX_ROOM_MEMBERS, MembershipChange};
+use dm_shared::store::{CreatedRoom, InboxEntry, InboxOrder, MAX_ROOM_MEMBERS, MembershipChange};
 use dm_shared::views;
 use dm_shared::{AppState, Error, Result};
 use serde::Deserialize;
@@ -145,8 +145,8 @@ async fn user_rooms(
     let results: Vec<Value> = rooms
         .items
         .iter()
-        .map(|(room, row)| {
-            let mut json = inbox_json(room, row);
+        .map(|entry| {
+            let (mut json, room) = (inbox_json(entry), &entry.room);
             if room.room_user_ids.len() <= PRESENCE_ROOM_MEMBERS {
                 let others = room.room_user_ids.iter().filter(|member| **member != user);
                 let shown = others.filter_map(|member| presence.get(member).map(|p| (member.to_string(), p.clone())));
@@ -167,10 +167,10 @@ async fn others_presence(
     state: &AppState,
     org: &OrgId,
     user: &UserId,
-    rooms: &[(Room, InboxRow)],
+    rooms: &[InboxEntry],
 ) -> Result<HashMap<UserId, Value>> {
     let mut others: Vec<UserId> = Vec::new();
-    for (room, _) in rooms.iter().filter(|(room, _)| room.room_user_ids.len() <= PRESENCE_ROOM_MEMBERS) {
+    for room in rooms.iter().map(|entry| &entry.room).filter(|room| room.room_user_ids.len() <= PRESENCE_ROOM_MEMBERS) {
         for member in &room.room_user_ids {
             if member != user && !others.contains(member) {
                 others.push(member.clone());
@@ -198,11 +198,12 @@ fn own(caller: &UserId, user: &UserId) -> Result<()> {
     if user == caller { Ok(()) } else { Err(Error::forbidden("You may only see your own rooms")) }
 }
 
-fn inbox_json(room: &Room, row: &InboxRow) -> Value {
+fn inbox_json(InboxEntry { room, row, unread }: &InboxEntry) -> Value {
     let mut json = views::room(room);
     json["last_message"] = json!(row.last_message);
     json["last_activity_at"] = json!(row.last_activity_at);
-    json["unread_count"] = json!(row.unread_count);
+    json["unread_count"] = json!(unread.count);
+    json["unread_count_capped"] = json!(unread.capped);
     json["last_read_message_id"] = json!(row.last_read_message_id);
     json
 }
@@ -216,7 +217,7 @@ async fn unread(
     own(&caller, &user)?;
     // Counted while the membership is read; shown only once it holds.
     let (_, totals) = tokio::try_join!(state.store.org_member(&org, &caller), state.store.unread_totals(&org, &user))?;
-    Ok(ok(json!({ "rooms": totals.rooms, "messages": totals.messages })))
+    Ok(ok(json!({ "rooms": totals.rooms, "messages": totals.messages, "messages_capped": totals.capped })))
 }
 
 async fn room_info(

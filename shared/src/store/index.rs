@@ -1,15 +1,13 @@
-//! What the projector derives from a post's text and place, off the send path: the search-term
-//! entries search merges across rooms, the room's link entries, and a message's reply count.
+//! What the projector derives from a post's text, off the send path: the search-term entries search
+//! merges across rooms, and the room's link entries.
 //!
 //! Index entries are whole items put or deleted by key, so a record delivered again writes the same
-//! items; a reply is counted once through its `COUNTED_REPLY#` item, written in the transaction that
-//! moves its message's `thread_count`.
+//! items.
 
 use aws_sdk_dynamodb::types::{DeleteRequest, PutRequest, WriteRequest};
 use serde::{Deserialize, Serialize};
 
-use super::messages::{number, tx_update};
-use super::{PostRef, Store, failed_at, key_item, keys, to_item, tx::conditional_delete};
+use super::{PostRef, Store, key_item, keys, to_item};
 use crate::error::{Error, Result};
 use crate::ids::{MessageId, RoomId};
 use crate::model::Message;
@@ -30,12 +28,6 @@ pub(crate) struct LinkEntry {
     /// For a reply's link: its message, which must still exist for the link to show.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent: Option<MessageId>,
-}
-
-/// A counted reply: which message's `thread_count` holds it.
-#[derive(Serialize, Deserialize)]
-struct CountedReply {
-    parent: MessageId,
 }
 
 /// The index entries of a post's text: (key, entry) for each term and each link.
@@ -100,49 +92,5 @@ impl Store {
     /// Removes a removed post's entries.
     pub async fn unindex_post(&self, post: &Message) -> Result<()> {
         self.write_many(entry_keys(post).iter().map(delete_request).collect::<Result<_>>()?).await
-    }
-
-    /// Counts a stored reply in its message's `thread_count`, once. A reply whose message was
-    /// deleted before it was stored is removed (its message's removal could not see it).
-    pub async fn count_reply(&self, reply: &Message) -> Result<()> {
-        let Some(parent) = &reply.parent else { return Ok(()) };
-        let room = &reply.room_id;
-        let counted = self.put_new(&keys::counted_reply(room, &reply.id), &CountedReply { parent: parent.clone() })?;
-        match self.transact(vec![counted, self.thread_count(room, parent, 1)?]).await? {
-            Ok(()) => Ok(()),
-            Err(reasons) if failed_at(&reasons, 0) => Ok(()),
-            Err(reasons) if failed_at(&reasons, 1) => {
-                let orphan = [PostRef::of(reply).key(room), keys::message_pointer(&reply.id)];
-                self.delete_many(&orphan).await
-            }
-            Err(_) => Err(Error::internal_msg("counting a reply failed a condition it cannot fail")),
-        }
-    }
-
-    /// Takes a removed reply out of its message's `thread_count`, once (the message may be gone too).
-    pub async fn uncount_reply(&self, reply: &Message) -> Result<()> {
-        let Some(parent) = &reply.parent else { return Ok(()) };
-        let key = keys::counted_reply(&reply.room_id, &reply.id);
-        let items = vec![conditional_delete(self, &key)?, self.thread_count(&reply.room_id, parent, -1)?];
-        match self.transact(items).await? {
-            Ok(()) => Ok(()),
-            Err(reasons) if failed_at(&reasons, 0) => Ok(()),
-            Err(reasons) if failed_at(&reasons, 1) => self.delete_many(&[key]).await,
-            Err(_) => Err(Error::internal_msg("uncounting a reply failed a condition it cannot fail")),
-        }
-    }
-
-    fn thread_count(
-        &self,
-        room: &RoomId,
-        parent: &MessageId,
-        by: i64,
-    ) -> Result<aws_sdk_dynamodb::types::TransactWriteItem> {
-        tx_update(
-            self.update_builder(&keys::message(room, parent))
-                .update_expression("ADD thread_count :by")
-                .condition_expression("attribute_exists(PK)")
-                .expression_attribute_values(":by", number(by)),
-        )
     }
 }

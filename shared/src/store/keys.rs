@@ -51,6 +51,8 @@ pub fn probe() -> Key {
 }
 
 pub const MESSAGE_PREFIX: &str = "MSG#";
+/// Sorts after every `MSG#` key (`$` follows `#`).
+pub const MESSAGE_END: &str = "MSG$";
 
 pub fn message(room: &RoomId, message: &MessageId) -> Key {
     Key { pk: format!("ROOM#{room}"), sk: format!("{MESSAGE_PREFIX}{message}") }
@@ -135,18 +137,17 @@ pub const COUNTED_PREFIX: &str = "COUNTED#";
 pub fn room_count(room: &RoomId) -> Key {
     Key { pk: format!("ROOM#{room}"), sk: "COUNT".into() }
 }
-/// Sorts after every `COUNTED#` key (`$` follows `#`).
-pub const COUNTED_END: &str = "COUNTED$";
 
-/// Marks a message counted in its room's unread counts (kept while the message is).
+/// Marks a message counted in its room's message count (kept while the message is).
 pub fn counted(room: &RoomId, message: &MessageId) -> Key {
     Key { pk: format!("ROOM#{room}"), sk: format!("{COUNTED_PREFIX}{message}") }
 }
 
-/// Marks a reply counted in its message's `thread_count` (kept while the reply is). Sorts outside
-/// the `COUNTED#` range (`_` follows `$`), so replies are never unread messages.
+pub const COUNTED_REPLY_PREFIX: &str = "COUNTED_REPLY#";
+
+/// Marks a reply counted in its message's `thread_count` (kept while the reply is).
 pub fn counted_reply(room: &RoomId, reply: &MessageId) -> Key {
-    Key { pk: format!("ROOM#{room}"), sk: format!("COUNTED_REPLY#{reply}") }
+    Key { pk: format!("ROOM#{room}"), sk: format!("{COUNTED_REPLY_PREFIX}{reply}") }
 }
 
 /// A member's read marker in a room: the newest message they have read.

@@ -2,6 +2,7 @@
 
 mod bookmarks;
 mod connections;
+mod counts;
 mod feed;
 mod inbox;
 mod index;
@@ -40,8 +41,8 @@ pub use bookmarks::{Bookmark, MAX_BOOKMARKS};
 pub use connections::{CONNECTION_TTL_SECS, Connection};
 pub use feed::{Appended, FEED_RETENTION_SECS, FeedEntry, Numbered, Place, RUN_CHANGES, RUN_EVENTS, Share, SyncToken};
 pub use inbox::{
-    ACTIVITY_INDEX, ACTIVITY_PK, ACTIVITY_SK, Delivered, InboxOrder, InboxRow, KnownMembers, LastMessage,
-    PREVIEW_CHARS, UnreadTotals,
+    ACTIVITY_INDEX, ACTIVITY_PK, ACTIVITY_SK, InboxEntry, InboxOrder, InboxRow, LastMessage, PREVIEW_CHARS, UNREAD_CAP,
+    Unread, UnreadTotals,
 };
 pub use keys::Key;
 pub use messages::{IDEMPOTENCY_TTL_SECS, MAX_PINS, Pointer, SendReceipt, Sent, Version};
@@ -436,14 +437,17 @@ impl Store {
                 }
                 _ => return Err(sdk_error(err)),
             };
-            let conflicted = reasons.iter().any(|r| r.code() == Some("TransactionConflict"));
+            // A failed condition is an answer. Conflicts and throttling are not: the items they name
+            // were never checked, so the transaction is tried again, and past that the client is told
+            // to retry (429), never that a condition "cannot fail" (500).
             let failed_condition = reasons.iter().any(|r| r.code() == Some("ConditionalCheckFailed"));
-            if failed_condition || !conflicted {
+            let retryable = reasons.iter().any(|r| r.code().is_some_and(|code| TX_RETRYABLE.contains(&code)));
+            if failed_condition || !retryable {
                 return Ok(Err(reasons));
             }
             attempt += 1;
-            if attempt > 8 {
-                return Err(Error::Throttled("the transaction kept conflicting with other writes".into()));
+            if attempt > TX_ATTEMPTS {
+                return Err(Error::Throttled(err.into()));
             }
             tokio::time::sleep(Duration::from_millis(10 * u64::from(attempt))).await;
         }
@@ -505,6 +509,10 @@ pub(crate) fn failed_at(reasons: &[CancellationReason], index: usize) -> bool {
 
 const THROTTLED: [&str; 4] =
     ["ThrottlingException", "ProvisionedThroughputExceededException", "RequestLimitExceeded", "LimitExceededException"];
+/// Cancellation reasons of a transaction whose items were not checked: it may succeed if sent again.
+const TX_RETRYABLE: [&str; 3] = ["TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"];
+/// Tries of a transaction that conflicts or is throttled, after the SDK's own retries of each.
+const TX_ATTEMPTS: u32 = 8;
 const UNAVAILABLE: [&str; 2] = ["InternalServerError", "ServiceUnavailable"];
 
 /// What an SDK failure means to a client: throttled (429), the table not answering (503), or a bug

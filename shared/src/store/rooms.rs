@@ -11,7 +11,6 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::PostRef;
-use super::inbox::InboxRow;
 use super::{Item, Store, failed_at, from_item, key_item, keys, string_attr, to_item};
 use crate::error::{Error, Result};
 use crate::ids::{OrgId, RoomId, UserId};
@@ -89,11 +88,6 @@ impl Store {
         Ok(mates)
     }
 
-    /// A member's inbox row, active since `at`.
-    fn user_room_put(&self, org: &OrgId, user: &UserId, room: &RoomId, at: &str) -> Result<TransactWriteItem> {
-        self.put(&keys::user_room(org, user, room), &InboxRow::new(org, user, room, at))
-    }
-
     /// The member-set item, written only where no room holds the set yet; a failed condition hands
     /// back the room that does.
     fn member_set_put(&self, org: &OrgId, members: &[UserId], room: &RoomId) -> Result<TransactWriteItem> {
@@ -133,7 +127,7 @@ impl Store {
             self.put_new(&keys::room(&room.room_id), room)?,
         ];
         for user in members {
-            items.push(self.user_room_put(&room.org_id, user, &room.room_id, &room.created_at)?);
+            items.push(self.row_put(&room.org_id, user, &room.room_id, &room.created_at)?);
         }
         match self.transact(items).await? {
             Ok(()) => Ok(CreatedRoom::New(room.room_id.clone())),
@@ -208,7 +202,7 @@ impl Store {
                 items.push(self.member_set_put(&room.org_id, &new_members, &room.room_id)?);
             }
             for user in &added {
-                items.push(self.user_room_put(&room.org_id, user, &room.room_id, &joined_at)?);
+                items.push(self.row_put(&room.org_id, user, &room.room_id, &joined_at)?);
             }
             for user in &removed {
                 items.push(self.delete(&keys::user_room(&room.org_id, user, &room.room_id))?);

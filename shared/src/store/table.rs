@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::types::{
     StreamSpecification, StreamViewType, TimeToLiveSpecification,
 };
 
-use super::inbox::{ACTIVITY_INDEX, ACTIVITY_PK, ACTIVITY_SK, UNREAD_INDEX, UNREAD_PK, UNREAD_SK};
+use super::inbox::{ACTIVITY_INDEX, ACTIVITY_PK, ACTIVITY_SK};
 use super::keys::{PK, SK};
 use super::orgs::{MEMBER_INDEX, MEMBER_INDEX_PK, MEMBER_INDEX_SK};
 use crate::error::{Error, Result};
@@ -16,11 +16,8 @@ use crate::error::{Error, Result};
 pub const TTL_ATTRIBUTE: &str = "ttl";
 
 /// The table's global secondary indexes: name, partition key, sort key (strings, every attribute).
-const INDEXES: [(&str, &str, &str); 3] = [
-    (ACTIVITY_INDEX, ACTIVITY_PK, ACTIVITY_SK),
-    (UNREAD_INDEX, UNREAD_PK, UNREAD_SK),
-    (MEMBER_INDEX, MEMBER_INDEX_PK, MEMBER_INDEX_SK),
-];
+const INDEXES: [(&str, &str, &str); 2] =
+    [(ACTIVITY_INDEX, ACTIVITY_PK, ACTIVITY_SK), (MEMBER_INDEX, MEMBER_INDEX_PK, MEMBER_INDEX_SK)];
 
 /// Creates the table (PK/SK strings, on demand, a stream of new and old images, TTL on `ttl`, the
 /// inbox's and the memberships' indexes), unless it exists; a table made before an index gets it.
