@@ -1,6 +1,8 @@
 //! Helpers for the integration tests: the real local API on a free port, a fresh table per test on
 //! one DynamoDB Local shared by the whole run, and a client that speaks for a user.
 
+pub mod faults;
+
 use std::sync::OnceLock;
 use std::sync::mpsc;
 

@@ -17,7 +17,7 @@ use dm_shared::config::Config;
 use tokio::net::TcpListener;
 
 use dynamodb::DynamoDbLocal;
-pub use realtime::StreamWork;
+pub use realtime::{StreamWork, streams_client};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 

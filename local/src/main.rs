@@ -3,7 +3,12 @@
 //! ```text
 //! dm-local [--in-memory] [--port N]        serve on 127.0.0.1:N (DM_PORT, default 3000)
 //! dm-local token --user U [--ttl SECONDS]  print a dev token for the local secret
+//! dm-local rebuild ROOM_ID...              rebuild rooms' derived state from their posts
+//! dm-local replay FILE...                  project again the batches of failure-queue messages
 //! ```
+//!
+//! `rebuild` and `replay` work on the local database (`.local-data`), or on the DynamoDB Local that
+//! `DM_DYNAMODB_ENDPOINT` names (the one a running `make dev` prints), as the projector does in AWS.
 
 use std::process::ExitCode;
 
@@ -11,7 +16,10 @@ use dm_local::{Options, Stack};
 use tokio::net::TcpListener;
 
 fn usage() -> ExitCode {
-    eprintln!("usage: dm-local [--in-memory] [--port N] | dm-local token --user U [--ttl SECONDS]");
+    eprintln!(
+        "usage: dm-local [--in-memory] [--port N] | dm-local token --user U [--ttl SECONDS] \
+         | dm-local rebuild ROOM_ID... | dm-local replay FAILURE_MESSAGE_FILE..."
+    );
     ExitCode::from(2)
 }
 
@@ -20,8 +28,13 @@ async fn main() -> ExitCode {
     dm_shared::telemetry::init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut options = Options::from_env();
-    if args.first().map(String::as_str) == Some("token") {
-        return token(&args[1..], &options.jwt_secret);
+    match args.first().map(String::as_str) {
+        Some("token") => return token(&args[1..], &options.jwt_secret),
+        Some(command @ ("rebuild" | "replay")) if args.len() > 1 => {
+            return report(operate(options, command, &args[1..]).await);
+        }
+        Some("rebuild" | "replay") => return usage(),
+        _ => {}
     }
     let mut port: u16 = std::env::var("DM_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(3000);
     let mut rest = args.iter();
@@ -35,7 +48,32 @@ async fn main() -> ExitCode {
             _ => return usage(),
         }
     }
-    match serve(options, port).await {
+    report(serve(options, port).await)
+}
+
+/// An operator's command, on the local stack's table with nothing else running: what the projector
+/// does when invoked with `{"rebuild": [...]}` or `{"replay": [...]}` in AWS.
+async fn operate(mut options: Options, command: &str, args: &[String]) -> Result<(), dm_local::BoxError> {
+    (options.scheduler, options.stream, options.push) = (false, false, false);
+    let stack = Stack::start(options).await?;
+    let projector = dm_projector::Projector::new(stack.state.clone());
+    let answer = if command == "rebuild" {
+        let rooms = args.iter().map(dm_shared::ids::RoomId::parse).collect::<Result<Vec<_>, _>>()?;
+        serde_json::json!({ "rebuilt": projector.rebuild(&rooms).await? })
+    } else {
+        let mut failed = Vec::new();
+        for file in args {
+            failed.push(serde_json::from_str(&std::fs::read_to_string(file)?)?);
+        }
+        let streams = dm_local::streams_client(&stack.state);
+        serde_json::json!({ "replayed": projector.replay(&streams, &failed).await? })
+    };
+    println!("{answer}");
+    Ok(())
+}
+
+fn report(done: Result<(), dm_local::BoxError>) -> ExitCode {
+    match done {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("dm-local: {err}");

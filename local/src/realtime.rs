@@ -19,6 +19,7 @@ use dm_projector::Projector;
 use dm_realtime::{Change, Realtime};
 use dm_shared::AppState;
 use dm_shared::store::{Usage, measured};
+use dm_shared::stream::api::{ItemKeys, read_record};
 use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::{mpsc, watch};
@@ -272,6 +273,15 @@ struct Shard {
     start: ShardIteratorType,
 }
 
+/// The DynamoDB Streams API of the stack's table.
+pub fn streams_client(state: &AppState) -> aws_sdk_dynamodbstreams::Client {
+    let mut config = aws_sdk_dynamodbstreams::config::Builder::from(&state.sdk);
+    if let Some(endpoint) = &state.config.dynamodb_endpoint {
+        config = config.endpoint_url(endpoint);
+    }
+    aws_sdk_dynamodbstreams::Client::from_conf(config.build())
+}
+
 /// The table's stream in DynamoDB Local, read as the Lambda event source mappings read it in AWS:
 /// each shard in order, resuming after the last record handed over when a read fails. Shards open
 /// when the reader opens are read from their latest record, shards that open later from their first.
@@ -284,11 +294,7 @@ struct StreamReader {
 impl StreamReader {
     /// Opens the stream: once this returns, every later write is read.
     async fn open(state: &AppState) -> Result<Self, crate::BoxError> {
-        let mut config = aws_sdk_dynamodbstreams::config::Builder::from(&state.sdk);
-        if let Some(endpoint) = &state.config.dynamodb_endpoint {
-            config = config.endpoint_url(endpoint);
-        }
-        let streams = aws_sdk_dynamodbstreams::Client::from_conf(config.build());
+        let streams = streams_client(state);
         let table = state.store.client().describe_table().table_name(state.store.table()).send().await?;
         let arn = table.table.and_then(|t| t.latest_stream_arn).ok_or("the table has no stream")?;
         let mut reader = Self { streams, arn, shards: HashMap::new() };
@@ -339,7 +345,7 @@ impl StreamReader {
                     Ok(output) => {
                         let records = output.records.unwrap_or_default();
                         busy |= !records.is_empty();
-                        let changes: Vec<(Keys, Change)> = records.into_iter().filter_map(change).collect();
+                        let changes: Vec<(ItemKeys, Change)> = records.into_iter().filter_map(read_record).collect();
                         for mapping in &mappings {
                             mapping.hand_over(&changes);
                         }
@@ -401,7 +407,7 @@ impl Mapping {
         (Self { source, to }, task)
     }
 
-    fn hand_over(&self, changes: &[(Keys, Change)]) {
+    fn hand_over(&self, changes: &[(ItemKeys, Change)]) {
         let passed: Arc<[Change]> = changes
             .iter()
             .filter(|(keys, change)| {
@@ -486,25 +492,4 @@ async fn consume(
             clean_from = *settle.read.borrow() + 2;
         }
     }
-}
-
-/// The keys of a record's item: what event source filters look at.
-struct Keys {
-    pk: String,
-    sk: String,
-}
-
-fn change(record: aws_sdk_dynamodbstreams::types::Record) -> Option<(Keys, Change)> {
-    let data = record.dynamodb?;
-    let key = |name: &str| data.keys.as_ref()?.get(name)?.as_s().ok().cloned();
-    let keys = Keys { pk: key("PK")?, sk: key("SK")? };
-    Some((
-        keys,
-        Change {
-            event_id: record.event_id.unwrap_or_default(),
-            sequence_number: data.sequence_number.unwrap_or_default(),
-            old: data.old_image.map(serde_dynamo::Item::from),
-            new: data.new_image.map(serde_dynamo::Item::from),
-        },
-    ))
 }

@@ -115,6 +115,96 @@ mod lambda {
 #[cfg(feature = "stream")]
 pub use lambda::{changes, response};
 
+/// What the stream itself says, read through the DynamoDB Streams API rather than handed over by
+/// Lambda: the replay of a batch that exhausted its retries, and the local stack's reader.
+#[cfg(feature = "stream-api")]
+pub mod api {
+    use aws_sdk_dynamodbstreams::types::{Record, ShardIteratorType};
+    use serde::Deserialize;
+
+    use super::{Change, position};
+    use crate::error::{Error, Result};
+
+    /// The keys of a record's item: what event source filters look at.
+    pub struct ItemKeys {
+        pub pk: String,
+        pub sk: String,
+    }
+
+    /// A record as the API reads it, with its item's keys; `None` for one that names no item.
+    pub fn read_record(record: Record) -> Option<(ItemKeys, Change)> {
+        let data = record.dynamodb?;
+        let key = |name: &str| data.keys.as_ref()?.get(name)?.as_s().ok().cloned();
+        let keys = ItemKeys { pk: key("PK")?, sk: key("SK")? };
+        let change = Change {
+            event_id: record.event_id.unwrap_or_default(),
+            sequence_number: data.sequence_number.unwrap_or_default(),
+            old: data.old_image.map(serde_dynamo::Item::from),
+            new: data.new_image.map(serde_dynamo::Item::from),
+        };
+        Some((keys, change))
+    }
+
+    /// A message of a stream consumer's failure destination: where the batch that exhausted its
+    /// retries lies in the stream (Lambda sends its place, not its records).
+    #[derive(Clone, Debug, Deserialize)]
+    pub struct FailedBatch {
+        #[serde(rename = "DDBStreamBatchInfo")]
+        pub batch: BatchInfo,
+    }
+
+    #[derive(Clone, Debug, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct BatchInfo {
+        pub stream_arn: String,
+        pub shard_id: String,
+        pub start_sequence_number: String,
+        pub end_sequence_number: String,
+    }
+
+    /// Reads after this many answers in a row with no records give up on an open shard's tail.
+    const EMPTY_READS: usize = 5;
+
+    /// The records of a failed batch, read again from its shard (sequence numbers compare within
+    /// one shard). A stream keeps records 24 hours: past that the answer is 410, and the batch's
+    /// rooms are for the operator to rebuild.
+    pub async fn read_failed(client: &aws_sdk_dynamodbstreams::Client, failed: &BatchInfo) -> Result<Vec<Change>> {
+        let started = client
+            .get_shard_iterator()
+            .stream_arn(&failed.stream_arn)
+            .shard_id(&failed.shard_id)
+            .shard_iterator_type(ShardIteratorType::AtSequenceNumber)
+            .sequence_number(&failed.start_sequence_number)
+            .send()
+            .await;
+        let started = match started {
+            Ok(started) => started,
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_trimmed_data_access_exception()) => {
+                return Err(Error::Gone("the stream no longer holds the batch: rebuild its rooms".into()));
+            }
+            Err(err) => return Err(Error::Unavailable(err.into())),
+        };
+        let end = position(&failed.end_sequence_number);
+        let (mut iterator, mut changes, mut empty) = (started.shard_iterator, Vec::new(), 0);
+        while let Some(at) = iterator.take() {
+            let read =
+                client.get_records().shard_iterator(at).send().await.map_err(|err| Error::Unavailable(err.into()))?;
+            let records = read.records.unwrap_or_default();
+            empty = if records.is_empty() { empty + 1 } else { 0 };
+            for (_, change) in records.into_iter().filter_map(read_record) {
+                if position(&change.sequence_number) > end {
+                    return Ok(changes);
+                }
+                changes.push(change);
+            }
+            if empty < EMPTY_READS {
+                iterator = read.next_shard_iterator;
+            }
+        }
+        Ok(changes)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,8 +13,11 @@
 use dm_shared::ids::RoomId;
 use dm_shared::media::Media;
 use dm_shared::model::Message;
+use dm_shared::store::Rebuilt;
+use dm_shared::stream::api::{FailedBatch, read_failed};
 use dm_shared::stream::{Change, Consumer, in_groups};
-use dm_shared::{AppState, Result};
+use dm_shared::{AppState, Error, Result};
+use serde::Deserialize;
 
 /// Rooms of one batch projected at once. A room's run is a few requests one after another, each
 /// mostly waiting on DynamoDB, so a batch's rooms overlap: a batch that holds a backlog of many
@@ -64,6 +67,29 @@ impl Projector {
     pub fn new(state: AppState) -> Self {
         let media = Media::new(&state);
         Self { state, media }
+    }
+
+    /// Rebuilds each of `rooms` from its posts (see `Store::rebuild_room`), one after another.
+    pub async fn rebuild(&self, rooms: &[RoomId]) -> Result<Vec<Rebuilt>> {
+        let mut rebuilt = Vec::with_capacity(rooms.len());
+        for room in rooms {
+            rebuilt.push(self.state.store.rebuild_room(room).await?);
+        }
+        Ok(rebuilt)
+    }
+
+    /// Projects again the records of batches that exhausted their retries, read from the stream
+    /// where the failure destination's messages say they lie; how many records were projected.
+    pub async fn replay(&self, streams: &aws_sdk_dynamodbstreams::Client, failed: &[FailedBatch]) -> Result<usize> {
+        let mut projected = 0;
+        for FailedBatch { batch } in failed {
+            let changes = read_failed(streams, batch).await?;
+            if !self.project(&changes).await.is_empty() {
+                return Err(Error::Unavailable("a replayed record failed again: replay the batch later".into()));
+            }
+            projected += changes.len();
+        }
+        Ok(projected)
     }
 
     /// Projects `changes`, each room's in order, stopping a room at its first change that fails;
@@ -130,11 +156,12 @@ impl Projector {
             }
             Step::Removed(removed) => {
                 store.unindex_post(removed).await?;
-                match removed.parent {
-                    Some(_) => store.uncount_reply(removed).await?,
+                let (room, id) = (&removed.room_id, &removed.id);
+                match &removed.parent {
+                    Some(parent) => store.uncount_reply(room, id, parent).await?,
                     None => {
-                        store.uncount_message(&removed.room_id, &removed.id).await?;
-                        store.project_removed(removed).await?;
+                        store.uncount_message(room, id).await?;
+                        store.project_removed(room, id).await?;
                     }
                 }
                 store.purge_dependents(removed).await?;
@@ -145,6 +172,21 @@ impl Projector {
             }
         }
     }
+}
+
+/// What the projector is invoked with: the table's stream, or an operator's command.
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub enum Invocation {
+    /// `{"rebuild": ["room id", ...]}`: rebuild these rooms' derived state.
+    Rebuild {
+        rebuild: Vec<RoomId>,
+    },
+    /// `{"replay": [message, ...]}`: the failure queue's messages, their batches projected again.
+    Replay {
+        replay: Vec<FailedBatch>,
+    },
+    Stream(aws_lambda_events::dynamodb::Event),
 }
 
 #[derive(serde::Deserialize)]

@@ -93,10 +93,9 @@ impl Store {
     }
 
     /// Takes a removed reply out of its message's `thread_count`, once (the message may be gone too).
-    pub async fn uncount_reply(&self, reply: &Message) -> Result<()> {
-        let Some(parent) = &reply.parent else { return Ok(()) };
-        let key = keys::counted_reply(&reply.room_id, &reply.id);
-        let items = vec![conditional_delete(self, &key)?, self.thread_count(&reply.room_id, parent, -1)?];
+    pub async fn uncount_reply(&self, room: &RoomId, reply: &MessageId, parent: &MessageId) -> Result<()> {
+        let key = keys::counted_reply(room, reply);
+        let items = vec![conditional_delete(self, &key)?, self.thread_count(room, parent, -1)?];
         match self.transact(items).await? {
             Ok(()) => Ok(()),
             Err(reasons) if failed_at(&reasons, 0) => Ok(()),

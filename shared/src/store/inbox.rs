@@ -35,6 +35,9 @@ pub const ACTIVITY_PK: &str = "activity_pk";
 pub const ACTIVITY_SK: &str = "activity_sk";
 /// Unread messages are counted exactly up to this many; past it a count says "at least this many".
 pub const UNREAD_CAP: u64 = 100;
+/// A row's marker is behind `:id`, a message its member sent at `:at`, and was set before then.
+const MARKER_BEHIND: &str =
+    "(attribute_not_exists(last_read_message_id) OR (last_read_message_id < :id AND read_at < :at))";
 /// Rooms whose rows are written, or whose unread messages are counted, at once.
 const ROOMS_AT_ONCE: usize = 16;
 
@@ -195,9 +198,7 @@ impl Store {
         if own.is_some_and(|own| own.id == newest.id) {
             let both = show(self.update_item(&key))?
                 .update_expression(format!("SET {SHOW}, last_read_message_id = :id, read_at = :at"))
-                .condition_expression(format!(
-                    "{NEWER} AND (attribute_not_exists(last_read_message_id) OR last_read_message_id < :id)"
-                ));
+                .condition_expression(format!("{NEWER} AND {MARKER_BEHIND}"));
             if self.update_if(both).await? {
                 return Ok(());
             }
@@ -210,14 +211,13 @@ impl Store {
         }
     }
 
-    /// Moves a marker to `own` (a message its member sent) unless it is there or further on already.
+    /// Moves a marker to `own` (a message its member sent) unless it is there or further on already,
+    /// or was set after `own` was sent (the member marked it back since: theirs is the last word).
     async fn move_marker_forward(&self, row: &keys::Key, own: &Message) -> Result<()> {
         let update = self
             .update_item(row)
             .update_expression("SET last_read_message_id = :id, read_at = :at")
-            .condition_expression(
-                "attribute_exists(PK) AND (attribute_not_exists(last_read_message_id) OR last_read_message_id < :id)",
-            )
+            .condition_expression(format!("attribute_exists(PK) AND {MARKER_BEHIND}"))
             .expression_attribute_values(":id", value(&own.id)?)
             .expression_attribute_values(":at", AttributeValue::S(own.created_at.clone()));
         self.update_if(update).await.map(drop)
@@ -225,11 +225,11 @@ impl Store {
 
     /// A removed message out of the rows that show it: they show the room's newest message left
     /// (or none). A row that took a newer message meanwhile keeps it.
-    pub async fn project_removed(&self, removed: &Message) -> Result<()> {
-        let Some(room) = self.get::<Room>(&keys::room(&removed.room_id)).await? else { return Ok(()) };
+    pub async fn project_removed(&self, room: &RoomId, removed: &MessageId) -> Result<()> {
+        let Some(room) = self.get::<Room>(&keys::room(room)).await? else { return Ok(()) };
         let rows = self.member_rows(&room.org_id, &room.room_id, &room.room_user_ids).await?;
         let shows = |row: &Option<InboxRow>| {
-            row.as_ref().and_then(|row| row.last_message.as_ref()).is_some_and(|last| last.message_id == removed.id)
+            row.as_ref().and_then(|row| row.last_message.as_ref()).is_some_and(|last| last.message_id == *removed)
         };
         if !rows.iter().any(shows) {
             return Ok(());
@@ -247,7 +247,7 @@ impl Store {
             updates.push(
                 update
                     .condition_expression("last_message.message_id = :removed")
-                    .expression_attribute_values(":removed", value(&removed.id)?),
+                    .expression_attribute_values(":removed", value(removed)?),
             );
         }
         let replaced: Vec<_> = updates.into_iter().map(|update| self.update_if(update)).collect();
