@@ -1,14 +1,10 @@
 // Room events over the WebSocket API, with nothing lost across a dropped connection and nothing
-// shown twice: on every (re)connect the client syncs from the last feed token it saw, and drops an
-// event id it has already handled.
+// shown twice: on every reconnect (and with each heartbeat, which keeps its token recent) the client
+// syncs from the token of its last sync, and drops an event id it has already handled.
 
 const PING_MS = 4 * 60 * 1000; // API Gateway closes a connection idle for 10 minutes.
 const MAX_BACKOFF_MS = 15000;
 const SEEN_IDS = 2000;
-
-function feedPosition(token) {
-  return Number.parseInt(String(token).split(".")[0], 10) || 0;
-}
 
 export class Live extends EventTarget {
   constructor(api, org, socketBase) {
@@ -22,8 +18,8 @@ export class Live extends EventTarget {
     this.closed = false;
   }
 
-  /// Resolves once connected and holding the feed's current token, so what the caller loads next
-  /// misses nothing that happens after.
+  /// Resolves once connected and holding the token of "from now on", so what the caller loads
+  /// next misses nothing that happens after.
   async start() {
     await this.connect();
     const { token } = await this.api.get(this.syncPath());
@@ -48,7 +44,10 @@ export class Live extends EventTarget {
         this.backoff = 1000;
         this.status(true);
         clearInterval(this.pinger);
-        this.pinger = setInterval(() => this.send({ action: "ping" }), PING_MS);
+        this.pinger = setInterval(() => {
+          this.send({ action: "ping" });
+          this.catchUp().catch(() => {});
+        }, PING_MS);
         resolve();
       };
       socket.onmessage = (message) => {
@@ -89,7 +88,7 @@ export class Live extends EventTarget {
       const page = await this.api.get(path);
       for (const event of page.events) this.handle(event);
       if (!page.next) {
-        this.remember(page.token);
+        this.token = page.token;
         return;
       }
       path = this.api.pathOf(page.next);
@@ -98,10 +97,6 @@ export class Live extends EventTarget {
 
   syncPath() {
     return `/api/v1/org/${this.org}/users/${encodeURIComponent(this.api.user)}/sync`;
-  }
-
-  remember(token) {
-    if (token && (!this.token || feedPosition(token) >= feedPosition(this.token))) this.token = token;
   }
 
   handle(event) {
@@ -115,7 +110,6 @@ export class Live extends EventTarget {
       this.seen.add(event.event_id);
       if (this.seen.size > SEEN_IDS) this.seen.delete(this.seen.values().next().value);
     }
-    this.remember(event.token);
     this.dispatchEvent(new CustomEvent("event", { detail: event }));
   }
 

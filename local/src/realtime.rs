@@ -138,7 +138,7 @@ impl Hub {
             tasks.push(projector_task);
             let mut mappings = vec![to_projector];
             if push {
-                let source = EventSource::of("RealtimeFunction")?;
+                let source = EventSource::of("PushFunction")?;
                 let (to_realtime, realtime_task) =
                     Mapping::start(source, realtime, None, account(&hub.work, |w| &mut w.push));
                 tasks.push(realtime_task);

@@ -16,6 +16,8 @@ pub struct Change {
     /// The stream record's id: stable across redeliveries, so clients can drop duplicates.
     pub event_id: String,
     pub sequence_number: String,
+    /// When the change was made (epoch ms, to the second as the stream says it; 0 when not known).
+    pub created_ms: i64,
     pub old: Option<Item>,
     pub new: Option<Item>,
 }
@@ -91,6 +93,7 @@ mod lambda {
             .map(|record| Change {
                 event_id: record.event_id,
                 sequence_number: record.change.sequence_number.unwrap_or_default(),
+                created_ms: record.change.approximate_creation_date_time.timestamp_millis(),
                 old: Some(record.change.old_image).filter(|image| !image.is_empty()),
                 new: Some(record.change.new_image).filter(|image| !image.is_empty()),
             })
@@ -139,6 +142,7 @@ pub mod api {
         let change = Change {
             event_id: record.event_id.unwrap_or_default(),
             sequence_number: data.sequence_number.unwrap_or_default(),
+            created_ms: data.approximate_creation_date_time.map_or(0, |at| at.to_millis().unwrap_or(0)),
             old: data.old_image.map(serde_dynamo::Item::from),
             new: data.new_image.map(serde_dynamo::Item::from),
         };
@@ -210,7 +214,7 @@ mod tests {
     use super::*;
 
     fn change(n: u32) -> Change {
-        Change { event_id: format!("e{n}"), sequence_number: format!("{n}"), old: None, new: None }
+        Change { event_id: format!("e{n}"), sequence_number: format!("{n}"), created_ms: 0, old: None, new: None }
     }
 
     fn parity(change: &Change) -> u32 {

@@ -109,6 +109,7 @@ async fn a_deleted_message_takes_its_history_replies_reactions_and_files_with_it
     let removal = dm_shared::stream::Change {
         event_id: "replayed".into(),
         sequence_number: "1".into(),
+        created_ms: 0,
         old: Some(serde_dynamo::Item::from(before)),
         new: None,
     };

@@ -124,7 +124,13 @@ async fn stored(app: &TestApp, pk: String, sk: String) -> Option<serde_dynamo::I
 /// A stream record of the item at `sk` being stored.
 pub(crate) async fn stored_record(app: &TestApp, room: &str, sk: String, n: usize) -> dm_shared::stream::Change {
     let new = image(app, format!("ROOM#{room}"), sk).await;
-    dm_shared::stream::Change { event_id: format!("e{n}"), sequence_number: format!("{n}"), old: None, new: Some(new) }
+    dm_shared::stream::Change {
+        event_id: format!("e{n}"),
+        sequence_number: format!("{n}"),
+        created_ms: 0,
+        old: None,
+        new: Some(new),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -153,6 +159,7 @@ async fn replayed_and_rebatched_records_count_each_message_once() {
     batch.push(dm_shared::stream::Change {
         event_id: "e3".into(),
         sequence_number: "3".into(),
+        created_ms: 0,
         old: Some(removed),
         new: None,
     });
@@ -205,8 +212,6 @@ async fn a_big_room_counts_each_member_once() {
         };
         assert_eq!(unread(app, &org, member).await["messages"], expected, "{member}");
     }
-    let list = app.get(&format!("/api/v1/org/{org}/rooms/{room}/messages"), "m50").await;
-    assert_eq!(list.body["count"], 3);
 }
 
 /// A reply stored just as its message was deleted (the delete's cleanup ran first) is removed when

@@ -1,5 +1,6 @@
 //! What clients say on their WebSocket (heartbeats, typing) and presence.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use dm_tests::{Socket, TestApp, event_within, expect_event, send_frame, spawn_app};
@@ -134,15 +135,38 @@ async fn presence_follows_connections_and_can_be_hidden() {
     assert_eq!(event_within(&mut carol, "presence", Duration::from_millis(500)).await, None);
 }
 
-/// Events with a place in a feed (presence and typing have none), by their token's number.
-fn fed(events: Vec<Value>) -> Vec<Value> {
-    let mut fed: Vec<Value> = events.into_iter().filter(|event| event["token"].is_string()).collect();
-    fed.sort_by_key(token_seq);
-    fed
+/// Room events (presence and typing have no `seq`) by room, each room's in order.
+fn by_room(events: &[Value]) -> BTreeMap<String, Vec<Value>> {
+    let mut rooms: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    for event in events.iter().filter(|event| event["seq"].is_u64()) {
+        rooms.entry(event["room_id"].as_str().expect("a room").to_owned()).or_default().push(event.clone());
+    }
+    for events in rooms.values_mut() {
+        events.sort_by_key(|event| event["seq"].as_u64());
+    }
+    rooms
 }
 
-fn token_seq(event: &Value) -> u64 {
-    event["token"].as_str().and_then(|t| t.split('.').next()).and_then(|n| n.parse().ok()).expect("a token")
+/// `user`'s sync from `since`, page by page: its events, and the token to go on from.
+async fn sync_all(app: &TestApp, org: &str, user: &str, since: &str) -> (Vec<Value>, String) {
+    let mut events = Vec::new();
+    let mut path = format!("/api/v1/org/{org}/users/{user}/sync?since={since}&limit=7");
+    loop {
+        let page = app.get(&path, user).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.raw);
+        events.extend(page.body["events"].as_array().unwrap().iter().cloned());
+        match page.body["next"].as_str() {
+            Some(next) => path = next.to_owned(),
+            None => return (events, page.body["token"].as_str().unwrap().to_owned()),
+        }
+    }
+}
+
+/// The token of "from now on".
+async fn sync_start(app: &TestApp, org: &str, user: &str) -> String {
+    let start = app.get(&format!("/api/v1/org/{org}/users/{user}/sync"), user).await;
+    assert_eq!((start.body["events"].clone(), start.body["next"].clone()), (json!([]), Value::Null), "{}", start.raw);
+    start.body["token"].as_str().unwrap().to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -154,11 +178,8 @@ async fn a_client_back_from_a_tunnel_syncs_exactly_what_its_connected_twin_got()
     let dm = app.room(&org, "alice", &["bob"]).await;
     let group = app.room(&org, "alice", &["bob", "carol"]).await;
     let later = app.room(&org, "alice", &["carol"]).await;
-    let sync = |since: &str| format!("/api/v1/org/{org}/users/bob/sync?since={since}&limit=7");
-    // Both of Bob's rooms reach both devices (in either order: they are two rooms), each as its
-    // room's first event.
     for socket in [&mut phone, &mut laptop] {
-        let mut created = Vec::new();
+        let mut created: Vec<String> = Vec::new();
         for _ in 0..2 {
             let event = expect_event(socket, "room_created").await;
             assert_eq!(event["seq"], 1, "{event}");
@@ -169,11 +190,12 @@ async fn a_client_back_from_a_tunnel_syncs_exactly_what_its_connected_twin_got()
         expected.sort();
         assert_eq!(created, expected);
     }
+    // The laptop's client took its token when it started.
+    let token = sync_start(app, &org, "bob").await;
 
     app.send(&org, &dm, "alice", "before the tunnel").await;
     let seen = expect_event(&mut laptop, "message_create").await;
     assert_eq!(seen["seq"], 2, "{seen}");
-    let token = seen["token"].as_str().unwrap().to_owned();
     expect_event(&mut phone, "message_create").await;
     drop(laptop);
 
@@ -215,38 +237,35 @@ async fn a_client_back_from_a_tunnel_syncs_exactly_what_its_connected_twin_got()
         }
         got.push(event);
     }
-    let got = fed(got);
     assert!(got.iter().all(|e| e["data"]["message"] != "after bob left" && e["data"]["message"] != "before bob 0"));
 
-    let mut synced = Vec::new();
-    let mut path = sync(&token);
-    let fresh = loop {
-        let page = app.get(&path, "bob").await;
-        assert_eq!(page.status, StatusCode::OK, "{}", page.raw);
-        synced.extend(page.body["events"].as_array().unwrap().iter().cloned());
-        match page.body["next"].as_str() {
-            Some(next) => path = next.to_owned(),
-            None => break page.body["token"].as_str().unwrap().to_owned(),
-        }
+    let (synced, fresh) = sync_all(app, &org, "bob", &token).await;
+    // The laptop drops what it had (the dm up to `seq` 2) by room and seq, as the web client does.
+    let synced: Vec<Value> =
+        synced.into_iter().filter(|e| !(e["room_id"] == dm.as_str() && e["seq"].as_u64() <= Some(2))).collect();
+    // A room one has left is no longer one's own: sync holds nothing of it.
+    let expected: Vec<Value> = got.into_iter().filter(|e| e["room_id"] != group.as_str()).collect();
+    let seqs = |events: &[Value]| -> BTreeMap<String, Vec<u64>> {
+        by_room(events)
+            .into_iter()
+            .map(|(room, events)| (room, events.iter().filter_map(|e| e["seq"].as_u64()).collect()))
+            .collect()
     };
-    assert_eq!(synced, got, "the sync holds what the connected twin got, once, in order");
-    for room in [&dm, &group, &later] {
-        let seqs: Vec<u64> =
-            synced.iter().filter(|e| e["room_id"] == room.as_str()).filter_map(|e| e["seq"].as_u64()).collect();
+    assert_eq!(seqs(&synced), seqs(&expected), "the same events of each room");
+    assert_eq!(by_room(&synced), by_room(&expected), "the sync holds what the connected twin got, once");
+    assert_eq!(synced.len(), by_room(&synced).values().map(Vec::len).sum::<usize>(), "room events only, once");
+    for (room, events) in by_room(&synced) {
+        let seqs: Vec<u64> = events.iter().filter_map(|e| e["seq"].as_u64()).collect();
         assert!(seqs.windows(2).all(|pair| pair[1] == pair[0] + 1), "{room}: one by one: {seqs:?}");
     }
     assert!(synced.iter().any(|e| e["event"] == "member_added" && e["room_id"] == later.as_str()));
-    let caught_up = app.get(&sync(&fresh), "bob").await;
-    assert_eq!(caught_up.body["events"], json!([]));
-    // The same token: it expires with the event it names, never later.
-    assert_eq!(caught_up.body["token"], fresh.as_str());
+    let (nothing, _) = sync_all(app, &org, "bob", &fresh).await;
+    assert_eq!(nothing, Vec::<Value>::new(), "caught up");
 
-    // A fresh start, garbage and a token past the retention.
-    let start = app.get(&format!("/api/v1/org/{org}/users/bob/sync"), "bob").await;
-    assert_eq!((start.body["events"].clone(), start.body["next"].clone()), (json!([]), Value::Null));
-    assert_eq!(token_seq(&start.body), token_seq(&json!({ "token": fresh })));
+    // Garbage, a token past the retention, someone else's sync.
+    let sync = |since: &str| format!("/api/v1/org/{org}/users/bob/sync?since={since}");
     assert_eq!(app.get(&sync("nonsense"), "bob").await.status, StatusCode::BAD_REQUEST);
-    assert_eq!(app.get(&sync("1.1000"), "bob").await.status, StatusCode::GONE);
+    assert_eq!(app.get(&sync("1000"), "bob").await.status, StatusCode::GONE);
     assert_eq!(app.get(&sync(&fresh), "alice").await.status, StatusCode::FORBIDDEN);
 }
 
@@ -255,60 +274,53 @@ async fn expect_event_any(socket: &mut Socket) -> Value {
     dm_tests::next_event(socket, Duration::from_secs(30)).await.expect("an event")
 }
 
-/// Two pushers (as two stream shards' functions are) append to one user's feed at once, each from
-/// its own room and each with its own, soon stale, idea of where the feed ends: every event gets a
-/// number of its own, one after the other, each room's in order, each once.
+/// One room's changes logged by two consumers at once, each also delivering the other's changes
+/// (two stream shards after a partition split, numbered independently, and a retried batch racing
+/// its first delivery): every event gets one number of its own, each change keeps the numbers it
+/// got first, and the room's message count takes each message once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_pushers_appending_to_one_feed_at_once_never_share_a_number() {
-    use dm_shared::ids::{OrgId, RoomId, UserId};
-    use dm_shared::store::Share;
-
-    let app = &spawn_app().await;
-    let (org, first) = setup(app).await;
-    let second = app.room(&org, "alice", &["bob", "carol"]).await;
-    let store = &app.stack.state.store;
-    let (org, bob) = (OrgId::parse(org).unwrap(), UserId::parse("bob").unwrap());
-    const EACH: u64 = 20;
-    let pusher = |room: String| {
-        let (org, bob) = (org.clone(), bob.clone());
-        async move {
-            let room = RoomId::parse(room).unwrap();
-            let mut known = 0;
-            for n in 0..EACH {
-                let events = vec![(format!("{:03}", n + 1), json!({ "room_id": room, "n": n }))];
-                let share = Share { user: bob.clone(), events, known };
-                let appended = store.append_to_feeds(&org, &room, false, vec![share]).await.unwrap();
-                known = appended[0].last;
-            }
-        }
-    };
-    tokio::join!(pusher(first.clone()), pusher(second.clone()));
-
-    let (entries, more) = store.feed_after(&org, &bob, 0, 100).await.unwrap();
-    assert!(!more);
-    let seqs: Vec<u64> = entries.iter().map(|entry| entry.seq).collect();
-    assert!(seqs.windows(2).all(|pair| pair[1] == pair[0] + 1), "one after the other: {seqs:?}");
-    for room in [&first, &second] {
-        let of_room: Vec<u64> = entries
-            .iter()
-            .map(|entry| serde_json::from_str::<Value>(&entry.event).unwrap())
-            // The room's own events (its creation) are pushed into the same feed meanwhile.
-            .filter(|event| event["room_id"] == room.as_str())
-            .filter_map(|event| event["n"].as_u64())
-            .collect();
-        assert_eq!(of_room, (0..EACH).collect::<Vec<_>>(), "{room}: each once, in order");
+async fn two_consumers_logging_one_room_at_once_give_each_event_one_number() {
+    // No stream reader: the batches below are the only push.
+    let app = &dm_tests::spawn_app_without_scheduler().await;
+    let (org, room) = setup(app).await;
+    let token = sync_start(app, &org, "bob").await;
+    let (mut shard_a, mut shard_b) = (Vec::new(), Vec::new());
+    for n in 0..12u64 {
+        let id = app.send(&org, &room, "alice", &format!("message {n}")).await;
+        let mut record = crate::inbox::stored_record(app, &room, format!("MSG#{id}"), n as usize).await;
+        // The shards' sequence numbers say nothing of each other's.
+        record.sequence_number = if n % 2 == 0 { 900 + n } else { 100 + n }.to_string();
+        if n % 2 == 0 { shard_a.push(record) } else { shard_b.push(record) }
     }
+    let consumer = || dm_realtime::Realtime::new(app.stack.state.clone(), app.stack.connections_endpoint()).unwrap();
+    let (one, other) = (consumer(), consumer());
+    let (a, b) = tokio::join!(one.publish(&shard_a), other.publish(&shard_b));
+    assert!(a.is_empty() && b.is_empty());
+    let (a, b) = tokio::join!(one.publish(&shard_b), other.publish(&shard_a));
+    assert!(a.is_empty() && b.is_empty(), "each delivered again by the other consumer");
+
+    let (synced, _) = sync_all(app, &org, "bob", &token).await;
+    let mut seqs: Vec<u64> = synced.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=12).collect::<Vec<_>>(), "{synced:?}");
+    let mut texts: Vec<&str> = synced.iter().map(|e| e["data"]["message"].as_str().unwrap()).collect();
+    texts.sort_unstable();
+    texts.dedup();
+    assert_eq!(texts.len(), 12, "each message once");
+    let list = app.get(&format!("/api/v1/org/{org}/rooms/{room}/messages"), "bob").await;
+    assert_eq!(list.body["count"], 12);
 }
 
-/// A backlog's changes are pushed a room's run at a time. A run delivered again, whole or split
+/// A backlog's changes are logged a room's run at a time. A run delivered again, whole or split
 /// differently (as a retried stream batch is, to an instance that knows nothing of the first), is
-/// pushed with the numbers and tokens it had and kept in the feed once.
+/// pushed with the numbers it had and logged once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_run_delivered_again_split_differently_keeps_its_numbers_and_is_kept_once() {
+async fn a_run_delivered_again_split_differently_keeps_its_numbers_and_is_logged_once() {
     // No stream reader: the batches below are the only push.
     let app = &dm_tests::spawn_app_without_scheduler().await;
     let org = app.org_with("alice", &["bob"]).await;
     let room = app.room(&org, "alice", &["bob"]).await;
+    let token = sync_start(app, &org, "bob").await;
     let texts = ["one", "two", "three", "four"];
     let mut batch = Vec::new();
     for (n, text) in texts.into_iter().enumerate() {
@@ -336,11 +348,9 @@ async fn a_run_delivered_again_split_differently_keeps_its_numbers_and_is_kept_o
     let rest = pushed(&mut socket, &batch[1..], 3).await;
     assert_eq!(rest[..2], first[1..], "the rest of the run again, then a change not pushed yet");
     assert_eq!((rest[2]["data"]["message"].clone(), rest[2]["seq"].clone()), (json!("four"), json!(4)));
-    // Runs before the room's last one were published whole: only the last is pushed again.
-    assert_eq!(pushed(&mut socket, &batch, 1).await, rest[2..]);
     let whole: Vec<Value> = first.into_iter().chain(rest[2..].iter().cloned()).collect();
+    assert_eq!(pushed(&mut socket, &batch, 4).await, whole, "the whole batch again: as numbered before");
 
-    let since = format!("/api/v1/org/{org}/users/bob/sync?since=0.{}", dm_shared::time::now_ms() - 60_000);
-    let synced = app.get(&since, "bob").await;
-    assert_eq!(synced.body["events"].as_array().unwrap()[..], whole[..], "each once: {}", synced.raw);
+    let (synced, _) = sync_all(app, &org, "bob", &token).await;
+    assert_eq!(synced, whole, "each once");
 }

@@ -42,11 +42,12 @@ async fn a_rebuild_repairs_what_discarded_batches_left_and_changes_nothing_the_s
         app.post(&thread, "bob", json!({ "sender_id": "bob", "message": "go" })).await.status,
         StatusCode::CREATED
     );
-    assert_eq!(listed(app, &org, &room, "bob").await, (json!(1), json!(0)), "what was projected");
+    // Nothing pushed the room's log, which counts its messages: the rebuild counts them.
+    assert_eq!(listed(app, &org, &room, "bob").await, (json!(0), json!(0)), "what was projected");
 
     let room_id = RoomId::parse(&room).unwrap();
     let rebuilt = projector.rebuild(std::slice::from_ref(&room_id)).await.expect("rebuilt");
-    assert_eq!((rebuilt[0].messages, rebuilt[0].replies, rebuilt[0].counted, rebuilt[0].uncounted), (2, 1, 3, 1));
+    assert_eq!((rebuilt[0].messages, rebuilt[0].replies, rebuilt[0].counted, rebuilt[0].uncounted), (2, 1, 1, 0));
     assert_eq!(listed(app, &org, &room, "bob").await, (json!(2), json!(1)));
     assert_eq!(unread(app, &org, "bob").await, json!({ "rooms": 1, "messages": 2 }));
     let inbox = app.get(&format!("/api/v1/org/{org}/users/bob/rooms"), "bob").await;
@@ -116,6 +117,5 @@ async fn a_failure_queue_message_replays_its_batch_from_the_stream() {
     let replayed = projector.replay(&streams, std::slice::from_ref(&failed)).await.expect("replayed");
     assert!(replayed >= 2, "{replayed} records");
     assert_eq!(projector.replay(&streams, &[failed]).await.expect("replayed again"), replayed);
-    assert_eq!(listed(app, &org, &room, "bob").await.0, 2);
     assert_eq!(unread(app, &org, "bob").await, json!({ "rooms": 1, "messages": 2 }));
 }

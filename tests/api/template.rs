@@ -86,12 +86,12 @@ fn term_entry(written: Image) -> impl Fn(Image, &str) -> bool {
     move |image, name| image == written && name == "item_sk"
 }
 
-/// What invokes the realtime function in AWS (and reaches it locally, where `dm-local` applies the
+/// What invokes the push function in AWS (and reaches it locally, where `dm-local` applies the
 /// template's filters): every item whose changes make events, and nothing it writes itself (which
 /// would invoke it again for nothing).
 #[test]
 fn the_realtime_filter_passes_the_items_that_make_events_only() {
-    let source = EventSource::of("RealtimeFunction").expect("the realtime function's event source");
+    let source = EventSource::of("PushFunction").expect("the push function's event source");
     for (pk, sk) in [
         ("ROOM#r1", "META"),
         ("ROOM#r1", "MSG#01J"),
@@ -103,12 +103,11 @@ fn the_realtime_filter_passes_the_items_that_make_events_only() {
         assert!(source.passes(pk, sk, plain), "{pk} {sk} makes events");
     }
     for (pk, sk) in [
-        ("ROOM#r1", "EVENT_SEQ"),
-        ("ORG#o1#USER#alice#FEED", "E#00000000000000000001"),
+        ("ROOM#r1", "LOG"),
+        ("ROOM#r1", "LOG#00000000000000000001"),
         ("ORG#o1#USER#alice", "ROOM#r1"),
-        ("ROOM#r1", "COUNTED#01J"),
+        ("ROOM#r1", "COUNTED_REPLY#01J"),
         ("ROOM#r1#TYPING", "USER#alice"),
-        ("ROOM#r1", "COUNT"),
     ] {
         assert!(!source.passes(pk, sk, plain), "{pk} {sk} makes no event");
     }
@@ -127,8 +126,9 @@ fn the_projector_filter_passes_posts_only() {
         assert!(source.passes(pk, sk, plain), "{pk} {sk} is a post");
     }
     for (pk, sk) in [
-        ("ROOM#r1", "COUNT"),
-        ("ROOM#r1", "COUNTED#01J"),
+        ("ROOM#r1", "LOG"),
+        ("ROOM#r1", "LOG#00000000000000000001"),
+        ("ROOM#r1", "COUNTED_REPLY#01J"),
         ("ORG#o1#USER#alice", "ROOM#r1"),
         ("ROOM#r1", "READ#alice"),
         ("ROOM#r1", "META"),
@@ -140,7 +140,7 @@ fn the_projector_filter_passes_posts_only() {
     }
 }
 
-/// The stream consumers cannot lose events silently: only items that make events invoke the realtime
+/// The stream consumers cannot lose events silently: only items that make events invoke the push
 /// function, records that exhaust their retries land in a queue, and the queue's depth and each
 /// consumer's lag raise alarms.
 #[test]
@@ -148,8 +148,9 @@ fn stream_consumers_filter_keep_failures_and_raise_alarms() {
     let template: serde_yaml_ng::Value =
         serde_yaml_ng::from_str(include_str!("../../template.yaml")).expect("template.yaml parses");
     let resources = &template["Resources"];
-    for function in ["RealtimeFunction", "ProjectorFunction"] {
+    for function in ["PushFunction", "ProjectorFunction"] {
         let source = &resources[function]["Properties"]["Events"]["TableStream"]["Properties"];
+        assert_eq!(source["ParallelizationFactor"].as_u64(), Some(1), "{function}: one consumer a shard, pinned");
         assert!(source["FilterCriteria"]["Filters"][0]["Pattern"].as_str().is_some(), "{function} filters");
         assert!(source["MaximumRecordAgeInSeconds"].as_u64().is_some(), "{function} ages records out");
         assert_eq!(source["DestinationConfig"]["OnFailure"]["Type"].as_str(), Some("SQS"), "{function}");
@@ -179,7 +180,7 @@ fn logs_retention_access_logs_and_a_schedule_per_stack() {
         .filter(|(_, r)| r["Type"].as_str() == Some("AWS::Serverless::Function"))
         .filter_map(|(name, _)| name.as_str())
         .collect();
-    assert_eq!(functions.len(), 10, "{functions:?}");
+    assert_eq!(functions.len(), 11, "{functions:?}");
     for function in functions {
         let group = &template["Resources"][format!("{}LogGroup", function.trim_end_matches("Function")).as_str()];
         assert_eq!(group["Type"].as_str(), Some("AWS::Logs::LogGroup"), "{function}");
@@ -230,7 +231,7 @@ fn browsers_lifecycle_protection_and_alarms() {
     let watching = |metric: &str, of: &str| alarms.iter().any(|a| a.contains(metric) && a.contains(of));
     assert!(watching("5xx", "HttpApi"), "API 5xx");
     assert!(watching("Errors", "SchedulerFunction"), "scheduler errors");
-    for function in ["MembersFunction", "MessagesFunction", "RealtimeFunction", "ProjectorFunction"] {
+    for function in ["MembersFunction", "MessagesFunction", "RealtimeFunction", "PushFunction", "ProjectorFunction"] {
         assert!(watching("Errors", function) && watching("Throttles", function), "{function}");
     }
 }

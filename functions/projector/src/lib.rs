@@ -1,6 +1,6 @@
 //! What the table derives from its own changes, kept from its stream: a stored post is indexed
-//! (search terms, links), counted (its room's `message_count`, or its message's `thread_count`),
-//! shown in its members' inbox rows (last message, activity, the sender's read marker) and keeps the
+//! (search terms, links), a reply counted in its message's `thread_count`, a message shown in its
+//! members' inbox rows (last message, activity, the sender's read marker) and keeps the
 //! files it names (their uploads lose the tag the bucket's lifecycle rule expires); an edit moves the
 //! index and the previews that show it; once a post is deleted it is unindexed and uncounted, and
 //! what hung off it (its edit history, reactions, replies and files) goes too.
@@ -130,8 +130,6 @@ impl Projector {
                 store.count_reply(reply).await?;
             }
             if let Some(first) = messages.first() {
-                let ids: Vec<_> = messages.iter().map(|post| &post.id).collect();
-                store.count_messages(&first.room_id, &ids).await?;
                 store.project_stored(&first.room_id, &messages).await?;
             }
             Ok(())
@@ -159,10 +157,7 @@ impl Projector {
                 let (room, id) = (&removed.room_id, &removed.id);
                 match &removed.parent {
                     Some(parent) => store.uncount_reply(room, id, parent).await?,
-                    None => {
-                        store.uncount_message(room, id).await?;
-                        store.project_removed(room, id).await?;
-                    }
+                    None => store.project_removed(room, id).await?,
                 }
                 store.purge_dependents(removed).await?;
                 for key in files(removed) {

@@ -3,7 +3,7 @@
 
 use dm_shared::ids::{OrgId, RoomId, UserId};
 use dm_shared::model::{Message, Room};
-use dm_shared::store::{Presence, Reaction, ReadMarker};
+use dm_shared::store::{NewEvent, Presence, Reaction, ReadMarker};
 use dm_shared::stream::Change;
 use serde::Deserialize;
 use serde_dynamo::Item;
@@ -19,6 +19,16 @@ pub enum Audience {
     Users(Vec<UserId>),
     /// Everyone who shares a room with this user, unless they hide their presence.
     RoomMates(UserId),
+}
+
+impl Audience {
+    /// The users it names (none for the room's members or a user's room mates).
+    pub fn users(&self) -> &[UserId] {
+        match self {
+            Self::Users(users) => users,
+            Self::Room | Self::RoomMates(_) => &[],
+        }
+    }
 }
 
 /// An event for a room's members (or the users named); `room_id` is `None` for a user's presence.
@@ -37,6 +47,18 @@ impl RoomEvent {
     /// takes no place in the room's sequence (members would see a gap).
     pub fn private(&self) -> bool {
         self.name == "read"
+    }
+
+    /// The event as its room's log keeps it: who it is for when not the room's members, and how it
+    /// moves the room's message count.
+    pub fn to_log(&self) -> NewEvent {
+        let counts = match self.name {
+            "message_create" => 1,
+            "message_delete" => -1,
+            _ => 0,
+        };
+        let audience = matches!(self.audience, Audience::Users(_)).then(|| self.audience.users().to_vec());
+        NewEvent { payload: self.payload(), audience, counts }
     }
 
     pub fn payload(&self) -> Value {

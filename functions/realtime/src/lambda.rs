@@ -1,5 +1,5 @@
-//! The function's two kinds of event as Lambda hands them over: the WebSocket API's route requests
-//! and the table's stream batches.
+//! The two functions' events as Lambda hands them over: the WebSocket API's route requests
+//! (`realtime`) and the table's stream batches (`push`).
 
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use aws_lambda_events::dynamodb::Event as StreamEvent;
@@ -8,23 +8,14 @@ use serde_json::Value;
 
 use crate::Realtime;
 
-/// One invocation: a stream batch (it has `Records`) or a WebSocket route request.
-pub async fn handle(realtime: &Realtime, payload: Value) -> Result<Value, Error> {
-    if payload.get("Records").is_some() {
-        stream(realtime, serde_json::from_value(payload)?).await
-    } else {
-        socket(realtime, serde_json::from_value(payload)?).await
-    }
-}
-
 /// Stream records in, the ones to retry out (`ReportBatchItemFailures`).
-async fn stream(realtime: &Realtime, event: StreamEvent) -> Result<Value, Error> {
+pub async fn stream(realtime: &Realtime, event: StreamEvent) -> Result<Value, Error> {
     let failed = realtime.publish(&dm_shared::stream::changes(event)).await;
     Ok(serde_json::to_value(dm_shared::stream::response(failed))?)
 }
 
 /// `$connect`, `$disconnect` and `$default` (a client's frame).
-async fn socket(realtime: &Realtime, request: ApiGatewayWebsocketProxyRequest) -> Result<Value, Error> {
+pub async fn socket(realtime: &Realtime, request: ApiGatewayWebsocketProxyRequest) -> Result<Value, Error> {
     let context = &request.request_context;
     let connection = context.connection_id.clone().unwrap_or_default();
     let status = match context.route_key.as_deref() {

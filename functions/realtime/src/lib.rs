@@ -2,9 +2,10 @@
 //!
 //! `$connect` checks the bearer token (header or `?token=`) and the org (`?org_id=`) and records the
 //! connection in the table (and the user as online); `$disconnect` forgets it; `$default` takes the
-//! client's frames (`frames`: heartbeats and typing). The table's stream feeds `publish`, which turns
-//! each change into the seed's events and posts them to every open connection of every member of the
-//! room, through the `@connections` management API. Writes never wait for any of this.
+//! client's frames (`frames`: heartbeats and typing): the `realtime` function. The table's stream
+//! feeds `publish` (the `push` function), which turns each change into the seed's events, logs them
+//! in their room and posts them to every open connection of whoever they are for, through the
+//! `@connections` management API. Writes never wait for any of this.
 
 pub mod events;
 pub mod frames;
@@ -15,9 +16,9 @@ use aws_sdk_apigatewaymanagement::primitives::Blob;
 use dm_shared::ids::{OrgId, RoomId, UserId};
 use dm_shared::metrics::{Record, Unit};
 use dm_shared::model::{Room, Visibility};
-use dm_shared::store::{Appended, Numbered, Place, RUN_CHANGES, RUN_EVENTS, Share};
+use dm_shared::store::Logging;
 use dm_shared::{AppState, Error, Result};
-use futures_util::{StreamExt, TryStreamExt, stream};
+use futures_util::{StreamExt, stream};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,10 +27,14 @@ use tokens::{Issuer, Tokens};
 
 pub use dm_shared::stream::Change;
 pub use events::{Audience, RoomEvent, derive};
-pub use lambda::handle;
 
 /// Posts a publish run sends at once.
 const POST_CONCURRENCY: usize = 16;
+/// Changes logged together, at most: under a backlog a room's run is one read and one move of its
+/// log's head instead of one a change.
+const RUN_CHANGES: usize = 25;
+/// Events of the changes logged together, at most.
+const RUN_EVENTS: usize = 50;
 /// Rooms (and users' presence) of one batch published at once: each in order, independent of the others.
 const GROUPS_AT_ONCE: usize = 4;
 
@@ -45,16 +50,6 @@ pub struct Realtime {
     tokens: Tokens,
     sockets: aws_sdk_apigatewaymanagement::Client,
     posts: Arc<Posts>,
-    known: Arc<Known>,
-}
-
-/// What this instance last numbered in each room and last appended to each feed: the guesses that
-/// make numbering and appending one request each while they hold (another instance's writes make
-/// them stale, which the conditions catch).
-#[derive(Default)]
-struct Known {
-    rooms: Mutex<HashMap<RoomId, Numbered>>,
-    feeds: Mutex<HashMap<Feed, u64>>,
 }
 
 fn locked<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -66,7 +61,7 @@ fn locked<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// connection opened meanwhile gets the batch's later events from the sync its client runs on
 /// connecting.
 #[derive(Default)]
-pub(crate) struct Reach(Mutex<HashMap<Feed, Arc<[String]>>>);
+pub(crate) struct Reach(Mutex<HashMap<OrgUser, Arc<[String]>>>);
 
 impl Reach {
     /// Drops a connection that is gone: the batch's later events are not posted to it again.
@@ -79,8 +74,8 @@ impl Reach {
     }
 }
 
-/// A user in an org: whose feed and connections.
-type Feed = (OrgId, UserId);
+/// A user in an org: whose connections.
+type OrgUser = (OrgId, UserId);
 
 /// Posts to connections since the last report.
 #[derive(Default)]
@@ -88,6 +83,15 @@ struct Posts {
     delivered: AtomicU64,
     gone: AtomicU64,
     failed: AtomicU64,
+}
+
+/// The state both functions build once per cold start: the table, and the WebSocket API's
+/// management endpoint (`DM_WS_ENDPOINT`).
+pub async fn from_env() -> Result<Realtime, dm_shared::lambda::Error> {
+    let config = dm_shared::config::Config::from_env()?;
+    let endpoint = std::env::var("DM_WS_ENDPOINT").map_err(|_| "DM_WS_ENDPOINT is not set")?;
+    let sdk = dm_shared::state::sdk_config(&config).await;
+    Ok(Realtime::new(AppState::new(config, &sdk), &endpoint)?)
 }
 
 impl Realtime {
@@ -101,7 +105,7 @@ impl Realtime {
             None => Tokens::Secret(state.verifier.clone()),
         };
         let sockets = aws_sdk_apigatewaymanagement::Client::from_conf(config);
-        Ok(Self { state, tokens, sockets, posts: Arc::default(), known: Arc::default() })
+        Ok(Self { state, tokens, sockets, posts: Arc::default() })
     }
 
     /// Accepts a connection for a valid token of a member of `org_id`: 401 otherwise for the token,
@@ -158,14 +162,15 @@ impl Realtime {
     }
 
     /// The events of a run of one room's changes (see `runs`), or of users' presence. A room's are
-    /// numbered in the room, kept in the feed of each user they are for and posted to that user's
-    /// connections with their place in it (`token`), so a client that was away syncs exactly what
-    /// it missed; presence is posted and kept nowhere. A run's first change may be the room's own
-    /// item, which moves who its events (and the later ones) are for, even when it makes none. On
-    /// failure, the index of the first change not published.
+    /// logged in the room (numbered there, once, whoever delivers the change and however often) and
+    /// posted with their `seq` to the connections of whoever they are for, so a client that was away
+    /// syncs from the log what it missed; the reader's own `read` flag and presence are posted and
+    /// kept nowhere. A run's first change may be the room's own item, which moves who its events
+    /// (and the later ones) are for, even when it makes none. On failure, the index of the first
+    /// change not published.
     async fn publish_run(&self, changes: &[Change], run: &[Step], reach: &Reach) -> Result<(), (usize, Error)> {
-        let Some((org, room)) = run.first().and_then(|(_, (events, room_now))| room_of(events, room_now.as_ref()))
-        else {
+        let Some((first, (events, room_now))) = run.first() else { return Ok(()) };
+        let Some((org, room)) = room_of(events, room_now.as_ref()) else {
             for (at, (events, _)) in run {
                 for event in events {
                     self.deliver_presence(event, reach).await.map_err(|err| (*at, err))?;
@@ -173,83 +178,35 @@ impl Realtime {
             }
             return Ok(());
         };
-        let mut rest = run;
-        while let Some((at, (_, room_now))) = rest.first() {
-            let counts: Vec<(&str, u64)> = rest
-                .iter()
-                .map(|(at, (events, _))| {
-                    (changes[*at].sequence_number.as_str(), events.iter().filter(|e| !e.private()).count() as u64)
-                })
-                .collect();
-            let members_now = room_now.as_ref().map(|room| room.room_user_ids.as_slice());
-            let known = locked(&self.known.rooms).get(&room).cloned();
-            let place = self.state.store.number_run(&room, &counts, members_now, known).await;
-            let taken = match place.map_err(|err| (*at, err))? {
-                Place::Published(taken) => taken,
-                Place::Numbered(numbered) => {
-                    let taken = numbered.firsts.len();
-                    self.publish_numbered(&org, &room, changes, &rest[..taken], numbered, reach)
-                        .await
-                        .map_err(|err| (*at, err))?;
-                    taken
+        let failed = |err| (*first, err);
+        let logging: Vec<Logging> = run
+            .iter()
+            .map(|(at, (events, _))| Logging {
+                change: changes[*at].event_id.clone(),
+                created_ms: changes[*at].created_ms,
+                events: events.iter().filter(|event| !event.private()).map(RoomEvent::to_log).collect(),
+            })
+            .collect();
+        let members_now = room_now.as_ref().map(|room| room.room_user_ids.as_slice());
+        let logged = self.state.store.log_run(&room, members_now, &logging).await.map_err(failed)?;
+        for ((at, (events, _)), entries) in run.iter().zip(logged) {
+            let posted = async {
+                let mut entries = entries.into_iter();
+                for event in events {
+                    let (payload, audience) = match event.private() {
+                        true => (event.payload(), event.audience.users().to_vec()),
+                        false => {
+                            let entry = entries.next().ok_or_else(|| Error::internal_msg("an event has no entry"))?;
+                            (entry.event_with_seq()?, entry.audience)
+                        }
+                    };
+                    self.post_to_users(&org, audience, None, &payload, reach).await?;
                 }
+                Ok::<_, Error>(())
             };
-            rest = &rest[taken.clamp(1, rest.len())..];
+            posted.await.map_err(|err| (*at, err))?;
         }
         Ok(())
-    }
-
-    /// The events of `steps`, numbered: into the feeds of the users they are for, then to their
-    /// connections.
-    async fn publish_numbered(
-        &self,
-        org: &OrgId,
-        room: &RoomId,
-        changes: &[Change],
-        steps: &[Step],
-        numbered: Numbered,
-        reach: &Reach,
-    ) -> Result<()> {
-        locked(&self.known.rooms).insert(room.clone(), numbered.clone());
-        let mut shares: Vec<(UserId, Vec<(String, Value)>)> = Vec::new();
-        for ((at, (events, _)), first) in steps.iter().zip(&numbered.firsts) {
-            let change = &changes[*at].sequence_number;
-            let mut seq = *first;
-            for event in events {
-                let mut payload = event.payload();
-                if !event.private() {
-                    payload["seq"] = seq.into();
-                    seq += 1;
-                }
-                let audience = match &event.audience {
-                    Audience::Users(users) => users,
-                    Audience::Room | Audience::RoomMates(_) => &numbered.members,
-                };
-                for user in audience {
-                    let event = (change.clone(), payload.clone());
-                    match shares.iter_mut().find(|(member, _)| member == user) {
-                        Some((_, events)) => events.push(event),
-                        None => shares.push((user.clone(), vec![event])),
-                    }
-                }
-            }
-        }
-        let users: Vec<UserId> = shares.iter().map(|(user, _)| user.clone()).collect();
-        self.look_up(org, &users, reach).await?;
-        let shares = {
-            let known = locked(&self.known.feeds);
-            let known = |user: &UserId| known.get(&(org.clone(), user.clone())).copied().unwrap_or_default();
-            shares.into_iter().map(|(user, events)| Share { known: known(&user), user, events }).collect()
-        };
-        let appended = self.state.store.append_to_feeds(org, room, numbered.again, shares).await?;
-        let sends = appended.into_iter().map(|Appended { user, entries, last }| async move {
-            locked(&self.known.feeds).insert((org.clone(), user.clone()), last);
-            for entry in entries {
-                self.post_to_users(org, vec![user.clone()], None, &entry.event_with_token()?, reach).await?;
-            }
-            Ok::<_, Error>(())
-        });
-        stream::iter(sends).buffer_unordered(POST_CONCURRENCY).try_collect::<Vec<()>>().await.map(drop)
     }
 
     /// Posts a presence event to everyone who shares a room with its user. Of a user who hides

@@ -1,5 +1,5 @@
-//! Catching up after a reconnect: the caller's room events after a sync token, in the order their
-//! connections were sent them, from the feed the realtime push keeps.
+//! Catching up after a reconnect: the caller's room events after a sync token, across their rooms,
+//! from the rooms' logs the realtime push keeps, in the order they were published.
 
 use axum::extract::State;
 use axum::http::Uri;
@@ -11,7 +11,7 @@ use dm_shared::paging::PageQuery;
 use dm_shared::store::SyncToken;
 use dm_shared::{AppState, Error, Result};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
 #[derive(Deserialize)]
 pub struct SyncQuery {
@@ -37,16 +37,8 @@ pub async fn sync(
     }
     let since = query.since.as_deref().filter(|since| !since.is_empty()).map(SyncToken::parse).transpose()?;
     super::own_inbox(&state, &org, &caller, &user).await?;
-    let Some(since) = since else {
-        let token = state.store.feed_end(&org, &user).await?;
-        return Ok(ok(json!({ "events": [], "next": null, "token": token.to_string() })));
-    };
-    since.check_retained()?;
-    let (entries, more) = state.store.feed_after(&org, &user, since.seq, page.limit).await?;
-    let events = entries.iter().map(|entry| entry.event_with_token()).collect::<Result<Vec<Value>>>()?;
-    // Nothing new: the same token, which expires with the entry it names (once every entry has
-    // expired a feed may start again from 1, and a token must not outlive what it counts from).
-    let token = entries.last().map_or(since, |last| SyncToken { seq: last.seq, at_ms: last.at_ms });
-    let next = more.then(|| format!("{}?since={token}&limit={}", uri.path(), page.limit));
-    Ok(ok(json!({ "events": events, "next": next, "token": token.to_string() })))
+    let synced = state.store.sync(&org, &user, since.as_ref(), page.limit).await?;
+    let token = synced.token.to_string();
+    let next = synced.more.then(|| format!("{}?since={token}&limit={}", uri.path(), page.limit));
+    Ok(ok(json!({ "events": synced.events, "next": next, "token": token })))
 }

@@ -130,19 +130,6 @@ pub const BOOKMARK_PREFIX: &str = "BOOKMARK#";
 
 pub const READ_PREFIX: &str = "READ#";
 
-pub const COUNTED_PREFIX: &str = "COUNTED#";
-
-/// The room's message count: its own item, so the projector's counting never writes the room item
-/// that every send checks.
-pub fn room_count(room: &RoomId) -> Key {
-    Key { pk: format!("ROOM#{room}"), sk: "COUNT".into() }
-}
-
-/// Marks a message counted in its room's message count (kept while the message is).
-pub fn counted(room: &RoomId, message: &MessageId) -> Key {
-    Key { pk: format!("ROOM#{room}"), sk: format!("{COUNTED_PREFIX}{message}") }
-}
-
 pub const COUNTED_REPLY_PREFIX: &str = "COUNTED_REPLY#";
 
 /// Marks a reply counted in its message's `thread_count` (kept while the reply is).
@@ -215,19 +202,14 @@ pub fn typing(room: &RoomId, user: &UserId) -> Key {
     Key { pk: format!("ROOM#{room}#TYPING"), sk: format!("USER#{user}") }
 }
 
-/// A room's event sequence: the last `seq` given and the change it was given to.
-pub fn event_sequence(room: &RoomId) -> Key {
-    Key { pk: format!("ROOM#{room}"), sk: "EVENT_SEQ".into() }
+/// A room's event log's head: how far it is published, and the room's message count.
+pub fn log_head(room: &RoomId) -> Key {
+    Key { pk: format!("ROOM#{room}"), sk: "LOG".into() }
 }
 
-/// A user's feed of the room events they were sent: one entry per event.
-pub fn feed_pk(org: &OrgId, user: &UserId) -> String {
-    format!("ORG#{org}#USER#{user}#FEED")
-}
+pub const LOG_PREFIX: &str = "LOG#";
 
-pub const FEED_PREFIX: &str = "E#";
-
-/// Entries sort by their number: 20 digits hold any u64.
-pub fn feed_entry(org: &OrgId, user: &UserId, seq: u64) -> Key {
-    Key { pk: feed_pk(org, user), sk: format!("{FEED_PREFIX}{seq:020}") }
+/// A room event in its room's log. Entries sort by their number: 20 digits hold any u64.
+pub fn log_entry(room: &RoomId, seq: u64) -> Key {
+    Key { pk: format!("ROOM#{room}"), sk: format!("{LOG_PREFIX}{seq:020}") }
 }

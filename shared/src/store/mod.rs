@@ -3,10 +3,10 @@
 mod bookmarks;
 mod connections;
 mod counts;
-mod feed;
 mod inbox;
 mod index;
 mod keys;
+mod log;
 mod messages;
 mod meter;
 mod orgs;
@@ -28,11 +28,10 @@ use std::time::Duration;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{
     AttributeValue, CancellationReason, DeleteRequest, KeysAndAttributes, Put, ReturnConsumedCapacity,
-    ReturnValuesOnConditionCheckFailure, TransactWriteItem, WriteRequest,
+    TransactWriteItem, WriteRequest,
 };
 use meter::Consumed;
 use serde::Serialize;
@@ -40,12 +39,12 @@ use serde::de::DeserializeOwned;
 
 pub use bookmarks::{Bookmark, MAX_BOOKMARKS};
 pub use connections::{CONNECTION_TTL_SECS, Connection};
-pub use feed::{Appended, FEED_RETENTION_SECS, FeedEntry, Numbered, Place, RUN_CHANGES, RUN_EVENTS, Share, SyncToken};
 pub use inbox::{
     ACTIVITY_INDEX, ACTIVITY_PK, ACTIVITY_SK, InboxEntry, InboxOrder, InboxRow, LastMessage, PREVIEW_CHARS, UNREAD_CAP,
     Unread, UnreadTotals,
 };
 pub use keys::Key;
+pub use log::{LOG_RETENTION_SECS, LogEntry, Logging, NewEvent, PUBLISH_WINDOW_MS, SyncPage, SyncToken};
 pub use messages::{IDEMPOTENCY_TTL_SECS, MAX_PINS, Pointer, SendReceipt, Sent, Version};
 pub use meter::Usage;
 pub use posts::PostRef;
@@ -363,26 +362,6 @@ impl Store {
             Ok(_) => Ok(true),
             Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
             Err(err) => Err(sdk_error(err)),
-        }
-    }
-
-    /// Sends one conditional update; `Ok(Err(item))` with the item as it is (if any) when its
-    /// condition did not hold.
-    pub(crate) async fn update_or_current(
-        &self,
-        update: UpdateItemFluentBuilder,
-    ) -> Result<std::result::Result<(), Option<Item>>> {
-        let sent = update
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await;
-        match self.metered(sent, |o| o.consumed_capacity.units()) {
-            Ok(_) => Ok(Ok(())),
-            Err(err) => match err.as_service_error() {
-                Some(UpdateItemError::ConditionalCheckFailedException(failed)) => Ok(Err(failed.item().cloned())),
-                _ => Err(sdk_error(err)),
-            },
         }
     }
 

@@ -4,8 +4,9 @@
 //! idempotent and safe while traffic flows: whatever the projector does at the same time is done
 //! once either way.
 //!
-//! What it makes right: the room's `message_count` and every `thread_count` (posts counted or
-//! uncounted by their markers), the members' rows (the newest message, each sender's marker at least
+//! What it makes right: the room's message count (on its log's head, set from its messages while the
+//! head stays where it was read), every `thread_count` (replies counted or uncounted by their
+//! markers), the members' rows (the newest message, each sender's marker at least
 //! at their newest message, no row showing a deleted one), the search-term and link entries of every
 //! post, and the link entries of posts that are gone. Search-term entries of a post that is gone stay
 //! (their partitions are named by words the post no longer holds): search passes over them.
@@ -25,11 +26,14 @@ pub struct Rebuilt {
     pub room_id: RoomId,
     pub messages: usize,
     pub replies: usize,
-    /// Posts counted that were not (their stored records never counted).
+    /// Replies counted that were not (their stored records never counted).
     pub counted: usize,
-    /// Posts uncounted that were gone (their removals never counted).
+    /// Replies uncounted that were gone (their removals never counted).
     pub uncounted: usize,
 }
+
+/// Counts of the room's messages tried before giving up: each retry is a message published meanwhile.
+const RECOUNTS: usize = 8;
 
 /// A counted reply's marker: which message's `thread_count` holds it.
 #[derive(Deserialize)]
@@ -45,22 +49,38 @@ fn id_after(item: &Item, prefix: &str) -> Option<MessageId> {
 }
 
 impl Store {
+    /// The room's messages, and its log head's message count set to how many they are, counted
+    /// while the head stayed where it was read (a message published meanwhile counts itself).
+    async fn recount_messages(&self, room: &RoomId) -> Result<Vec<Message>> {
+        for _ in 0..RECOUNTS {
+            let seen = self.log_seq(room).await?;
+            let messages: Vec<Message> = self
+                .query_all(keys::room_pk(room), keys::MESSAGE_PREFIX, true)
+                .await?
+                .into_iter()
+                .map(from_item)
+                .collect::<Result<_>>()?;
+            if self.set_message_count(room, seen, messages.len() as u64).await? {
+                return Ok(messages);
+            }
+        }
+        Err(crate::error::Error::Unavailable("the room's log kept moving while its messages were counted".into()))
+    }
+
     /// Rebuilds `room`'s derived state from its posts (see the module's page).
     pub async fn rebuild_room(&self, room: &RoomId) -> Result<Rebuilt> {
         let pk = keys::room_pk(room);
-        // Markers before posts: a post stored between the two reads is counted here (the projector
+        // Markers before posts: a reply stored between the two reads is counted here (the projector
         // then finds it counted), one removed between them is uncounted here (and by it, once).
-        let counted = self.query_all(pk.clone(), keys::COUNTED_PREFIX, true).await?;
         let counted_replies = self.query_all(pk.clone(), keys::COUNTED_REPLY_PREFIX, true).await?;
         let links = self.query_all(pk.clone(), keys::LINK_PREFIX, true).await?;
-        let messages: Vec<Message> = self
-            .query_all(pk.clone(), keys::MESSAGE_PREFIX, true)
+        let replies: Vec<Message> = self
+            .query_all(pk.clone(), keys::THREAD_PREFIX, true)
             .await?
             .into_iter()
             .map(from_item)
             .collect::<Result<_>>()?;
-        let replies: Vec<Message> =
-            self.query_all(pk, keys::THREAD_PREFIX, true).await?.into_iter().map(from_item).collect::<Result<_>>()?;
+        let messages = self.recount_messages(room).await?;
         let live: HashSet<&MessageId> = messages.iter().chain(&replies).map(|post| &post.id).collect();
         let mut rebuilt = Rebuilt {
             room_id: room.clone(),
@@ -70,16 +90,6 @@ impl Store {
             uncounted: 0,
         };
 
-        let counted: HashSet<MessageId> =
-            counted.iter().filter_map(|item| id_after(item, keys::COUNTED_PREFIX)).collect();
-        let uncounted: Vec<&MessageId> =
-            messages.iter().map(|post| &post.id).filter(|id| !counted.contains(*id)).collect();
-        self.count_messages(room, &uncounted).await?;
-        rebuilt.counted += uncounted.len();
-        for gone in counted.iter().filter(|id| !live.contains(id)) {
-            self.uncount_message(room, gone).await?;
-            rebuilt.uncounted += 1;
-        }
         let reply_markers: Vec<(MessageId, MessageId)> = counted_replies
             .into_iter()
             .filter_map(|item| {

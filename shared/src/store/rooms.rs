@@ -56,13 +56,6 @@ pub struct MembershipChanged {
     pub removed: Vec<UserId>,
 }
 
-/// The room's count item.
-#[derive(Deserialize)]
-struct MessageCount {
-    #[serde(default)]
-    message_count: u64,
-}
-
 fn existing_room(item: Option<&Item>) -> Option<RoomId> {
     item.and_then(|item| string_attr(item, "room_id")).and_then(|id| RoomId::parse(id).ok())
 }
@@ -111,6 +104,11 @@ impl Store {
         set.map(|set| set.room_id).ok_or_else(|| Error::internal_msg("a member set vanished while it was read"))
     }
 
+    /// The room's members now (none when it is gone).
+    pub async fn room_members(&self, room: &RoomId) -> Result<Vec<UserId>> {
+        Ok(self.get::<Room>(&keys::room(room)).await?.map(|room| room.room_user_ids).unwrap_or_default())
+    }
+
     /// The ids of `users` that are not members of `org` (one batch read).
     pub async fn non_members(&self, org: &OrgId, users: &[UserId]) -> Result<Vec<UserId>> {
         let keys: Vec<_> = users.iter().map(|user| keys::member(org, user)).collect();
@@ -147,13 +145,13 @@ impl Store {
         users: &[UserId],
         posts: &[PostRef],
     ) -> Result<(Option<Room>, Vec<Option<Member>>, Vec<Option<Message>>)> {
-        let mut keys = vec![keys::room(room), keys::room_count(room)];
+        let mut keys = vec![keys::room(room), keys::log_head(room)];
         keys.extend(posts.iter().map(|post| post.key(room)));
         keys.extend(users.iter().map(|user| keys::member(org, user)));
         let mut found = self.get_many(&keys).await?.into_iter();
         let room: Option<Room> = found.next().flatten().map(from_item).transpose()?;
-        let count: Option<MessageCount> = found.next().flatten().map(from_item).transpose()?;
-        let room = room.map(|room| Room { message_count: count.map_or(0, |count| count.message_count), ..room });
+        let message_count = Store::message_count_of(found.next().flatten())?;
+        let room = room.map(|room| Room { message_count, ..room });
         let posts =
             found.by_ref().take(posts.len()).map(|item| item.map(from_item).transpose()).collect::<Result<_>>()?;
         let members = found.map(current_member).collect::<Result<_>>()?;
