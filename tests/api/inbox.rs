@@ -275,3 +275,79 @@ async fn a_member_who_joins_is_counted_from_then_on_and_one_who_left_no_more() {
     assert_eq!(unread(app, &org, "carol").await, json!({ "rooms": 1, "messages": 1 }), "counted since she came back");
     assert_eq!(unread(app, &org, "bob").await, json!({ "rooms": 0, "messages": 0 }), "gone with his row");
 }
+
+/// Rooms of more than eight members keep their last message in one summary, not in each member's
+/// row: the inbox places them by it among the small rooms, exactly and a page at a time, and a room
+/// that grows past eight members or shrinks back keeps its place and its last message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_rooms_take_their_place_in_the_inbox_from_their_summary() {
+    let app = &spawn_app().await;
+    let names: Vec<String> = (0..10).map(|n| format!("m{n}")).collect();
+    let members: Vec<&str> = names.iter().map(String::as_str).collect();
+    let org = app.org_with("m0", &members[1..]).await;
+    let big = app.room(&org, "m0", &members[1..]).await;
+    let (dm1, dm2) = (app.room(&org, "m0", &["m1"]).await, app.room(&org, "m0", &["m2"]).await);
+    app.send(&org, &dm1, "m1", "a").await;
+    let b = app.send(&org, &big, "m3", "b").await;
+    app.send(&org, &dm2, "m2", "c").await;
+    let d = app.send(&org, &big, "m4", "d").await;
+    app.settled().await;
+
+    let inbox = app.get(&format!("/api/v1/org/{org}/users/m0/rooms"), "m0").await;
+    assert_eq!(rooms(&inbox.body), [big.clone(), dm2.clone(), dm1.clone()], "{}", inbox.raw);
+    let shown = row(&inbox.body, &big);
+    assert_eq!((&shown["last_message"]["message_id"], &shown["unread_count"]), (&json!(d), &json!(2)), "{shown}");
+    assert_eq!(unread(app, &org, "m0").await, json!({ "rooms": 3, "messages": 4 }));
+    // A page at a time, both ways.
+    let mut path = format!("/api/v1/org/{org}/users/m0/rooms?limit=1");
+    let mut walked = Vec::new();
+    let mut last = Value::Null;
+    loop {
+        let page = app.get(&path, "m0").await;
+        walked.extend(rooms(&page.body));
+        match page.body["next"].as_str() {
+            Some(next) => path = next.trim_start_matches(&app.base).to_owned(),
+            None => break,
+        }
+        last = page.body;
+    }
+    assert_eq!(walked, [big.clone(), dm2.clone(), dm1.clone()]);
+    let back = last["previous"].as_str().expect("a previous page").trim_start_matches(&app.base).to_owned();
+    assert_eq!(rooms(&app.get(&back, "m0").await.body), [big.as_str()]);
+
+    // What m0 sends moves a small room up; a mark reads the large one.
+    app.send(&org, &dm1, "m0", "e").await;
+    let mark = format!("/api/v1/org/{org}/rooms/{big}/read");
+    assert_eq!(app.call(Method::PUT, &mark, Some("m0"), None).await.status, StatusCode::OK);
+    let inbox = app.inbox_when(&org, "m0", "", |inbox| inbox["results"][0]["room_id"] == dm1.as_str()).await;
+    assert_eq!(rooms(&inbox), [dm1.clone(), big.clone(), dm2.clone()]);
+    assert_eq!(row(&inbox, &big)["unread_count"], 0);
+    let only_unread = app.get(&format!("/api/v1/org/{org}/users/m0/rooms?unread=true"), "m0").await;
+    assert_eq!(rooms(&only_unread.body), [dm2.as_str()]);
+
+    // Deleted, edited: the summary follows.
+    let delete = format!("/api/v1/org/{org}/rooms/{big}/messages/{d}/message");
+    assert_eq!(app.call(Method::DELETE, &delete, Some("m4"), None).await.status, StatusCode::OK);
+    let edit = format!("/api/v1/org/{org}/rooms/{big}/messages/{b}");
+    let edited = app.call(Method::PUT, &edit, Some("m3"), Some(json!({ "sender_id": "m3", "message": "b2" }))).await;
+    assert_eq!(edited.status, StatusCode::OK, "{}", edited.raw);
+    let shown = |inbox: &Value| row(inbox, &big)["last_message"]["preview"].clone();
+    app.inbox_when(&org, "m1", "", |inbox| shown(inbox) == json!("b2")).await;
+
+    // Down to eight members the rows show it themselves; past eight again, the summary does.
+    for gone in ["m9", "m8"] {
+        let path = format!("/api/v1/org/{org}/rooms/{big}/remove-member/{gone}");
+        assert!(app.put(&path, "m0").await.status.is_success());
+    }
+    let inbox = app.get(&format!("/api/v1/org/{org}/users/m1/rooms"), "m1").await.body;
+    assert_eq!((shown(&inbox), row(&inbox, &big)["last_message"]["message_id"].clone()), (json!("b2"), json!(b)));
+    let f = app.send(&org, &big, "m5", "f").await;
+    app.inbox_when(&org, "m1", "", |inbox| row(inbox, &big)["last_message"]["message_id"] == f.as_str()).await;
+    assert!(app.put(&format!("/api/v1/org/{org}/rooms/{big}/add-member/m8"), "m0").await.status.is_success());
+    let inbox = app.get(&format!("/api/v1/org/{org}/users/m8/rooms"), "m8").await;
+    assert_eq!(row(&inbox.body, &big)["last_message"]["message_id"], f.as_str(), "{}", inbox.raw);
+    let g = app.send(&org, &big, "m5", "g").await;
+    let inbox =
+        app.inbox_when(&org, "m1", "", |inbox| row(inbox, &big)["last_message"]["message_id"] == g.as_str()).await;
+    assert_eq!(rooms(&inbox)[0], big, "first again, by its summary");
+}

@@ -139,9 +139,18 @@ async fn user_rooms(
         Some(_) => return Err(Error::bad_request("unread is true or false")),
     };
     own(&caller, &user)?;
-    let rooms = state.store.inbox(&org, &user, order, unread_only, &page).await?;
+    let mut rooms = state.store.inbox(&org, &user, order, unread_only, &page).await?;
     let (next, previous) = rooms.links(&uri);
-    let presence = others_presence(&state, &org, &user, &rooms.items).await?;
+    // The page's unread rooms are counted while its members' presence is read.
+    let (unread, presence) = tokio::try_join!(
+        state.store.count_unread(&user, &rooms.items),
+        others_presence(&state, &org, &user, &rooms.items)
+    )?;
+    for (entry, unread) in rooms.items.iter_mut().zip(unread) {
+        entry.unread = unread;
+    }
+    // Unread by its last message, yet none after all: only the caller's own after a marker moved back.
+    rooms.items.retain(|entry| !unread_only || entry.unread.count > 0);
     let results: Vec<Value> = rooms
         .items
         .iter()

@@ -25,7 +25,7 @@ use serde_json::{Value, json};
 /// The table's global secondary indexes, by their key attributes (every attribute projected).
 const INDEXES: [(&str, &str); 2] = [("activity_pk", "activity_sk"), ("_id", "org_id")];
 /// Ten words, as the measure is defined.
-const TEN_WORDS: &str = "the quick brown fox jumps over the lazy dog again";
+const TEN_WORDS: &str = "quick brown foxes jumped over seven lazy sleeping hound dogs";
 
 #[tokio::main]
 async fn main() {

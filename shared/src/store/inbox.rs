@@ -14,7 +14,10 @@
 //! A row tells whether there can be any (its last message is past both), so only such rooms are
 //! counted, each with one Query of its messages that stops past `UNREAD_CAP`.
 
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity, Select};
+use std::collections::HashMap;
+
 use futures_util::{StreamExt, TryStreamExt, stream};
 use serde::{Deserialize, Serialize};
 
@@ -33,11 +36,15 @@ pub const PREVIEW_CHARS: usize = 200;
 pub const ACTIVITY_INDEX: &str = "ByActivity";
 pub const ACTIVITY_PK: &str = "activity_pk";
 pub const ACTIVITY_SK: &str = "activity_sk";
+/// Rooms with more members than this keep their last message in one summary item (`room_summary`)
+/// instead of every member's row, so an ordinary message there writes nothing per member; their
+/// rows sit apart in the activity index and take their place in an inbox page when it is read.
+pub const LARGE_ROOM_MEMBERS: usize = 8;
 /// Unread messages are counted exactly up to this many; past it a count says "at least this many".
 pub const UNREAD_CAP: u64 = 100;
-/// A row's marker is behind `:id`, a message its member sent at `:at`, and was set before then.
+/// A row's marker is behind `:own`, a message its member sent at `:own_at`, and was set before then.
 const MARKER_BEHIND: &str =
-    "(attribute_not_exists(last_read_message_id) OR (last_read_message_id < :id AND read_at < :at))";
+    "(attribute_not_exists(last_read_message_id) OR (last_read_message_id < :own AND read_at < :own_at))";
 /// Rooms whose rows are written, or whose unread messages are counted, at once.
 const ROOMS_AT_ONCE: usize = 16;
 
@@ -80,8 +87,9 @@ pub struct InboxRow {
 }
 
 impl InboxRow {
-    /// A new member's row: joined and active at `at`, nothing read.
-    pub(crate) fn new(org: &OrgId, user: &UserId, room: &RoomId, at: &str) -> Result<Self> {
+    /// A new member's row: joined and active at `at`, nothing read; a large room's row sits apart.
+    pub(crate) fn new(org: &OrgId, user: &UserId, room: &RoomId, at: &str, large: bool) -> Result<Self> {
+        let (activity_pk, activity_sk) = activity_keys(org, user, room, at, large);
         Ok(Self {
             room_id: room.clone(),
             last_activity_at: at.to_owned(),
@@ -89,9 +97,24 @@ impl InboxRow {
             last_read_message_id: None,
             read_at: None,
             joined_floor: id_floor(at)?,
-            activity_pk: keys::user_rooms_pk(org, user),
-            activity_sk: activity_sort_key(at, room),
+            activity_pk,
+            activity_sk,
         })
+    }
+
+    /// Whether the row is a large room's, whose last message is the room's summary.
+    fn is_large(&self) -> bool {
+        self.activity_pk.ends_with(keys::LARGE_ROOMS_SUFFIX)
+    }
+
+    /// A large room's row as an inbox shows it: with the summary's last message and activity (none
+    /// before its first message: active since it was made).
+    fn with_summary(mut self, summary: Option<Summary>) -> Self {
+        let summary = summary.unwrap_or_else(|| Summary::of(None, &self.last_activity_at));
+        self.last_message = summary.last_message;
+        self.activity_sk = activity_sort_key(&summary.last_activity_at, &self.room_id);
+        self.last_activity_at = summary.last_activity_at;
+        self
     }
 
     /// Where the member's unread messages start: after their marker and after they joined.
@@ -120,6 +143,39 @@ fn activity_sort_key(at: &str, room: &RoomId) -> String {
     format!("{at}#{room}")
 }
 
+/// A row's keys in the activity index: by when the room was last active, or for a large room, apart
+/// and fixed.
+fn activity_keys(org: &OrgId, user: &UserId, room: &RoomId, at: &str, large: bool) -> (String, String) {
+    if large {
+        (keys::large_rooms_pk(org, user), format!("{}{room}", keys::ROOM_PREFIX))
+    } else {
+        (keys::user_rooms_pk(org, user), activity_sort_key(at, room))
+    }
+}
+
+/// Whether a room of `members` members is large (see `LARGE_ROOM_MEMBERS`).
+pub fn is_large(members: usize) -> bool {
+    members > LARGE_ROOM_MEMBERS
+}
+
+/// A large room's last message and when it was last active.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub(crate) struct Summary {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) last_message: Option<LastMessage>,
+    last_activity_at: String,
+}
+
+impl Summary {
+    /// A summary showing `newest` (none: active since `since`).
+    pub(crate) fn of(newest: Option<&Message>, since: &str) -> Self {
+        Self {
+            last_message: newest.map(LastMessage::of),
+            last_activity_at: newest.map_or_else(|| since.to_owned(), |post| post.created_at.clone()),
+        }
+    }
+}
+
 /// The room a row's activity sort key ends with.
 fn room_of_sort_key(sort_key: &str) -> Option<RoomId> {
     sort_key.rsplit_once('#').and_then(|(_, room)| RoomId::parse(room).ok())
@@ -137,6 +193,13 @@ pub struct InboxEntry {
     pub room: Room,
     pub row: InboxRow,
     pub unread: Unread,
+}
+
+/// A member's rows as first read: a page of them (by room), or by activity a page's worth and where
+/// the Query stopped, to be merged with their large rooms'.
+enum Listed {
+    Page(Page<InboxRow>),
+    Rows((Vec<InboxRow>, Option<Item>)),
 }
 
 /// How a member's inbox is ordered.
@@ -164,23 +227,44 @@ impl Store {
     pub async fn project_stored(&self, room: &RoomId, posts: &[&Message]) -> Result<()> {
         let Some(newest) = posts.iter().max_by(|a, b| a.id.cmp(&b.id)) else { return Ok(()) };
         let Some(room) = self.get::<Room>(&keys::room(room)).await? else { return Ok(()) };
+        let own = |user: &UserId| posts.iter().filter(|post| post.sender_id == *user).max_by(|a, b| a.id.cmp(&b.id));
+        if is_large(room.room_user_ids.len()) {
+            // The summary shows it; of the rows, only the senders' markers move.
+            self.update_if(self.summary_shows(&room.room_id, newest)?).await?;
+            let markers: Vec<_> = room
+                .room_user_ids
+                .iter()
+                .filter_map(|user| own(user).map(|own| (keys::user_room(&room.org_id, user, &room.room_id), own)))
+                .collect();
+            let moves: Vec<_> = markers.iter().map(|(row, own)| self.move_marker_forward(row, own)).collect();
+            return stream::iter(moves).buffer_unordered(ROOMS_AT_ONCE).try_collect().await;
+        }
         // Collected first: a lazy map here would hold a closure over borrowed ids across awaits.
         let rows: Vec<_> = room
             .room_user_ids
             .iter()
-            .map(|user| {
-                let own = posts.iter().filter(|post| post.sender_id == *user).max_by(|a, b| a.id.cmp(&b.id));
-                self.show_in_row(&room.org_id, user, newest, own.copied())
-            })
+            .map(|user| self.show_in_row(&room.org_id, user, newest, own(user).copied()))
             .collect();
         stream::iter(rows).buffer_unordered(ROOMS_AT_ONCE).try_collect().await
     }
 
-    /// `newest` in `user`'s row, and `own` (their newest of the same messages) as their marker; one
-    /// update when both hold, as they do for the sender of a room's newest message.
+    /// The update that shows `newest` in its large room's summary, unless it shows a newer one.
+    fn summary_shows(&self, room: &RoomId, newest: &Message) -> Result<UpdateItemFluentBuilder> {
+        Ok(self
+            .update_item(&keys::room_summary(room))
+            .update_expression("SET last_message = :last, last_activity_at = :at")
+            .condition_expression("attribute_not_exists(last_message) OR last_message.message_id < :id")
+            .expression_attribute_values(":last", value(&LastMessage::of(newest))?)
+            .expression_attribute_values(":at", AttributeValue::S(newest.created_at.clone()))
+            .expression_attribute_values(":id", value(&newest.id)?))
+    }
+
+    /// `newest` in `user`'s row, and `own` (their newest of the same messages) as their marker: one
+    /// update while both hold (they do but for a record delivered again, or a marker moved back),
+    /// so a reader never sees the one without the other.
     async fn show_in_row(&self, org: &OrgId, user: &UserId, newest: &Message, own: Option<&Message>) -> Result<()> {
         let key = keys::user_room(org, user, &newest.room_id);
-        let show = |update: aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder| {
+        let show = |update: UpdateItemFluentBuilder| {
             Ok::<_, Error>(
                 update
                     .expression_attribute_values(":last", value(&LastMessage::of(newest))?)
@@ -189,16 +273,20 @@ impl Store {
                         ":sk",
                         AttributeValue::S(activity_sort_key(&newest.created_at, &newest.room_id)),
                     )
-                    .expression_attribute_values(":id", value(&newest.id)?),
+                    .expression_attribute_values(":id", value(&newest.id)?)
+                    .expression_attribute_values(":pk", AttributeValue::S(keys::user_rooms_pk(org, user))),
             )
         };
+        // Only a small room's row: one that turned large meanwhile is the summary's to show.
         const NEWER: &str =
-            "attribute_exists(PK) AND (attribute_not_exists(last_message) OR last_message.message_id < :id)";
+            "activity_pk = :pk AND (attribute_not_exists(last_message) OR last_message.message_id < :id)";
         const SHOW: &str = "last_message = :last, last_activity_at = :at, activity_sk = :sk";
-        if own.is_some_and(|own| own.id == newest.id) {
+        if let Some(own) = own {
             let both = show(self.update_item(&key))?
-                .update_expression(format!("SET {SHOW}, last_read_message_id = :id, read_at = :at"))
-                .condition_expression(format!("{NEWER} AND {MARKER_BEHIND}"));
+                .update_expression(format!("SET {SHOW}, last_read_message_id = :own, read_at = :own_at"))
+                .condition_expression(format!("{NEWER} AND {MARKER_BEHIND}"))
+                .expression_attribute_values(":own", value(&own.id)?)
+                .expression_attribute_values(":own_at", AttributeValue::S(own.created_at.clone()));
             if self.update_if(both).await? {
                 return Ok(());
             }
@@ -216,10 +304,10 @@ impl Store {
     async fn move_marker_forward(&self, row: &keys::Key, own: &Message) -> Result<()> {
         let update = self
             .update_item(row)
-            .update_expression("SET last_read_message_id = :id, read_at = :at")
+            .update_expression("SET last_read_message_id = :own, read_at = :own_at")
             .condition_expression(format!("attribute_exists(PK) AND {MARKER_BEHIND}"))
-            .expression_attribute_values(":id", value(&own.id)?)
-            .expression_attribute_values(":at", AttributeValue::S(own.created_at.clone()));
+            .expression_attribute_values(":own", value(&own.id)?)
+            .expression_attribute_values(":own_at", AttributeValue::S(own.created_at.clone()));
         self.update_if(update).await.map(drop)
     }
 
@@ -227,6 +315,9 @@ impl Store {
     /// (or none). A row that took a newer message meanwhile keeps it.
     pub async fn project_removed(&self, room: &RoomId, removed: &MessageId) -> Result<()> {
         let Some(room) = self.get::<Room>(&keys::room(room)).await? else { return Ok(()) };
+        if is_large(room.room_user_ids.len()) {
+            return self.summary_without(&room, removed).await;
+        }
         let rows = self.member_rows(&room.org_id, &room.room_id, &room.room_user_ids).await?;
         let shows = |row: &Option<InboxRow>| {
             row.as_ref().and_then(|row| row.last_message.as_ref()).is_some_and(|last| last.message_id == *removed)
@@ -254,6 +345,25 @@ impl Store {
         stream::iter(replaced).buffer_unordered(ROOMS_AT_ONCE).try_collect::<Vec<bool>>().await.map(drop)
     }
 
+    /// A removed message out of its large room's summary, if it shows it: the newest left instead.
+    async fn summary_without(&self, room: &Room, removed: &MessageId) -> Result<()> {
+        let summary: Option<Summary> = self.get(&keys::room_summary(&room.room_id)).await?;
+        let shows = summary.and_then(|summary| summary.last_message).is_some_and(|last| last.message_id == *removed);
+        if !shows {
+            return Ok(());
+        }
+        let newest = self.newest_message(&room.room_id).await?;
+        let summary = Summary::of(newest.as_ref(), &room.created_at);
+        let update = self
+            .update_item(&keys::room_summary(&room.room_id))
+            .update_expression("SET last_message = :last, last_activity_at = :at")
+            .condition_expression("last_message.message_id = :removed")
+            .expression_attribute_values(":last", value(&summary.last_message)?)
+            .expression_attribute_values(":at", AttributeValue::S(summary.last_activity_at))
+            .expression_attribute_values(":removed", value(removed)?);
+        self.update_if(update).await.map(drop)
+    }
+
     /// The rows of `members` in the room, in their order (`None` for one without): their inbox and
     /// read state, in one read.
     pub async fn member_rows(&self, org: &OrgId, room: &RoomId, members: &[UserId]) -> Result<Vec<Option<InboxRow>>> {
@@ -262,15 +372,19 @@ impl Store {
         rows.into_iter().map(|row| row.map(from_item).transpose()).collect()
     }
 
-    /// An edited message's new text in the previews that show it.
+    /// An edited message's new text in the previews that show it (its room's rows, or a large room's
+    /// summary).
     pub async fn project_edited(&self, post: &Message) -> Result<()> {
         let Some(room) = self.get::<Room>(&keys::room(&post.room_id)).await? else { return Ok(()) };
-        let updates: Vec<_> = room
-            .room_user_ids
+        let shown_in = match is_large(room.room_user_ids.len()) {
+            true => vec![keys::room_summary(&room.room_id)],
+            false => room.room_user_ids.iter().map(|user| keys::user_room(&room.org_id, user, &room.room_id)).collect(),
+        };
+        let updates: Vec<_> = shown_in
             .iter()
-            .map(|user| {
+            .map(|key| {
                 self.update_if(
-                    self.update_item(&keys::user_room(&room.org_id, user, &room.room_id))
+                    self.update_item(key)
                         .update_expression("SET last_message.preview = :preview")
                         .condition_expression("last_message.message_id = :id")
                         .expression_attribute_values(":preview", AttributeValue::S(LastMessage::of(post).preview))
@@ -357,10 +471,12 @@ impl Store {
         stream::iter(counts).buffered(ROOMS_AT_ONCE).try_collect().await
     }
 
-    /// A page of `user`'s rooms with their rows, in `order`; with `unread_only`, rooms with unread
-    /// messages only (a page may then hold fewer than asked, with `next` to go on); 403 unless
-    /// `user` is a member of the org. One Query, then one BatchGet of the page's rooms and the
-    /// membership (checked before anything read is shown) while the page's unread rooms are counted.
+    /// A page of `user`'s rooms with their rows, in `order`; with `unread_only`, rooms whose last
+    /// message is past their marker (a page may then hold fewer than asked, with `next` to go on;
+    /// `count_unread` tells which have unread messages after all); 403 unless `user` is a member of
+    /// the org. Two round trips: the page's rows (by activity, with every large room's row beside
+    /// them: a member is in few), then one BatchGet of the membership (checked before anything read
+    /// is shown), the rooms and the large rooms' summaries, which place them in the page.
     pub async fn inbox(
         &self,
         org: &OrgId,
@@ -370,45 +486,108 @@ impl Store {
         page: &PageRequest,
     ) -> Result<Page<InboxEntry>> {
         let pk = keys::user_rooms_pk(org, user);
-        let rows = match (order, unread_only) {
-            (InboxOrder::Created, false) => self.query_page(pk, keys::ROOM_PREFIX, Order::NewestFirst, page).await?,
-            _ => self.activity_page(&pk, order, unread_only, page).await?,
+        let (listed, large) = match order {
+            InboxOrder::Created => {
+                let page = self.query_page(pk, keys::ROOM_PREFIX, Order::NewestFirst, page).await?;
+                (Listed::Page(page.try_map(from_item::<InboxRow>)?), Vec::new())
+            }
+            InboxOrder::Activity => {
+                let large_pk = keys::large_rooms_pk(org, user);
+                let (rows, large) =
+                    tokio::try_join!(self.activity_rows(&pk, unread_only, page), self.query_index_all(&large_pk))?;
+                (Listed::Rows(rows), large)
+            }
         };
-        let rows = rows.try_map(from_item::<InboxRow>)?;
-        let (joined, unread) = tokio::try_join!(
-            self.joined_with(vec![keys::member(org, user)], rows.clone(), |row| keys::room(&row.room_id)),
-            self.unread_of(user, &rows.items),
-        )?;
-        let (member, joined) = joined;
-        if super::rooms::current_member(member.into_iter().next().flatten())?.is_none() {
+        let rows: Vec<&InboxRow> = match &listed {
+            Listed::Page(page) => page.items.iter().collect(),
+            Listed::Rows((rows, _)) => rows.iter().collect(),
+        };
+        let mut wanted = vec![keys::member(org, user)];
+        wanted.extend(rows.iter().chain(&large.iter().collect::<Vec<_>>()).map(|row| keys::room(&row.room_id)));
+        let summarized: Vec<&InboxRow> = rows.iter().copied().chain(&large).filter(|row| row.is_large()).collect();
+        wanted.extend(summarized.iter().map(|row| keys::room_summary(&row.room_id)));
+        let found = self.get_many(&wanted).await?;
+        if super::rooms::current_member(found[0].clone())?.is_none() {
             return Err(Error::forbidden("You are not a member of this organization"));
         }
-        let mut entries = Vec::with_capacity(joined.items.len());
-        for (row, room) in joined.items {
-            let at = rows.items.iter().position(|listed| listed.room_id == row.room_id);
-            let unread = at.map(|at| unread[at]).unwrap_or_default();
-            // Counted unread by the row, none after all (only the member's own after a marker moved back).
-            if unread_only && unread.count == 0 {
+        let mut rooms: HashMap<RoomId, Room> = HashMap::new();
+        let mut summaries: HashMap<RoomId, Summary> = HashMap::new();
+        for item in found.into_iter().skip(1).flatten() {
+            match super::string_attr(&item, keys::SK).as_deref() {
+                Some("SUMMARY") => {
+                    let room = super::string_attr(&item, keys::PK)
+                        .and_then(|pk| pk.strip_prefix(keys::ROOM_PREFIX).and_then(|id| RoomId::parse(id).ok()));
+                    if let Some(room) = room {
+                        summaries.insert(room, from_item(item)?);
+                    }
+                }
+                _ => {
+                    let room: Room = from_item(item)?;
+                    rooms.insert(room.room_id.clone(), room);
+                }
+            }
+        }
+        let shown = |row: InboxRow| match row.is_large() {
+            true => {
+                let summary = summaries.get(&row.room_id).cloned();
+                Some(row.with_summary(summary))
+            }
+            false => Some(row),
+        };
+        let page_rows = match listed {
+            Listed::Page(page) => page.try_map(|row| Ok::<_, Error>(shown(row)))?,
+            Listed::Rows((rows, evaluated_past)) => {
+                let direction = page.cursor.as_ref().map_or(Direction::After, |c| c.direction);
+                let beyond = |row: &InboxRow| match &page.cursor {
+                    None => true,
+                    Some(cursor) if direction == Direction::After => row.activity_sk < cursor.sort_key,
+                    Some(cursor) => row.activity_sk > cursor.sort_key,
+                };
+                let large = large
+                    .into_iter()
+                    .filter_map(shown)
+                    .filter(|row| beyond(row) && (!unread_only || row.may_have_unread()));
+                let mut merged: Vec<InboxRow> = rows.into_iter().chain(large).collect();
+                merged.sort_by(|a, b| b.activity_sk.cmp(&a.activity_sk));
+                if direction == Direction::Before {
+                    merged.reverse();
+                }
+                let items = merged.iter().map(|row| to_item(&keys::user_room(org, user, &row.room_id), row));
+                let items = items.collect::<Result<Vec<_>>>()?;
+                super::paged(items, page, ACTIVITY_SK, evaluated_past).try_map(|item| from_item(item).map(Some))?
+            }
+        };
+        let mut entries = Vec::with_capacity(page_rows.items.len());
+        for row in page_rows.items.into_iter().flatten() {
+            if unread_only && !row.may_have_unread() {
                 continue;
             }
-            entries.push(InboxEntry { room, row, unread });
+            if let Some(room) = rooms.remove(&row.room_id) {
+                entries.push(InboxEntry { room, row, unread: Unread::default() });
+            }
         }
-        Ok(Page { items: entries, next: joined.next, previous: joined.previous })
+        Ok(Page { items: entries, next: page_rows.next, previous: page_rows.previous })
     }
 
-    /// One Query of the rows: by activity on the index (every row, or those whose last message is
-    /// past where the member's unread messages start), or by room on the table with the same filter.
-    async fn activity_page(
+    /// What is unread for `user` in each of `entries`, in their order, rooms counted at once.
+    pub async fn count_unread(&self, user: &UserId, entries: &[InboxEntry]) -> Result<Vec<Unread>> {
+        let rows: Vec<InboxRow> = entries.iter().map(|entry| entry.row.clone()).collect();
+        self.unread_of(user, &rows).await
+    }
+
+    /// A page's worth of a member's small rooms' rows by activity, from the cursor (one more than
+    /// the page, to tell whether more follow), and where the Query stopped; with `unread_only`,
+    /// those whose last message is past where the member's unread messages start.
+    async fn activity_rows(
         &self,
         pk: &str,
-        order: InboxOrder,
         unread_only: bool,
         page: &PageRequest,
-    ) -> Result<Page<Item>> {
+    ) -> Result<(Vec<InboxRow>, Option<Item>)> {
         let direction = page.cursor.as_ref().map_or(Direction::After, |c| c.direction);
-        let start = match (&page.cursor, order) {
-            (None, _) => None,
-            (Some(cursor), InboxOrder::Activity) => {
+        let start = match &page.cursor {
+            None => None,
+            Some(cursor) => {
                 let room = room_of_sort_key(&cursor.sort_key).ok_or_else(|| Error::bad_request("invalid cursor"))?;
                 let mut key =
                     super::key_item(&keys::Key { pk: pk.to_owned(), sk: format!("{}{room}", keys::ROOM_PREFIX) });
@@ -416,43 +595,55 @@ impl Store {
                 key.insert(ACTIVITY_SK.into(), AttributeValue::S(cursor.sort_key.clone()));
                 Some(key)
             }
-            (Some(cursor), InboxOrder::Created) if cursor.sort_key.starts_with(keys::ROOM_PREFIX) => {
-                Some(super::key_item(&keys::Key { pk: pk.to_owned(), sk: cursor.sort_key.clone() }))
-            }
-            (Some(_), InboxOrder::Created) => return Err(Error::bad_request("invalid cursor")),
         };
         let query = self
             .client
             .query()
             .table_name(self.table())
+            .index_name(ACTIVITY_INDEX)
+            .key_condition_expression(format!("{ACTIVITY_PK} = :pk"))
             .scan_index_forward(direction == Direction::Before)
             .limit(i32::try_from(page.limit + 1).map_err(Error::internal)?)
             .set_exclusive_start_key(start)
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()));
-        let query = if unread_only {
-            query.filter_expression(
+        let query = match unread_only {
+            true => query.filter_expression(
                 "last_message.message_id > joined_floor AND (attribute_not_exists(last_read_message_id) \
                  OR last_message.message_id > last_read_message_id)",
-            )
-        } else {
-            query
-        };
-        let (query, sort_name) = match order {
-            InboxOrder::Activity => {
-                (query.index_name(ACTIVITY_INDEX).key_condition_expression(format!("{ACTIVITY_PK} = :pk")), ACTIVITY_SK)
-            }
-            InboxOrder::Created => (
-                query
-                    .consistent_read(true)
-                    .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
-                    .expression_attribute_values(":prefix", AttributeValue::S(keys::ROOM_PREFIX.to_owned())),
-                keys::SK,
             ),
+            false => query,
         };
         let output = self.metered(query.send().await, |o| o.consumed_capacity.units()).map_err(sdk_error)?;
-        let evaluated_past = output.last_evaluated_key.filter(|key| !key.is_empty());
-        Ok(super::paged(output.items.unwrap_or_default(), page, sort_name, evaluated_past))
+        let rows = output.items.unwrap_or_default().into_iter().map(from_item).collect::<Result<_>>()?;
+        Ok((rows, output.last_evaluated_key.filter(|key| !key.is_empty())))
+    }
+
+    /// Every row under `pk` in the activity index (a member's large rooms).
+    async fn query_index_all(&self, pk: &str) -> Result<Vec<InboxRow>> {
+        let mut rows = Vec::new();
+        let mut start = None;
+        loop {
+            let sent = self
+                .client
+                .query()
+                .table_name(self.table())
+                .index_name(ACTIVITY_INDEX)
+                .key_condition_expression(format!("{ACTIVITY_PK} = :pk"))
+                .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
+                .set_exclusive_start_key(start)
+                .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                .send()
+                .await;
+            let output = self.metered(sent, |o| o.consumed_capacity.units()).map_err(sdk_error)?;
+            for item in output.items.unwrap_or_default() {
+                rows.push(from_item(item)?);
+            }
+            match output.last_evaluated_key.filter(|key| !key.is_empty()) {
+                Some(key) => start = Some(key),
+                None => return Ok(rows),
+            }
+        }
     }
 
     /// How many of `user`'s rooms have unread messages, and how many messages in all: one Query of
@@ -460,9 +651,21 @@ impl Store {
     pub async fn unread_totals(&self, org: &OrgId, user: &UserId) -> Result<UnreadTotals> {
         let rows = self.query_all(keys::user_rooms_pk(org, user), keys::ROOM_PREFIX, true).await?;
         let rows: Vec<InboxRow> = rows.into_iter().map(from_item).collect::<Result<_>>()?;
-        let rows: Vec<InboxRow> = rows.into_iter().filter(InboxRow::may_have_unread).collect();
+        let large: Vec<keys::Key> =
+            rows.iter().filter(|row| row.is_large()).map(|row| keys::room_summary(&row.room_id)).collect();
+        let mut summaries = self.get_many(&large).await?.into_iter();
+        let mut shown = Vec::with_capacity(rows.len());
+        for row in rows {
+            let row = match row.is_large() {
+                true => row.with_summary(summaries.next().flatten().map(from_item).transpose()?),
+                false => row,
+            };
+            if row.may_have_unread() {
+                shown.push(row);
+            }
+        }
         let mut totals = UnreadTotals::default();
-        for unread in self.unread_of(user, &rows).await? {
+        for unread in self.unread_of(user, &shown).await? {
             totals.rooms += u64::from(unread.count > 0);
             totals.messages += unread.count;
             totals.capped |= unread.capped;
@@ -470,15 +673,52 @@ impl Store {
         Ok(totals)
     }
 
-    /// A member's new row as a put of the membership's transaction.
+    /// What a membership change that makes `room` large (or small again) writes with it: the rows of
+    /// the members who stay, moved in the activity index (turning small, they take the summary's
+    /// last message), and the summary put (from the newest message) or deleted.
+    pub(crate) async fn resize_items(
+        &self,
+        room: &Room,
+        staying: &[UserId],
+        large: bool,
+    ) -> Result<Vec<aws_sdk_dynamodb::types::TransactWriteItem>> {
+        let summary = match large {
+            true => Summary::of(self.newest_message(&room.room_id).await?.as_ref(), &room.created_at),
+            false => self.get(&keys::room_summary(&room.room_id)).await?.unwrap_or_default(),
+        };
+        let mut items = Vec::with_capacity(staying.len() + 1);
+        for user in staying {
+            let (pk, sk) = activity_keys(&room.org_id, user, &room.room_id, &summary.last_activity_at, large);
+            let row = self
+                .update_builder(&keys::user_room(&room.org_id, user, &room.room_id))
+                .expression_attribute_values(":pk", AttributeValue::S(pk))
+                .expression_attribute_values(":sk", AttributeValue::S(sk));
+            let row = match (large, &summary.last_message) {
+                (true, _) => row.update_expression("SET activity_pk = :pk, activity_sk = :sk"),
+                (false, last) => row
+                    .update_expression(
+                        "SET activity_pk = :pk, activity_sk = :sk, last_activity_at = :at, last_message = :last",
+                    )
+                    .expression_attribute_values(":at", AttributeValue::S(summary.last_activity_at.clone()))
+                    .expression_attribute_values(":last", value(last)?),
+            };
+            items.push(super::messages::tx_update(row)?);
+        }
+        let key = keys::room_summary(&room.room_id);
+        items.push(if large { self.put(&key, &summary)? } else { self.delete(&key)? });
+        Ok(items)
+    }
+
+    /// A member's new row as a put of the membership's transaction (`large`: the room's).
     pub(crate) fn row_put(
         &self,
         org: &OrgId,
         user: &UserId,
         room: &RoomId,
         at: &str,
+        large: bool,
     ) -> Result<aws_sdk_dynamodb::types::TransactWriteItem> {
-        let row = InboxRow::new(org, user, room, at)?;
+        let row = InboxRow::new(org, user, room, at, large)?;
         let put = aws_sdk_dynamodb::types::Put::builder()
             .table_name(self.table())
             .set_item(Some(to_item(&keys::user_room(org, user, room), &row)?))
@@ -494,7 +734,7 @@ mod tests {
 
     fn row(at: &str, last: Option<&str>, read: Option<&str>) -> InboxRow {
         let (org, user, room) = (OrgId::parse("o").unwrap(), UserId::parse("u").unwrap(), RoomId::parse("r").unwrap());
-        let mut row = InboxRow::new(&org, &user, &room, at).unwrap();
+        let mut row = InboxRow::new(&org, &user, &room, at, false).unwrap();
         row.last_message = last.map(|id| LastMessage {
             message_id: MessageId::parse(id).unwrap(),
             sender_id: UserId::parse("other").unwrap(),

@@ -41,6 +41,19 @@ pub fn user_rooms_pk(org: &OrgId, user: &UserId) -> String {
     format!("ORG#{org}#USER#{user}")
 }
 
+/// Where a member's rows of rooms larger than `LARGE_ROOM_MEMBERS` sit in the activity index: apart,
+/// under a fixed sort key, as their order comes from the room's summary.
+pub fn large_rooms_pk(org: &OrgId, user: &UserId) -> String {
+    format!("{}{LARGE_ROOMS_SUFFIX}", user_rooms_pk(org, user))
+}
+
+pub const LARGE_ROOMS_SUFFIX: &str = "#LARGE";
+
+/// A large room's last message and activity, what its members' rows do not keep.
+pub fn room_summary(room: &RoomId) -> Key {
+    Key { pk: format!("ROOM#{room}"), sk: "SUMMARY".into() }
+}
+
 pub fn user_room(org: &OrgId, user: &UserId, room: &RoomId) -> Key {
     Key { pk: user_rooms_pk(org, user), sk: format!("{ROOM_PREFIX}{room}") }
 }

@@ -7,7 +7,7 @@
 //! What it makes right: the room's message count (on its log's head, set from its messages while the
 //! head stays where it was read), every `thread_count` (replies counted or uncounted by their
 //! markers), the members' rows (the newest message, each sender's marker at least
-//! at their newest message, no row showing a deleted one), the search-term and link entries of every
+//! at their newest message, no row or large room's summary showing a deleted one), the search-term and link entries of every
 //! post, and the link entries of posts that are gone. Search-term entries of a post that is gone stay
 //! (their partitions are named by words the post no longer holds): search passes over them.
 
@@ -109,10 +109,11 @@ impl Store {
         self.project_stored(room, &shown).await?;
         if let Some(room_item) = self.get::<crate::model::Room>(&keys::room(room)).await? {
             let rows = self.member_rows(&room_item.org_id, room, &room_item.room_user_ids).await?;
-            let stale: HashSet<MessageId> = rows
-                .into_iter()
-                .flatten()
-                .filter_map(|row| row.last_message.map(|last| last.message_id))
+            let summary: Option<super::inbox::Summary> = self.get(&keys::room_summary(room)).await?;
+            let shown = rows.into_iter().flatten().filter_map(|row| row.last_message);
+            let stale: HashSet<MessageId> = shown
+                .chain(summary.and_then(|summary| summary.last_message))
+                .map(|last| last.message_id)
                 .filter(|id| !live.contains(id))
                 .collect();
             for gone in stale {

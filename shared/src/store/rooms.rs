@@ -124,8 +124,9 @@ impl Store {
             self.member_set_put(&room.org_id, members, &room.room_id)?,
             self.put_new(&keys::room(&room.room_id), room)?,
         ];
+        let large = super::inbox::is_large(members.len());
         for user in members {
-            items.push(self.row_put(&room.org_id, user, &room.room_id, &room.created_at)?);
+            items.push(self.row_put(&room.org_id, user, &room.room_id, &room.created_at, large)?);
         }
         match self.transact(items).await? {
             Ok(()) => Ok(CreatedRoom::New(room.room_id.clone())),
@@ -199,8 +200,13 @@ impl Store {
             if holds {
                 items.push(self.member_set_put(&room.org_id, &new_members, &room.room_id)?);
             }
+            let large = super::inbox::is_large(new_members.len());
             for user in &added {
-                items.push(self.row_put(&room.org_id, user, &room.room_id, &joined_at)?);
+                items.push(self.row_put(&room.org_id, user, &room.room_id, &joined_at, large)?);
+            }
+            if large != super::inbox::is_large(old_members.len()) {
+                let staying: Vec<UserId> = old_members.iter().filter(|user| !removed.contains(user)).cloned().collect();
+                items.extend(self.resize_items(&room, &staying, large).await?);
             }
             for user in &removed {
                 items.push(self.delete(&keys::user_room(&room.org_id, user, &room.room_id))?);
