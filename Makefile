@@ -27,10 +27,12 @@ fuzz: deps $(TEST_TOOLS)
 	scripts/fuzz.sh 300
 
 
-# Measured, never timed in tests: DynamoDB round trips and capacity per route, and each function's
-# cold and warm start (release builds, under a Lambda Runtime API stand-in).
+# Measured, never timed in tests: DynamoDB round trips and capacity per route, write units per message
+# by room size (priced from the table's stream), and each function's cold and warm start (release
+# builds, under a Lambda Runtime API stand-in).
 bench: deps
 	$(CARGO) run -p dm-local --bin dm-bench -- $(ARGS)
+	$(CARGO) run -p dm-local --bin dm-wru
 	$(CARGO) build --release $(foreach f,members rooms messages threads reactions bookmarks media,-p dm-$(f))
 	$(CARGO) run -p dm-local --bin dm-coldstart -- $(foreach f,members rooms messages threads reactions bookmarks media,target/release/$(f))
 

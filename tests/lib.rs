@@ -87,7 +87,6 @@ pub async fn spawn_with(configure: impl FnOnce(&mut Options)) -> TestApp {
         link_base: "http://dm.test".into(),
         scheduler: true,
         stream: true,
-        push: true,
         rate_limit: 0,
         allowed_origins: dm_local::cors::allowed_origins().expect("template.yaml names the allowed origins"),
     };

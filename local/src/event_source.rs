@@ -1,7 +1,7 @@
 //! A stream consumer's event source mapping as template.yaml sets it, applied locally as Lambda
 //! applies it in AWS: the consumer is handed only the records its `FilterCriteria` pass, up to its
 //! `BatchSize` at a time. Without the filter the projector would wade through every write of the
-//! table (its own, the push's feeds), and a batch would hold a few messages instead of a hundred.
+//! table (its own, the push's logs), and a batch would hold a few messages instead of a hundred.
 
 use serde_yaml_ng::Value;
 

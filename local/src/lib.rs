@@ -48,9 +48,6 @@ pub struct Options {
     /// Read the table's stream into the realtime push and the projector, as the Lambda event source
     /// mappings do in AWS (tests that need neither leave it off, which spares DynamoDB Local).
     pub stream: bool,
-    /// With the stream read, also push its events to WebSocket connections (the realtime consumer);
-    /// a test of what the projector keeps may leave the push's writes (feeds) off its DynamoDB Local.
-    pub push: bool,
     /// Requests a second each caller may make, as API Gateway's throttling would allow; 0 is no limit.
     pub rate_limit: u32,
     /// Origins of the pages that may call the API and load media (CORS); `*` is any.
@@ -70,7 +67,6 @@ impl Options {
             link_base: var("DM_LINK_BASE").unwrap_or_else(|| "http://127.0.0.1:3000".into()),
             scheduler: true,
             stream: true,
-            push: true,
             rate_limit: var("DM_RATE_LIMIT").and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_RATE_LIMIT),
             // The template is compiled in and checked by the tests; unreadable, nobody is allowed.
             allowed_origins: cors::allowed_origins().unwrap_or_default(),
@@ -128,7 +124,7 @@ impl Stack {
         let media = dm_shared::media::Media::new(&state);
         s3::create_bucket(media.client(), media.bucket()).await?;
         let scheduler = options.scheduler.then(|| tokio::spawn(tick_every_second(state.clone())));
-        let (hub, realtime_tasks) = realtime::Hub::start(&state, options.stream, options.push).await?;
+        let (hub, realtime_tasks) = realtime::Hub::start(&state, options.stream).await?;
         Ok(Self {
             state,
             rate_limit: options.rate_limit,
@@ -199,4 +195,34 @@ impl Drop for Stack {
             let _ = std::fs::remove_dir_all(dir);
         }
     }
+}
+
+/// One request to `api` (a stack's router) as `user`, with a dev token and the given extra headers,
+/// from a loopback caller: what the benches send. Its status, and its body as JSON (null if none).
+pub async fn call_as(
+    api: &axum::Router,
+    (method, path): (axum::http::Method, &str),
+    user: &str,
+    body: Option<serde_json::Value>,
+    headers: &[(&str, &str)],
+) -> (u16, serde_json::Value) {
+    use tower::ServiceExt;
+    let token = dm_shared::auth::mint(DEV_JWT_SECRET, user, 3600).expect("a token");
+    let mut request = axum::http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", "127.0.0.1:3000")
+        .header("authorization", format!("Bearer {token}"))
+        .extension(axum::extract::ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 9))));
+    if body.is_some() {
+        request = request.header("content-type", "application/json");
+    }
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let body = body.map_or_else(axum::body::Body::empty, |b| axum::body::Body::from(b.to_string()));
+    let response = api.clone().oneshot(request.body(body).expect("a request")).await.expect("infallible");
+    let status = response.status().as_u16();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.expect("a body");
+    (status, serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null))
 }

@@ -54,7 +54,7 @@ async fn main() -> ExitCode {
 /// An operator's command, on the local stack's table with nothing else running: what the projector
 /// does when invoked with `{"rebuild": [...]}` or `{"replay": [...]}` in AWS.
 async fn operate(mut options: Options, command: &str, args: &[String]) -> Result<(), dm_local::BoxError> {
-    (options.scheduler, options.stream, options.push) = (false, false, false);
+    (options.scheduler, options.stream) = (false, false);
     let stack = Stack::start(options).await?;
     let projector = dm_projector::Projector::new(stack.state.clone());
     let answer = if command == "rebuild" {
@@ -66,7 +66,7 @@ async fn operate(mut options: Options, command: &str, args: &[String]) -> Result
             failed.push(serde_json::from_str(&std::fs::read_to_string(file)?)?);
         }
         let streams = dm_local::streams_client(&stack.state);
-        serde_json::json!({ "replayed": projector.replay(&streams, &failed).await? })
+        serde_json::json!({ "replayed": dm_shared::stream::api::replay(&projector, &streams, &failed).await? })
     };
     println!("{answer}");
     Ok(())

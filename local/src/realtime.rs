@@ -67,10 +67,11 @@ pub struct Hub {
     realtime: Realtime,
     sockets: Sockets,
     endpoint: String,
-    /// Passes the stream reader has made over every shard; the last quiet one the projector took
-    /// with nothing of its own left to read (see `settled`).
+    /// Passes the stream reader has made over every shard; the last quiet one the projector, and the
+    /// push, took with nothing of its own left to read (see `settled`).
     read: watch::Receiver<u64>,
     projected: watch::Receiver<u64>,
+    pushed: watch::Receiver<u64>,
     work: Arc<Mutex<StreamWork>>,
 }
 
@@ -93,25 +94,23 @@ enum Delivery {
 impl Hub {
     /// Serves `@connections` on its own loopback port under a path only this process knows (the
     /// functions inside it are its only callers, as only IAM-authorised callers reach it in AWS),
-    /// and, with `read_stream`, reads the table's stream from now on into the projector and (with
-    /// `push`) the realtime push. The tasks it returns run until aborted.
-    pub async fn start(
-        state: &AppState,
-        read_stream: bool,
-        push: bool,
-    ) -> Result<(Self, Vec<JoinHandle<()>>), crate::BoxError> {
+    /// and, with `read_stream`, reads the table's stream from now on into the projector and the
+    /// push. The tasks it returns run until aborted.
+    pub async fn start(state: &AppState, read_stream: bool) -> Result<(Self, Vec<JoinHandle<()>>), crate::BoxError> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let secret = ulid::Ulid::new();
         let endpoint = format!("http://{}/{secret}", listener.local_addr()?);
         let realtime = Realtime::new(state.clone(), &endpoint)?;
         let (mark_read, read) = watch::channel(0);
         let (mark_projected, projected) = watch::channel(0);
+        let (mark_pushed, pushed) = watch::channel(0);
         let hub = Self {
             realtime: realtime.clone(),
             sockets: Sockets::default(),
             endpoint: endpoint.clone(),
             read: read.clone(),
             projected,
+            pushed,
             work: Arc::default(),
         };
         let path = format!("/{secret}/@connections/{{connection_id}}");
@@ -136,15 +135,12 @@ impl Hub {
                 account(&hub.work, |w| &mut w.projector),
             );
             tasks.push(projector_task);
-            let mut mappings = vec![to_projector];
-            if push {
-                let source = EventSource::of("PushFunction")?;
-                let (to_realtime, realtime_task) =
-                    Mapping::start(source, realtime, None, account(&hub.work, |w| &mut w.push));
-                tasks.push(realtime_task);
-                mappings.push(to_realtime);
-            }
-            tasks.push(tokio::spawn(reader.run(mappings, mark_read)));
+            let settle = Settle { read: read.clone(), settled: mark_pushed };
+            let source = EventSource::of("PushFunction")?;
+            let (to_push, push_task) =
+                Mapping::start(source, realtime, Some(settle), account(&hub.work, |w| &mut w.push));
+            tasks.push(push_task);
+            tasks.push(tokio::spawn(reader.run(vec![to_projector, to_push], mark_read)));
         }
         Ok((hub, tasks))
     }
@@ -156,8 +152,12 @@ impl Hub {
     pub async fn settled(&self) -> Result<(), crate::BoxError> {
         // The pass under way may have read a shard before the call: the one after it is whole.
         let whole = *self.read.borrow() + 2;
-        let mut projected = self.projected.clone();
-        tokio::time::timeout(Duration::from_secs(180), projected.wait_for(|passed| *passed >= whole)).await??;
+        let (mut projected, mut pushed) = (self.projected.clone(), self.pushed.clone());
+        let both = async {
+            projected.wait_for(|passed| *passed >= whole).await?;
+            pushed.wait_for(|passed| *passed >= whole).await.map(drop)
+        };
+        tokio::time::timeout(Duration::from_secs(180), both).await??;
         Ok(())
     }
 

@@ -85,8 +85,8 @@ pub struct Room {
     /// Pinned message ids: a string set, so a pin and an unpin never overwrite each other.
     #[serde(default, skip_serializing_if = "Vec::is_empty", with = "serde_dynamo::string_set")]
     pub pinned: Vec<String>,
-    /// Messages in the room: read from the room's count item, which the projector keeps as each
-    /// message is counted and uncounted (never stored on the room item).
+    /// Messages in the room: read from the head of the room's event log, which counts message events
+    /// as it publishes them (never stored on the room item).
     #[serde(default, skip_serializing)]
     pub message_count: u64,
     pub created_at: String,

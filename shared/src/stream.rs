@@ -22,8 +22,9 @@ pub struct Change {
     pub new: Option<Item>,
 }
 
-/// Where a change comes among its room's: its stream sequence number (a decimal string of up to 40
-/// digits) padded, so that places compare as the numbers do.
+/// Where a record comes in its shard: its stream sequence number (a decimal string of up to 40
+/// digits) padded, so that places compare as the numbers do. Only within one shard: a room's
+/// records may come from two.
 pub fn position(sequence_number: &str) -> String {
     format!("{sequence_number:0>40}")
 }
@@ -125,7 +126,7 @@ pub mod api {
     use aws_sdk_dynamodbstreams::types::{Record, ShardIteratorType};
     use serde::Deserialize;
 
-    use super::{Change, position};
+    use super::{Change, Consumer, position};
     use crate::error::{Error, Result};
 
     /// The keys of a record's item: what event source filters look at.
@@ -166,6 +167,26 @@ pub mod api {
         pub end_sequence_number: String,
     }
 
+    /// Applies again, through `consumer`, the records of batches that exhausted their retries, read
+    /// from the stream where the failure queue's messages say they lie; how many records it applied.
+    /// Consumers condition every effect on what a record carries, so what was applied before
+    /// changes nothing.
+    pub async fn replay(
+        consumer: &impl Consumer,
+        client: &aws_sdk_dynamodbstreams::Client,
+        failed: &[FailedBatch],
+    ) -> Result<usize> {
+        let mut replayed = 0;
+        for FailedBatch { batch } in failed {
+            let changes = read_failed(client, batch).await?;
+            if !consumer.consume(&changes).await.is_empty() {
+                return Err(Error::Unavailable("a replayed record failed again: replay the batch later".into()));
+            }
+            replayed += changes.len();
+        }
+        Ok(replayed)
+    }
+
     /// Reads after this many answers in a row with no records give up on an open shard's tail.
     const EMPTY_READS: usize = 5;
 
@@ -196,15 +217,21 @@ pub mod api {
             let records = read.records.unwrap_or_default();
             empty = if records.is_empty() { empty + 1 } else { 0 };
             for (_, change) in records.into_iter().filter_map(read_record) {
-                if position(&change.sequence_number) > end {
+                let at = position(&change.sequence_number);
+                if at > end {
                     return Ok(changes);
                 }
                 changes.push(change);
+                if at == end {
+                    return Ok(changes);
+                }
             }
-            if empty < EMPTY_READS {
-                iterator = read.next_shard_iterator;
+            if empty >= EMPTY_READS {
+                return Err(Error::Unavailable("the stream did not hand over the whole batch: replay it later".into()));
             }
+            iterator = read.next_shard_iterator;
         }
+        // The shard closed: it holds nothing past what was read.
         Ok(changes)
     }
 }

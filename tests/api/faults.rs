@@ -34,8 +34,8 @@ fn at(mut change: Change, n: u64) -> Change {
     change
 }
 
-/// A member's row whose write is throttled past the SDK's retries, after the room's count took the
-/// message: the batch is reported failed, comes again, and the row takes the message then.
+/// A member's row whose write is throttled past the SDK's retries (the other rows took the message):
+/// the batch is reported failed, comes again, and the row takes the message then.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_row_write_throttled_past_its_retries_is_made_when_the_batch_comes_again() {
     let app = &spawn_app_without_scheduler().await;
@@ -228,4 +228,40 @@ async fn a_throttled_send_answers_429_with_retry_after() {
     let listed = app.get(&path, "alice").await;
     assert_eq!(listed.body["count"], 0, "nothing was stored");
     assert_eq!(listed.body["results"], json!([]));
+}
+
+/// A change of several events (two members invited at once) whose logging stops part way, its
+/// second entry's put throttled past the SDK's retries: delivered again, what was missing is logged,
+/// and each event is in the log once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_logged_part_way_is_completed_when_delivered_again() {
+    let app = &spawn_app_without_scheduler().await;
+    let org = app.org_with("alice", &["bob", "carol", "dave"]).await;
+    let room = app.room(&org, "alice", &["bob"]).await;
+    let start = app.get(&format!("/api/v1/org/{org}/users/alice/sync"), "alice").await.str("token");
+    let before = crate::inbox::image(app, format!("ROOM#{room}"), "META".into()).await;
+    let invite = json!({ "member_ids": ["carol", "dave"] });
+    let invited = app.post(&format!("/api/v1/org/{org}/rooms/{room}/members"), "alice", invite).await;
+    assert_eq!(invited.status, StatusCode::OK, "{}", invited.raw);
+    let after = crate::inbox::image(app, format!("ROOM#{room}"), "META".into()).await;
+    let change = Change {
+        event_id: "e1".into(),
+        sequence_number: "1".into(),
+        created_ms: 0,
+        old: Some(before),
+        new: Some(after),
+    };
+
+    let (state, faults) = faulty_state(app).await;
+    let push = dm_realtime::Realtime::new(state, app.stack.connections_endpoint()).unwrap();
+    faults.on("PutItem", r#""event_index":{"N":"1"}"#, Fault::Throttle, 3);
+    assert_eq!(push.publish(std::slice::from_ref(&change)).await.len(), 1, "the second entry was refused");
+    assert_eq!(faults.happened(), 3);
+    assert!(push.publish(std::slice::from_ref(&change)).await.is_empty(), "delivered again");
+    assert!(push.publish(&[change]).await.is_empty(), "and again");
+
+    let synced = app.get(&format!("/api/v1/org/{org}/users/alice/sync?since={start}"), "alice").await;
+    let events = synced.body["events"].as_array().unwrap();
+    let added: Vec<(&Value, &Value)> = events.iter().map(|e| (&e["data"]["member_id"], &e["seq"])).collect();
+    assert_eq!(added, [(&json!("carol"), &json!(1)), (&json!("dave"), &json!(2))], "{}", synced.raw);
 }

@@ -100,7 +100,7 @@ async fn rooms_come_by_latest_activity_with_last_message_and_unread_count() {
 }
 
 /// The stored state of one message or room item, as a stream record shows it.
-async fn image(app: &TestApp, pk: String, sk: String) -> serde_dynamo::Item {
+pub(crate) async fn image(app: &TestApp, pk: String, sk: String) -> serde_dynamo::Item {
     stored(app, pk, sk).await.expect("the item is stored")
 }
 
@@ -350,4 +350,23 @@ async fn large_rooms_take_their_place_in_the_inbox_from_their_summary() {
     let inbox =
         app.inbox_when(&org, "m1", "", |inbox| row(inbox, &big)["last_message"]["message_id"] == g.as_str()).await;
     assert_eq!(rooms(&inbox)[0], big, "first again, by its summary");
+}
+
+/// A large room whose only message is deleted shows none, then takes the next one as any room does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_room_that_lost_its_last_message_shows_the_next() {
+    let app = &spawn_app().await;
+    let names: Vec<String> = (0..9).map(|n| format!("m{n}")).collect();
+    let members: Vec<&str> = names.iter().map(String::as_str).collect();
+    let org = app.org_with("m0", &members[1..]).await;
+    let big = app.room(&org, "m0", &members[1..]).await;
+    let only = app.send(&org, &big, "m1", "only").await;
+    app.inbox_when(&org, "m2", "", |inbox| row(inbox, &big)["last_message"]["message_id"] == only.as_str()).await;
+    let delete = format!("/api/v1/org/{org}/rooms/{big}/messages/{only}/message");
+    assert_eq!(app.call(Method::DELETE, &delete, Some("m1"), None).await.status, StatusCode::OK);
+    app.inbox_when(&org, "m2", "", |inbox| row(inbox, &big)["last_message"].is_null()).await;
+    let next = app.send(&org, &big, "m3", "next").await;
+    let inbox =
+        app.inbox_when(&org, "m2", "", |inbox| row(inbox, &big)["last_message"]["message_id"] == next.as_str()).await;
+    assert_eq!(row(&inbox, &big)["unread_count"], 1);
 }

@@ -310,7 +310,7 @@ async fn two_hundred_connections_get_exactly_their_rooms_events_in_order() {
         async move {
             let mut got = Vec::new();
             while got.len() < expected.len() {
-                // Generous: the push numbers each event and keeps it in five feeds, on the DynamoDB
+                // Generous: the push logs and posts each event to five members, on the DynamoDB
                 // Local the whole suite shares (alone, every event arrives within seconds).
                 let event = next_event(&mut socket, Duration::from_secs(180)).await.expect("every event arrives");
                 if event["event"] == "presence" || event["event"] == "room_created" {

@@ -114,8 +114,10 @@ async fn a_failure_queue_message_replays_its_batch_from_the_stream() {
     });
     let failed: FailedBatch = serde_json::from_value(message).expect("a failure destination message");
     let projector = Projector::new(app.stack.state.clone());
-    let replayed = projector.replay(&streams, std::slice::from_ref(&failed)).await.expect("replayed");
+    let failed = [failed];
+    let replay = || dm_shared::stream::api::replay(&projector, &streams, &failed);
+    let replayed = replay().await.expect("replayed");
     assert!(replayed >= 2, "{replayed} records");
-    assert_eq!(projector.replay(&streams, &[failed]).await.expect("replayed again"), replayed);
+    assert_eq!(replay().await.expect("replayed again"), replayed);
     assert_eq!(unread(app, &org, "bob").await, json!({ "rooms": 1, "messages": 2 }));
 }

@@ -5,7 +5,5 @@
 /// unread count is exact and the room counts each message once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_concurrent_senders_leave_exact_counts_after_a_thousand_messages() {
-    // What is checked is the projector's; the push's feed writes (20 a message here) would only
-    // compete with it for DynamoDB Local.
-    dm_tests::spawn_with(|options| options.push = false).await.send_at_once(20, 50).await;
+    dm_tests::spawn_app().await.send_at_once(20, 50).await;
 }

@@ -14,9 +14,9 @@ use dm_shared::ids::RoomId;
 use dm_shared::media::Media;
 use dm_shared::model::Message;
 use dm_shared::store::Rebuilt;
-use dm_shared::stream::api::{FailedBatch, read_failed};
+use dm_shared::stream::api::FailedBatch;
 use dm_shared::stream::{Change, Consumer, in_groups};
-use dm_shared::{AppState, Error, Result};
+use dm_shared::{AppState, Result};
 use serde::Deserialize;
 
 /// Rooms of one batch projected at once. A room's run is a few requests one after another, each
@@ -76,20 +76,6 @@ impl Projector {
             rebuilt.push(self.state.store.rebuild_room(room).await?);
         }
         Ok(rebuilt)
-    }
-
-    /// Projects again the records of batches that exhausted their retries, read from the stream
-    /// where the failure destination's messages say they lie; how many records were projected.
-    pub async fn replay(&self, streams: &aws_sdk_dynamodbstreams::Client, failed: &[FailedBatch]) -> Result<usize> {
-        let mut projected = 0;
-        for FailedBatch { batch } in failed {
-            let changes = read_failed(streams, batch).await?;
-            if !self.project(&changes).await.is_empty() {
-                return Err(Error::Unavailable("a replayed record failed again: replay the batch later".into()));
-            }
-            projected += changes.len();
-        }
-        Ok(projected)
     }
 
     /// Projects `changes`, each room's in order, stopping a room at its first change that fails;

@@ -27,7 +27,8 @@ async fn main() -> Result<(), Error> {
                     Ok(serde_json::json!({ "rebuilt": projector.rebuild(&rebuild).await? }))
                 }
                 Invocation::Replay { replay } => {
-                    Ok(serde_json::json!({ "replayed": projector.replay(&streams, &replay).await? }))
+                    let replayed = dm_shared::stream::api::replay(&projector, &streams, &replay).await?;
+                    Ok(serde_json::json!({ "replayed": replayed }))
                 }
             }
         };

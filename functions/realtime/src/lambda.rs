@@ -4,9 +4,30 @@
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use aws_lambda_events::dynamodb::Event as StreamEvent;
 use dm_shared::lambda::Error;
+use dm_shared::stream::api::FailedBatch;
 use serde_json::Value;
 
 use crate::Realtime;
+
+/// What the push is invoked with: the table's stream, or an operator's replay of batches that
+/// exhausted their retries (`{"replay": [failure queue message, ...]}`).
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+pub enum Invocation {
+    Replay { replay: Vec<FailedBatch> },
+    Stream(StreamEvent),
+}
+
+/// Publishes again the records of batches that exhausted their retries: their events are logged
+/// (once, whatever was logged of them before) and posted late.
+pub async fn replay(
+    realtime: &Realtime,
+    streams: &aws_sdk_dynamodbstreams::Client,
+    failed: &[FailedBatch],
+) -> Result<Value, Error> {
+    let replayed = dm_shared::stream::api::replay(realtime, streams, failed).await?;
+    Ok(serde_json::json!({ "replayed": replayed }))
+}
 
 /// Stream records in, the ones to retry out (`ReportBatchItemFailures`).
 pub async fn stream(realtime: &Realtime, event: StreamEvent) -> Result<Value, Error> {

@@ -119,6 +119,11 @@ impl Realtime {
         Ok(user)
     }
 
+    /// A client of the table's stream (the DynamoDB Streams API), for a replay.
+    pub fn streams_client(&self) -> aws_sdk_dynamodbstreams::Client {
+        aws_sdk_dynamodbstreams::Client::new(&self.state.sdk)
+    }
+
     pub async fn disconnect(&self, connection_id: &str) -> Result<()> {
         self.state.store.close_connection(connection_id).await
     }
@@ -187,7 +192,7 @@ impl Realtime {
                 events: events.iter().filter(|event| !event.private()).map(RoomEvent::to_log).collect(),
             })
             .collect();
-        let members_now = room_now.as_ref().map(|room| room.room_user_ids.as_slice());
+        let members_now = room_now.as_ref().map(|room| (room.room_user_ids.as_slice(), room.version));
         let logged = self.state.store.log_run(&room, members_now, &logging).await.map_err(failed)?;
         for ((at, (events, _)), entries) in run.iter().zip(logged) {
             let posted = async {
@@ -304,8 +309,8 @@ fn room_of(events: &[RoomEvent], room_now: Option<&Room>) -> Option<(OrgId, Room
 
 /// A group's changes cut into runs published together: a change of the room's own item starts
 /// one (it moves who the events after it are for), and a run holds at most `RUN_CHANGES` changes
-/// and `RUN_EVENTS` events. Under a backlog that makes numbering a room's changes one request a
-/// run, and appending them to a user's feed one request a user a run, instead of one a change.
+/// and `RUN_EVENTS` events. Under a backlog that makes logging a room's changes one read and one
+/// move of its log's head a run, instead of one a change.
 fn runs(steps: Vec<Step>) -> Vec<Vec<Step>> {
     let mut runs: Vec<Vec<Step>> = Vec::new();
     let mut events = 0;

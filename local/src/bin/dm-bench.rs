@@ -8,15 +8,10 @@
 //! dm-bench [--noise N]   N extra messages in rooms the caller is not in (default 1000)
 //! ```
 
-use std::net::SocketAddr;
-
-use axum::body::{Body, to_bytes};
-use axum::extract::ConnectInfo;
-use axum::http::{Method, Request};
-use dm_local::{DEV_JWT_SECRET, Options, Stack};
+use axum::http::Method;
+use dm_local::{Options, Stack};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
-use tower::ServiceExt;
 
 /// Rooms the noise is spread over.
 const NOISE_ROOMS: usize = 50;
@@ -28,22 +23,7 @@ struct Bench {
 
 impl Bench {
     async fn call(&self, method: Method, path: &str, user: &str, body: Option<Value>) -> (u16, Value) {
-        let token = dm_shared::auth::mint(DEV_JWT_SECRET, user, 3600).expect("a token");
-        let mut request = Request::builder()
-            .method(method)
-            .uri(path)
-            .header("host", "127.0.0.1:3000")
-            .header("authorization", format!("Bearer {token}"));
-        if body.is_some() {
-            request = request.header("content-type", "application/json");
-        }
-        let body = body.map_or_else(Body::empty, |b| Body::from(b.to_string()));
-        let mut request = request.body(body).expect("a request");
-        request.extensions_mut().insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 9))));
-        let response = self.api.clone().oneshot(request).await.expect("infallible");
-        let status = response.status().as_u16();
-        let bytes = to_bytes(response.into_body(), usize::MAX).await.expect("a body");
-        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+        dm_local::call_as(&self.api, (method, path), user, body, &[]).await
     }
 
     /// Runs one request and prints what it cost (its own calls only: the stream's consumers run
@@ -159,6 +139,17 @@ async fn main() {
         )
         .await;
     bench.measure("GET /rooms/{id}/links", Method::GET, &format!("{r}/links"), "bob", None).await;
+    // Everything of the last minute: the room's 50 messages and its creation.
+    let since = dm_shared::time::now_ms() - 60_000;
+    bench
+        .measure(
+            "GET /users/{id}/sync (51 events)",
+            Method::GET,
+            &format!("{o}/users/bob/sync?since={since}&limit=100"),
+            "bob",
+            None,
+        )
+        .await;
     bench.measure("PUT /messages/{id}/read", Method::PUT, &format!("{o}/messages/{id}/read"), "bob", None).await;
     bench.measure("PUT /messages/{id}/pin", Method::PUT, &format!("{o}/messages/{id}/pin"), "bob", None).await;
     bench.measure("GET /messages/{id}/link", Method::GET, &format!("{o}/messages/{id}/link"), "bob", None).await;

@@ -14,8 +14,8 @@ use crate::model::Message;
 
 /// A counted reply: which message's `thread_count` holds it.
 #[derive(Serialize, Deserialize)]
-struct CountedReply {
-    parent: MessageId,
+pub(crate) struct CountedReply {
+    pub parent: MessageId,
 }
 
 impl Store {

@@ -9,6 +9,9 @@
 //! had come once and in order; and a mark, an edit and a new message never put back what another
 //! wrote.
 //!
+//! Rooms of more than `LARGE_ROOM_MEMBERS` members keep their last message in one summary item
+//! instead (only the sender's marker moves in the rows), and an inbox page merges them in by it.
+//!
 //! Unread counts are not kept but counted when asked, with one definition: a member's unread
 //! messages are the other members' messages after their marker and after they joined (`Unread`).
 //! A row tells whether there can be any (its last message is past both), so only such rooms are
@@ -55,6 +58,9 @@ pub struct LastMessage {
     pub sender_id: UserId,
     pub preview: String,
     pub created_at: String,
+    /// The edit the preview shows: an older edit delivered late does not put back its text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edited_at: Option<String>,
 }
 
 impl LastMessage {
@@ -64,6 +70,7 @@ impl LastMessage {
             sender_id: post.sender_id.clone(),
             preview: post.message.chars().take(PREVIEW_CHARS).collect(),
             created_at: post.created_at.clone(),
+            edited_at: post.edited_at.clone(),
         }
     }
 }
@@ -353,13 +360,16 @@ impl Store {
             return Ok(());
         }
         let newest = self.newest_message(&room.room_id).await?;
-        let summary = Summary::of(newest.as_ref(), &room.created_at);
-        let update = self
-            .update_item(&keys::room_summary(&room.room_id))
-            .update_expression("SET last_message = :last, last_activity_at = :at")
+        let update = self.update_item(&keys::room_summary(&room.room_id));
+        let update = match &newest {
+            Some(newest) => update
+                .update_expression("SET last_message = :last, last_activity_at = :at")
+                .expression_attribute_values(":last", value(&LastMessage::of(newest))?)
+                .expression_attribute_values(":at", AttributeValue::S(newest.created_at.clone())),
+            None => update.update_expression("REMOVE last_message"),
+        };
+        let update = update
             .condition_expression("last_message.message_id = :removed")
-            .expression_attribute_values(":last", value(&summary.last_message)?)
-            .expression_attribute_values(":at", AttributeValue::S(summary.last_activity_at))
             .expression_attribute_values(":removed", value(removed)?);
         self.update_if(update).await.map(drop)
     }
@@ -375,6 +385,7 @@ impl Store {
     /// An edited message's new text in the previews that show it (its room's rows, or a large room's
     /// summary).
     pub async fn project_edited(&self, post: &Message) -> Result<()> {
+        let Some(edited_at) = &post.edited_at else { return Ok(()) };
         let Some(room) = self.get::<Room>(&keys::room(&post.room_id)).await? else { return Ok(()) };
         let shown_in = match is_large(room.room_user_ids.len()) {
             true => vec![keys::room_summary(&room.room_id)],
@@ -385,9 +396,13 @@ impl Store {
             .map(|key| {
                 self.update_if(
                     self.update_item(key)
-                        .update_expression("SET last_message.preview = :preview")
-                        .condition_expression("last_message.message_id = :id")
+                        .update_expression("SET last_message.preview = :preview, last_message.edited_at = :edited")
+                        .condition_expression(
+                            "last_message.message_id = :id AND (attribute_not_exists(last_message.edited_at) \
+                             OR last_message.edited_at < :edited)",
+                        )
                         .expression_attribute_values(":preview", AttributeValue::S(LastMessage::of(post).preview))
+                        .expression_attribute_values(":edited", AttributeValue::S(edited_at.clone()))
                         .expression_attribute_values(":id", AttributeValue::S(post.id.to_string())),
                 )
             })
@@ -543,10 +558,18 @@ impl Store {
                     Some(cursor) if direction == Direction::After => row.activity_sk < cursor.sort_key,
                     Some(cursor) => row.activity_sk > cursor.sort_key,
                 };
+                // Where the small rooms' Query stopped reading: large rooms past it are the next
+                // page's, which reads on from there.
+                let stop = evaluated_past.as_ref().and_then(|key| super::string_attr(key, ACTIVITY_SK));
+                let before_stop = |row: &InboxRow| match (&stop, direction) {
+                    (None, _) => true,
+                    (Some(stop), Direction::After) => row.activity_sk > *stop,
+                    (Some(stop), Direction::Before) => row.activity_sk < *stop,
+                };
                 let large = large
                     .into_iter()
                     .filter_map(shown)
-                    .filter(|row| beyond(row) && (!unread_only || row.may_have_unread()));
+                    .filter(|row| beyond(row) && before_stop(row) && (!unread_only || row.may_have_unread()));
                 let mut merged: Vec<InboxRow> = rows.into_iter().chain(large).collect();
                 merged.sort_by(|a, b| b.activity_sk.cmp(&a.activity_sk));
                 if direction == Direction::Before {
@@ -621,29 +644,14 @@ impl Store {
 
     /// Every row under `pk` in the activity index (a member's large rooms).
     async fn query_index_all(&self, pk: &str) -> Result<Vec<InboxRow>> {
-        let mut rows = Vec::new();
-        let mut start = None;
-        loop {
-            let sent = self
-                .client
-                .query()
-                .table_name(self.table())
-                .index_name(ACTIVITY_INDEX)
-                .key_condition_expression(format!("{ACTIVITY_PK} = :pk"))
-                .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
-                .set_exclusive_start_key(start)
-                .return_consumed_capacity(ReturnConsumedCapacity::Total)
-                .send()
-                .await;
-            let output = self.metered(sent, |o| o.consumed_capacity.units()).map_err(sdk_error)?;
-            for item in output.items.unwrap_or_default() {
-                rows.push(from_item(item)?);
-            }
-            match output.last_evaluated_key.filter(|key| !key.is_empty()) {
-                Some(key) => start = Some(key),
-                None => return Ok(rows),
-            }
-        }
+        let query = self
+            .client
+            .query()
+            .table_name(self.table())
+            .index_name(ACTIVITY_INDEX)
+            .key_condition_expression(format!("{ACTIVITY_PK} = :pk"))
+            .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()));
+        self.every_page(query).await?.into_iter().map(from_item).collect()
     }
 
     /// How many of `user`'s rooms have unread messages, and how many messages in all: one Query of
@@ -684,7 +692,11 @@ impl Store {
     ) -> Result<Vec<aws_sdk_dynamodb::types::TransactWriteItem>> {
         let summary = match large {
             true => Summary::of(self.newest_message(&room.room_id).await?.as_ref(), &room.created_at),
-            false => self.get(&keys::room_summary(&room.room_id)).await?.unwrap_or_default(),
+            // A room made large has a summary from its first message on.
+            false => self
+                .get(&keys::room_summary(&room.room_id))
+                .await?
+                .unwrap_or_else(|| Summary::of(None, &room.created_at)),
         };
         let mut items = Vec::with_capacity(staying.len() + 1);
         for user in staying {
@@ -693,14 +705,17 @@ impl Store {
                 .update_builder(&keys::user_room(&room.org_id, user, &room.room_id))
                 .expression_attribute_values(":pk", AttributeValue::S(pk))
                 .expression_attribute_values(":sk", AttributeValue::S(sk));
+            const KEYS: &str = "SET activity_pk = :pk, activity_sk = :sk";
             let row = match (large, &summary.last_message) {
-                (true, _) => row.update_expression("SET activity_pk = :pk, activity_sk = :sk"),
-                (false, last) => row
-                    .update_expression(
-                        "SET activity_pk = :pk, activity_sk = :sk, last_activity_at = :at, last_message = :last",
-                    )
+                (true, _) => row.update_expression(KEYS),
+                (false, Some(last)) => row
+                    .update_expression(format!("{KEYS}, last_activity_at = :at, last_message = :last"))
                     .expression_attribute_values(":at", AttributeValue::S(summary.last_activity_at.clone()))
                     .expression_attribute_values(":last", value(last)?),
+                // No message: no attribute (a null would fail every "newer than" condition after).
+                (false, None) => row
+                    .update_expression(format!("{KEYS}, last_activity_at = :at REMOVE last_message"))
+                    .expression_attribute_values(":at", AttributeValue::S(summary.last_activity_at.clone())),
             };
             items.push(super::messages::tx_update(row)?);
         }
@@ -740,6 +755,7 @@ mod tests {
             sender_id: UserId::parse("other").unwrap(),
             preview: String::new(),
             created_at: at.to_owned(),
+            edited_at: None,
         });
         row.last_read_message_id = read.map(|id| MessageId::parse(id).unwrap());
         row

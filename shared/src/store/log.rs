@@ -59,6 +59,9 @@ struct LogHead {
     /// change's, are for, however late they are logged.
     #[serde(default)]
     members: Vec<UserId>,
+    /// The room's version those members are of: a room change delivered late leaves newer ones.
+    #[serde(default)]
+    members_version: u64,
 }
 
 /// One room event in the log.
@@ -67,8 +70,11 @@ pub struct LogEntry {
     pub room_id: RoomId,
     pub seq: u64,
     pub at_ms: i64,
-    /// The stream record it is of: a change delivered again finds its entries by it.
+    /// The stream record it is of, and which of its events it is: a change delivered again finds
+    /// its entries by them.
     pub change: String,
+    #[serde(default)]
+    pub event_index: usize,
     /// The event as pushed, without its `seq`.
     pub event: String,
     /// Who it is for: the room's members when it happened (as of its place in the stream, not when
@@ -172,21 +178,26 @@ impl Store {
     pub async fn log_run(
         &self,
         room: &RoomId,
-        members_now: Option<&[UserId]>,
+        members_now: Option<(&[UserId], u64)>,
         run: &[Logging],
     ) -> Result<Vec<Vec<LogEntry>>> {
         let earliest = run.iter().map(|change| change.created_ms).min().unwrap_or_default();
         let mut read_back = false;
         'attempt: for _ in 0..ATTEMPTS {
             let mut head: LogHead = self.get(&keys::log_head(room)).await?.unwrap_or_default();
-            head.members = match members_now {
-                Some(members) => members.to_vec(),
-                None if head.members.is_empty() => self.room_members(room).await?,
-                None => head.members,
-            };
+            match members_now {
+                Some((members, version)) if version >= head.members_version => {
+                    (head.members, head.members_version) = (members.to_vec(), version);
+                }
+                None if head.members.is_empty() => head.members = self.room_members(room).await?,
+                _ => {}
+            }
             // Only a head that moved since the run's first change was made can have logged some of it.
             read_back |= head.at_ms + PUBLISH_WINDOW_MS >= earliest;
-            let tail = if read_back { self.log_tail(room, earliest - PUBLISH_WINDOW_MS).await? } else { Vec::new() };
+            let tail = match read_back {
+                true => self.log_tail(room, earliest - PUBLISH_WINDOW_MS, head.seq).await?,
+                false => Vec::new(),
+            };
             let at_ms = now_ms().max(head.at_ms);
             let ttl = u64::try_from(at_ms / 1000).unwrap_or_default() + LOG_RETENTION_SECS;
             // Entries past the head are published now, with the run's.
@@ -196,30 +207,30 @@ impl Store {
             let mut fresh = Vec::new();
             let mut logged = Vec::with_capacity(run.len());
             for change in run {
-                let mut found: Vec<LogEntry> =
+                let mut entries: Vec<LogEntry> =
                     tail.iter().filter(|entry| entry.change == change.change).cloned().collect();
-                if !found.is_empty() {
-                    found.sort_by_key(|entry| entry.seq);
-                    logged.push(found);
-                    continue;
-                }
-                let entries: Vec<LogEntry> = change
-                    .events
-                    .iter()
-                    .zip(end + 1..)
-                    .map(|(event, seq)| LogEntry {
+                // What an earlier delivery did not log of the change (it stopped part way) goes after
+                // everything logged since.
+                for (index, event) in change.events.iter().enumerate() {
+                    if entries.iter().any(|entry| entry.event_index == index) {
+                        continue;
+                    }
+                    end += 1;
+                    let entry = LogEntry {
                         room_id: room.clone(),
-                        seq,
+                        seq: end,
                         at_ms,
                         change: change.change.clone(),
+                        event_index: index,
                         event: event.payload.to_string(),
                         audience: event.audience.clone().unwrap_or_else(|| head.members.clone()),
                         counts: event.counts,
                         ttl,
-                    })
-                    .collect();
-                end += entries.len() as u64;
-                fresh.extend(entries.iter().cloned());
+                    };
+                    fresh.push(entry.clone());
+                    entries.push(entry);
+                }
+                entries.sort_by_key(|entry| entry.event_index);
                 logged.push(entries);
             }
             for entry in &mut publish {
@@ -232,6 +243,12 @@ impl Store {
                     read_back = true;
                     continue 'attempt;
                 }
+            }
+            // Published well within the window sync allows, or stamped anew: writes that took long
+            // leave their entries past the head for the next attempt.
+            if now_ms() - at_ms > PUBLISH_WINDOW_MS / 2 {
+                read_back = true;
+                continue;
             }
             let moved = end > head.seq || members_now.is_some();
             if moved && !self.move_head(room, &head, end, at_ms, &publish, &fresh).await? {
@@ -261,8 +278,11 @@ impl Store {
         let counts: i64 = published.iter().chain(fresh).map(|entry| entry.counts).sum();
         let update = self
             .update_item(&keys::log_head(room))
-            .update_expression("SET seq = :end, at_ms = :at, members = :members ADD message_count :counts")
+            .update_expression(
+                "SET seq = :end, at_ms = :at, members = :members, members_version = :version ADD message_count :counts",
+            )
             .expression_attribute_values(":members", value(&head.members)?)
+            .expression_attribute_values(":version", value(&head.members_version)?)
             .expression_attribute_values(":end", value(&end)?)
             .expression_attribute_values(":at", value(&at_ms)?)
             .expression_attribute_values(":counts", value(&counts)?);
@@ -274,19 +294,20 @@ impl Store {
         self.update_if(update.expression_attribute_values(":seen", value(&head.seq)?)).await
     }
 
-    /// An entry past the head, stamped with the time it is published at.
+    /// An entry past the head, stamped with the time it is published at (never an earlier one: a
+    /// writer that lost the race to publish it keeps its hands off).
     async fn restamp(&self, entry: &LogEntry) -> Result<()> {
         let update = self
             .update_item(&keys::log_entry(&entry.room_id, entry.seq))
             .update_expression("SET at_ms = :at")
-            .condition_expression("attribute_exists(PK)")
+            .condition_expression("attribute_exists(PK) AND at_ms < :at")
             .expression_attribute_values(":at", value(&entry.at_ms)?);
         self.update_if(update).await.map(drop)
     }
 
-    /// The log's newest entries, newest first: at least a page, and back to the first published
-    /// before `since_ms`.
-    async fn log_tail(&self, room: &RoomId, since_ms: i64) -> Result<Vec<LogEntry>> {
+    /// The log's newest entries, newest first: at least a page, back to the head (`published`), and
+    /// back to the first published before `since_ms`.
+    async fn log_tail(&self, room: &RoomId, since_ms: i64, published: u64) -> Result<Vec<LogEntry>> {
         let mut entries: Vec<LogEntry> = Vec::new();
         let mut start = None;
         loop {
@@ -294,7 +315,11 @@ impl Store {
             let (items, next) = self.query_limited(keys::room_pk(room), sort, false, start, TAIL_PAGE).await?;
             entries.extend(items.into_iter().map(from_item::<LogEntry>).collect::<Result<Vec<_>>>()?);
             match next {
-                Some(next) if entries.last().is_some_and(|oldest| oldest.at_ms >= since_ms) => start = Some(next),
+                Some(next)
+                    if entries.last().is_some_and(|oldest| oldest.at_ms >= since_ms || oldest.seq > published) =>
+                {
+                    start = Some(next)
+                }
                 _ => return Ok(entries),
             }
         }
@@ -329,8 +354,8 @@ impl Store {
             .iter()
             .filter(|(row, head)| head.at_ms > bound && head.seq > since.seen(&row.room_id))
             .map(|(row, head)| {
-                let wanted = move |entry: &LogEntry| entry.at_ms > bound && entry.audience.contains(user);
-                self.published(&row.room_id, since.seen(&row.room_id), head.seq, limit + 1, wanted)
+                let wanted = move |entry: &LogEntry| entry.audience.contains(user);
+                self.published(&row.room_id, (since.seen(&row.room_id), head.seq), bound, limit + 1, wanted)
             })
             .collect();
         let read: Vec<Vec<LogEntry>> = stream::iter(reads).buffer_unordered(ROOMS_AT_ONCE).try_collect().await?;
@@ -359,20 +384,20 @@ impl Store {
         Ok(SyncPage { events, token, more })
     }
 
-    /// The room's published entries after `after` up to `head` that are `wanted`, oldest first, at
-    /// most `limit`: pages of the log until it has them (entries of before a member joined are read
-    /// and passed over).
+    /// The room's published entries after `after` up to `head` and published after `bound` that
+    /// are `wanted`, oldest first, at most `limit`. Read back from the head (an entry's time grows
+    /// with its number), so a room costs what it published since, however long its log.
     async fn published(
         &self,
         room: &RoomId,
-        after: u64,
-        head: u64,
+        (after, head): (u64, u64),
+        bound: i64,
         limit: usize,
         wanted: impl Fn(&LogEntry) -> bool,
     ) -> Result<Vec<LogEntry>> {
         let now = epoch_secs();
         let (mut found, mut start) = (Vec::new(), None);
-        loop {
+        'read: loop {
             let sent = self
                 .client
                 .query()
@@ -381,8 +406,9 @@ impl Store {
                 .expression_attribute_values(":pk", AttributeValue::S(keys::room_pk(room)))
                 .expression_attribute_values(":from", AttributeValue::S(keys::log_entry(room, after + 1).sk))
                 .expression_attribute_values(":to", AttributeValue::S(keys::log_entry(room, head).sk))
+                .scan_index_forward(false)
                 .consistent_read(true)
-                .limit(i32::try_from(limit).map_err(Error::internal)?)
+                .limit(i32::try_from(TAIL_PAGE * 4).map_err(Error::internal)?)
                 .set_exclusive_start_key(start)
                 .return_consumed_capacity(ReturnConsumedCapacity::Total)
                 .send()
@@ -390,18 +416,20 @@ impl Store {
             let output = self.metered(sent, |o| o.consumed_capacity.units()).map_err(sdk_error)?;
             for entry in output.items.unwrap_or_default().into_iter().map(from_item::<LogEntry>) {
                 let entry = entry?;
-                if entry.ttl > now && wanted(&entry) {
-                    found.push(entry);
+                if entry.at_ms <= bound {
+                    break 'read;
                 }
+                found.push(entry);
             }
             match output.last_evaluated_key.filter(|key| !key.is_empty()) {
-                Some(key) if found.len() < limit => start = Some(key),
-                _ => {
-                    found.truncate(limit);
-                    return Ok(found);
-                }
+                Some(key) => start = Some(key),
+                None => break,
             }
         }
+        found.reverse();
+        found.retain(|entry| entry.ttl > now && wanted(entry));
+        found.truncate(limit);
+        Ok(found)
     }
 
     /// The head's `seq`: how far the room's log is published.

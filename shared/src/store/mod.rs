@@ -27,6 +27,7 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{
@@ -141,8 +142,6 @@ impl Store {
         output.item.map(from_item).transpose()
     }
 
-    /// Strongly consistent reads of many items, 100 a round trip (a batch's limit; more only for
-    /// unprocessed keys), returned in the order of `keys`.
     /// `page`'s items, each with the item `key_of` names, read in one BatchGet; an item whose other
     /// is gone is left out of the page.
     pub(crate) async fn joined<T, U: serde::de::DeserializeOwned>(
@@ -150,30 +149,19 @@ impl Store {
         page: Page<T>,
         key_of: impl Fn(&T) -> Key,
     ) -> Result<Page<(T, U)>> {
-        Ok(self.joined_with(Vec::new(), page, key_of).await?.1)
-    }
-
-    /// As `joined`, reading the `leading` keys in the same batch: what they found, then the page.
-    pub(crate) async fn joined_with<T, U: serde::de::DeserializeOwned>(
-        &self,
-        leading: Vec<Key>,
-        page: Page<T>,
-        key_of: impl Fn(&T) -> Key,
-    ) -> Result<(Vec<Option<Item>>, Page<(T, U)>)> {
-        let lead = leading.len();
-        let mut wanted = leading;
-        wanted.extend(page.items.iter().map(key_of));
-        let mut found = if wanted.is_empty() { Vec::new() } else { self.get_many(&wanted).await? };
-        let rest = found.split_off(lead.min(found.len()));
+        let wanted: Vec<Key> = page.items.iter().map(key_of).collect();
+        let found = if wanted.is_empty() { Vec::new() } else { self.get_many(&wanted).await? };
         let items = page
             .items
             .into_iter()
-            .zip(rest)
+            .zip(found)
             .filter_map(|(item, other)| other.map(|other| from_item::<U>(other).map(|other| (item, other))))
             .collect::<Result<Vec<_>>>()?;
-        Ok((found, Page { items, next: page.next, previous: page.previous }))
+        Ok(Page { items, next: page.next, previous: page.previous })
     }
 
+    /// Strongly consistent reads of many items, 100 a round trip (a batch's limit; more only for
+    /// unprocessed keys), returned in the order of `keys`.
     pub(crate) async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Item>>> {
         let mut found: HashMap<(String, String), Item> = HashMap::with_capacity(keys.len());
         // A batch may not name one key twice.
@@ -367,18 +355,25 @@ impl Store {
 
     /// Every item of a partition whose sort key starts with `prefix`, page after page.
     pub(crate) async fn query_all(&self, pk: String, prefix: &str, ascending: bool) -> Result<Vec<Item>> {
+        let query = self
+            .client
+            .query()
+            .table_name(self.table())
+            .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+            .expression_attribute_values(":pk", AttributeValue::S(pk))
+            .expression_attribute_values(":prefix", AttributeValue::S(prefix.to_owned()))
+            .scan_index_forward(ascending)
+            .consistent_read(true);
+        self.every_page(query).await
+    }
+
+    /// Every item `query` finds, page after page.
+    pub(crate) async fn every_page(&self, query: QueryFluentBuilder) -> Result<Vec<Item>> {
         let mut items = Vec::new();
         let mut start = None;
         loop {
-            let sent = self
-                .client
-                .query()
-                .table_name(self.table())
-                .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
-                .expression_attribute_values(":pk", AttributeValue::S(pk.clone()))
-                .expression_attribute_values(":prefix", AttributeValue::S(prefix.to_owned()))
-                .scan_index_forward(ascending)
-                .consistent_read(true)
+            let sent = query
+                .clone()
                 .set_exclusive_start_key(start)
                 .return_consumed_capacity(ReturnConsumedCapacity::Total)
                 .send()
@@ -488,8 +483,16 @@ pub(crate) fn failed_at(reasons: &[CancellationReason], index: usize) -> bool {
     reasons.get(index).and_then(CancellationReason::code) == Some("ConditionalCheckFailed")
 }
 
-const THROTTLED: [&str; 4] =
-    ["ThrottlingException", "ProvisionedThroughputExceededException", "RequestLimitExceeded", "LimitExceededException"];
+/// Errors a client should retry: throttling, and a single write that raced a transaction on its
+/// item (the SDK has retried both already).
+const THROTTLED: [&str; 6] = [
+    "ThrottlingException",
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+    "LimitExceededException",
+    "TransactionConflictException",
+    "TransactionInProgressException",
+];
 /// Cancellation reasons of a transaction whose items were not checked: it may succeed if sent again.
 const TX_RETRYABLE: [&str; 3] = ["TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"];
 /// Tries of a transaction that conflicts or is throttled, after the SDK's own retries of each.

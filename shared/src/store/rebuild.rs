@@ -13,7 +13,9 @@
 
 use std::collections::HashSet;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+
+use super::counts::CountedReply;
 
 use super::{Item, Store, from_item, keys, string_attr};
 use crate::error::Result;
@@ -35,13 +37,7 @@ pub struct Rebuilt {
 /// Counts of the room's messages tried before giving up: each retry is a message published meanwhile.
 const RECOUNTS: usize = 8;
 
-/// A counted reply's marker: which message's `thread_count` holds it.
-#[derive(Deserialize)]
-struct CountedReply {
-    parent: MessageId,
-}
-
-/// The id at the end of a marker's or entry's sort key (`COUNTED#{id}`, `LINK#{id}#{n}`).
+/// The id at the end of a marker's or entry's sort key (`COUNTED_REPLY#{id}`, `LINK#{id}#{n}`).
 fn id_after(item: &Item, prefix: &str) -> Option<MessageId> {
     let sk = string_attr(item, keys::SK)?;
     let rest = sk.strip_prefix(prefix)?;
@@ -107,6 +103,10 @@ impl Store {
 
         let shown: Vec<&Message> = messages.iter().collect();
         self.project_stored(room, &shown).await?;
+        // An edit of the newest message that never reached its previews.
+        if let Some(newest) = messages.iter().max_by(|a, b| a.id.cmp(&b.id)) {
+            self.project_edited(newest).await?;
+        }
         if let Some(room_item) = self.get::<crate::model::Room>(&keys::room(room)).await? {
             let rows = self.member_rows(&room_item.org_id, room, &room_item.room_user_ids).await?;
             let summary: Option<super::inbox::Summary> = self.get(&keys::room_summary(room)).await?;

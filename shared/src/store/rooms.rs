@@ -165,8 +165,9 @@ impl Store {
     /// a change never fails, nor names another room, for landing on someone else's set.
     pub async fn change_membership(&self, mut room: Room, change: &MembershipChange) -> Result<MembershipChanged> {
         let mut claim_set = true;
-        let joined_at = crate::time::now();
         for _ in 0..6 {
+            // When the newcomers joined: this attempt's, as messages sent meanwhile were not theirs.
+            let joined_at = crate::time::now();
             let added: Vec<UserId> = dedup(change.add.iter().filter(|user| !room.has_member(user)));
             let removed: Vec<UserId> = dedup(change.remove.iter().filter(|user| room.has_member(user)));
             if added.is_empty() && removed.is_empty() {
