@@ -2,6 +2,7 @@
 //! place to the failure queue) is projected again from that place, or its rooms rebuilt from their
 //! posts; both are idempotent and safe while traffic flows.
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodbstreams::types::ShardIteratorType;
 use dm_projector::Projector;
 use dm_shared::ids::RoomId;
@@ -29,21 +30,38 @@ async fn a_rebuild_repairs_what_discarded_batches_left_and_changes_nothing_the_s
     let org = app.org_with("alice", &["bob"]).await;
     let room = app.room(&org, "alice", &["bob"]).await;
     let projector = Projector::new(app.stack.state.clone());
-    // Projected: a message that is deleted next, whose removal is never projected.
+    // The push took every change (it logs and counts them); the projector's batches were discarded
+    // but the first message's.
+    let push = dm_realtime::Realtime::new(app.stack.state.clone(), app.stack.connections_endpoint()).unwrap();
     let doomed = app.send(&org, &room, "alice", "old plan at https://doomed.example").await;
-    assert!(projector.project(&[stored_record(app, &room, format!("MSG#{doomed}"), 0).await]).await.is_empty());
+    let stored = stored_record(app, &room, format!("MSG#{doomed}"), 0).await;
+    assert!(projector.project(std::slice::from_ref(&stored)).await.is_empty());
     let delete = format!("/api/v1/org/{org}/rooms/{room}/messages/{doomed}/message");
     assert_eq!(app.call(Method::DELETE, &delete, Some("alice"), None).await.status, StatusCode::OK);
-    // Never projected: two messages and a reply.
+    let removed =
+        dm_shared::stream::Change { event_id: "e9".into(), old: stored.new.clone(), new: None, ..stored.clone() };
+    let mut changes = vec![stored, removed];
     app.send(&org, &room, "alice", "the rocket plan").await;
     let newest = app.send(&org, &room, "alice", "launch at https://launch.example").await;
     let thread = format!("/api/v1/org/{org}/rooms/{room}/messages/{newest}/threads");
-    assert_eq!(
-        app.post(&thread, "bob", json!({ "sender_id": "bob", "message": "go" })).await.status,
-        StatusCode::CREATED
-    );
-    // Nothing pushed the room's log, which counts its messages: the rebuild counts them.
-    assert_eq!(listed(app, &org, &room, "bob").await, (json!(0), json!(0)), "what was projected");
+    let reply = app.post(&thread, "bob", json!({ "sender_id": "bob", "message": "go" })).await;
+    assert_eq!(reply.status, StatusCode::CREATED);
+    let list = app.get(&format!("/api/v1/org/{org}/rooms/{room}/messages"), "bob").await;
+    for (n, message) in list.body["results"].as_array().unwrap().iter().enumerate() {
+        let id = message["id"].as_str().unwrap();
+        changes.push(stored_record(app, &room, format!("MSG#{id}"), 10 + n).await);
+    }
+    assert!(push.publish(&changes).await.is_empty());
+    // And the count went wrong besides (a write lost to a bug, a hand-made fix).
+    let state = &app.stack.state;
+    let head = state.store.client().update_item().table_name(state.store.table());
+    let head = head.key("PK", AttributeValue::S(format!("ROOM#{room}"))).key("SK", AttributeValue::S("LOG".into()));
+    head.update_expression("SET message_count = :wrong")
+        .expression_attribute_values(":wrong", AttributeValue::N("7".into()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed(app, &org, &room, "bob").await, (json!(7), json!(0)), "what was left");
 
     let room_id = RoomId::parse(&room).unwrap();
     let rebuilt = projector.rebuild(std::slice::from_ref(&room_id)).await.expect("rebuilt");
@@ -64,6 +82,31 @@ async fn a_rebuild_repairs_what_discarded_batches_left_and_changes_nothing_the_s
     assert_eq!((again[0].counted, again[0].uncounted, projected.len()), (0, 0, 0));
     assert_eq!(listed(app, &org, &room, "bob").await, (json!(2), json!(1)));
     assert_eq!(unread(app, &org, "bob").await, json!({ "rooms": 1, "messages": 2 }));
+}
+
+/// A rebuild while the push is behind with the room waits for it: a message the push has not
+/// counted yet is counted once, by the push, and the rebuild's count agrees.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebuild_while_the_push_is_behind_counts_each_message_once() {
+    let app = &spawn_app_without_scheduler().await;
+    let org = app.org_with("alice", &["bob"]).await;
+    let room = app.room(&org, "alice", &["bob"]).await;
+    let push = dm_realtime::Realtime::new(app.stack.state.clone(), app.stack.connections_endpoint()).unwrap();
+    let first = app.send(&org, &room, "alice", "pushed").await;
+    assert!(push.publish(&[stored_record(app, &room, format!("MSG#{first}"), 0).await]).await.is_empty());
+    let second = app.send(&org, &room, "alice", "not pushed yet").await;
+    let late = [stored_record(app, &room, format!("MSG#{second}"), 1).await];
+
+    let projector = Projector::new(app.stack.state.clone());
+    let room_id = RoomId::parse(&room).unwrap();
+    let pushed_late = async {
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        push.publish(&late).await
+    };
+    let (rebuilt, pushed) = tokio::join!(projector.rebuild(std::slice::from_ref(&room_id)), pushed_late);
+    assert!(pushed.is_empty());
+    assert_eq!(rebuilt.expect("rebuilt once the push caught up")[0].messages, 2);
+    assert_eq!(listed(app, &org, &room, "bob").await.0, 2);
 }
 
 /// The failure queue's message names a shard and a range of sequence numbers; the replay reads

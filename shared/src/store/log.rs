@@ -32,7 +32,7 @@ use super::messages::value;
 use super::meter::Consumed;
 use super::{Store, from_item, keys, sdk_error};
 use crate::error::{Error, Result};
-use crate::ids::{OrgId, RoomId, UserId};
+use crate::ids::{MessageId, OrgId, RoomId, UserId};
 use crate::time::{epoch_secs, now_ms};
 
 /// How long the log keeps an event; a sync token older than this is refused (410).
@@ -432,9 +432,19 @@ impl Store {
         Ok(found)
     }
 
-    /// The head's `seq`: how far the room's log is published.
-    pub(crate) async fn log_seq(&self, room: &RoomId) -> Result<u64> {
-        Ok(self.get::<LogHead>(&keys::log_head(room)).await?.unwrap_or_default().seq)
+    /// How far the room's log is published (the head's `seq`), and how its entries published since
+    /// `since_ms` moved the message count, by message (1: counted; 0: counted and taken back).
+    pub(crate) async fn counted_since(&self, room: &RoomId, since_ms: i64) -> Result<(u64, HashMap<MessageId, i64>)> {
+        let head: LogHead = self.get(&keys::log_head(room)).await?.unwrap_or_default();
+        let mut counted: HashMap<MessageId, i64> = HashMap::new();
+        let tail = self.log_tail(room, since_ms, head.seq).await?;
+        for entry in tail.iter().filter(|entry| entry.seq <= head.seq && entry.counts != 0) {
+            let event: Value = serde_json::from_str(&entry.event).map_err(Error::internal)?;
+            if let Some(id) = event["data"]["message_id"].as_str().and_then(|id| MessageId::parse(id).ok()) {
+                *counted.entry(id).or_default() += entry.counts;
+            }
+        }
+        Ok((head.seq, counted))
     }
 
     /// Sets the head's message count to `count`, the room's messages counted after the head was

@@ -4,14 +4,16 @@
 //! idempotent and safe while traffic flows: whatever the projector does at the same time is done
 //! once either way.
 //!
-//! What it makes right: the room's message count (on its log's head, set from its messages while the
-//! head stays where it was read), every `thread_count` (replies counted or uncounted by their
-//! markers), the members' rows (the newest message, each sender's marker at least
-//! at their newest message, no row or large room's summary showing a deleted one), the search-term and link entries of every
-//! post, and the link entries of posts that are gone. Search-term entries of a post that is gone stay
-//! (their partitions are named by words the post no longer holds): search passes over them.
+//! What it makes right: the room's message count (on its log's head, set from its messages while
+//! the head stays where it was read, once the push has counted the recent ones), every
+//! `thread_count` (replies counted or uncounted by their markers), the members' rows (the newest
+//! message, each sender's marker at least at their newest message, no row or large room's summary
+//! showing a deleted one), the search-term and link entries of every post, and the link entries of
+//! posts that are gone. Search-term entries of a post that is gone stay (their partitions are named
+//! by words the post no longer holds): search passes over them.
 
 use std::collections::HashSet;
+use std::time::Duration;
 
 use serde::Serialize;
 
@@ -34,8 +36,11 @@ pub struct Rebuilt {
     pub uncounted: usize,
 }
 
-/// Counts of the room's messages tried before giving up: each retry is a message published meanwhile.
-const RECOUNTS: usize = 8;
+/// Counts of the room's messages tried before giving up: each retry waits for the push.
+const RECOUNTS: usize = 20;
+/// How far behind the push may be with a room's messages: older ones were counted by it long ago (or
+/// never will be: their batch was discarded, which is what a rebuild repairs).
+const PUSH_LAG_MS: i64 = 5 * 60 * 1000;
 
 /// The id at the end of a marker's or entry's sort key (`COUNTED_REPLY#{id}`, `LINK#{id}#{n}`).
 fn id_after(item: &Item, prefix: &str) -> Option<MessageId> {
@@ -45,22 +50,35 @@ fn id_after(item: &Item, prefix: &str) -> Option<MessageId> {
 }
 
 impl Store {
-    /// The room's messages, and its log head's message count set to how many they are, counted
-    /// while the head stayed where it was read (a message published meanwhile counts itself).
+    /// The room's messages, and its log head's message count set to how many they are: counted
+    /// while the head stayed where it was read, and once the push has counted every recent message
+    /// (and taken back every recent deletion), so none is counted again when the push gets to it.
     async fn recount_messages(&self, room: &RoomId) -> Result<Vec<Message>> {
         for _ in 0..RECOUNTS {
-            let seen = self.log_seq(room).await?;
+            let since = crate::time::now_ms() - PUSH_LAG_MS;
+            let (seen, counted) = self.counted_since(room, since).await?;
             let messages: Vec<Message> = self
                 .query_all(keys::room_pk(room), keys::MESSAGE_PREFIX, true)
                 .await?
                 .into_iter()
                 .map(from_item)
                 .collect::<Result<_>>()?;
+            let recent = |post: &&Message| crate::time::stamp_ms(&post.created_at).is_some_and(|ms| ms as i64 >= since);
+            let uncounted = messages.iter().filter(recent).any(|post| counted.get(&post.id) != Some(&1));
+            let live: HashSet<&MessageId> = messages.iter().map(|post| &post.id).collect();
+            let not_taken_back = counted.iter().any(|(id, counts)| *counts == 1 && !live.contains(id));
+            if uncounted || not_taken_back {
+                // The push is on its way: what it counts next would be counted twice.
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
             if self.set_message_count(room, seen, messages.len() as u64).await? {
                 return Ok(messages);
             }
         }
-        Err(crate::error::Error::Unavailable("the room's log kept moving while its messages were counted".into()))
+        Err(crate::error::Error::Unavailable(
+            "the room's push has not caught up with its recent messages: rebuild it again later".into(),
+        ))
     }
 
     /// Rebuilds `room`'s derived state from its posts (see the module's page).
