@@ -187,8 +187,9 @@ pub mod api {
         Ok(replayed)
     }
 
-    /// Reads after this many answers in a row with no records give up on an open shard's tail.
-    const EMPTY_READS: usize = 5;
+    /// Reads after this many answers in a row with no records (0.2 s apart) give up on an open
+    /// shard's tail.
+    const EMPTY_READS: usize = 10;
 
     /// The records of a failed batch, read again from its shard (sequence numbers compare within
     /// one shard). A stream keeps records 24 hours: past that the answer is 410, and the batch's
@@ -228,6 +229,10 @@ pub mod api {
             }
             if empty >= EMPTY_READS {
                 return Err(Error::Unavailable("the stream did not hand over the whole batch: replay it later".into()));
+            }
+            if empty > 0 {
+                // An open shard may answer a page with nothing before the records that follow.
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
             }
             iterator = read.next_shard_iterator;
         }

@@ -6,7 +6,8 @@
 //!
 //! Each entry is kept once and in order under AWS's faults, by conditions on what the entries and
 //! the head hold, never on stream sequence numbers (they order one shard only):
-//! - An entry is put only where its number is free, after the entry before it: the log has no gap.
+//! - An entry is put only where its number is free, by a writer that put or found the one before
+//!   it: the log has no gap.
 //!   The head then moves over the new entries only from where it was read, so each entry's count is
 //!   taken once.
 //! - A change delivered again (a retried batch, or another shard's consumer of the same room after a
@@ -160,6 +161,14 @@ impl std::fmt::Display for SyncToken {
     }
 }
 
+/// What a room's log has counted of its messages lately (see `Store::counted_since`).
+#[derive(Default)]
+pub(crate) struct Counted {
+    pub seen: u64,
+    pub by_message: HashMap<MessageId, i64>,
+    pub pending: i64,
+}
+
 /// A page of a member's catch-up: the events, in the order they were published, and the token to
 /// go on from (the next page's when `more`).
 pub struct SyncPage {
@@ -189,7 +198,11 @@ impl Store {
                 Some((members, version)) if version >= head.members_version => {
                     (head.members, head.members_version) = (members.to_vec(), version);
                 }
-                None if head.members.is_empty() => head.members = self.room_members(room).await?,
+                None if head.members.is_empty() => {
+                    if let Some(now) = self.get::<crate::model::Room>(&keys::room(room)).await? {
+                        (head.members, head.members_version) = (now.room_user_ids, now.version);
+                    }
+                }
                 _ => {}
             }
             // Only a head that moved since the run's first change was made can have logged some of it.
@@ -198,7 +211,10 @@ impl Store {
                 true => self.log_tail(room, earliest - PUBLISH_WINDOW_MS, head.seq).await?,
                 false => Vec::new(),
             };
-            let at_ms = now_ms().max(head.at_ms);
+            // Never earlier than what is published, nor than what waits past the head: a room's
+            // times grow with its numbers.
+            let stamped = tail.iter().map(|entry| entry.at_ms).max().unwrap_or_default();
+            let at_ms = now_ms().max(head.at_ms).max(stamped);
             let ttl = u64::try_from(at_ms / 1000).unwrap_or_default() + LOG_RETENTION_SECS;
             // Entries past the head are published now, with the run's.
             let mut publish: Vec<LogEntry> = tail.iter().filter(|entry| entry.seq > head.seq).cloned().collect();
@@ -234,8 +250,12 @@ impl Store {
                 logged.push(entries);
             }
             for entry in &mut publish {
+                if !self.restamp(entry, at_ms).await? {
+                    // Another writer published it meanwhile: from what the log holds now.
+                    read_back = true;
+                    continue 'attempt;
+                }
                 entry.at_ms = at_ms;
-                self.restamp(entry).await?;
             }
             for entry in &fresh {
                 if !self.put_if(self.new_item(&keys::log_entry(room, entry.seq), entry)?).await? {
@@ -246,7 +266,7 @@ impl Store {
             }
             // Published well within the window sync allows, or stamped anew: writes that took long
             // leave their entries past the head for the next attempt.
-            if now_ms() - at_ms > PUBLISH_WINDOW_MS / 2 {
+            if now_ms() - at_ms > PUBLISH_WINDOW_MS / 4 {
                 read_back = true;
                 continue;
             }
@@ -294,15 +314,17 @@ impl Store {
         self.update_if(update.expression_attribute_values(":seen", value(&head.seq)?)).await
     }
 
-    /// An entry past the head, stamped with the time it is published at (never an earlier one: a
-    /// writer that lost the race to publish it keeps its hands off).
-    async fn restamp(&self, entry: &LogEntry) -> Result<()> {
+    /// An entry past the head, stamped with the time it is published at, if it still holds the time
+    /// it was read with (another writer that published it first changed nothing of it since, or
+    /// its stamp is left alone); `Ok(false)` when it does not.
+    async fn restamp(&self, entry: &LogEntry, at_ms: i64) -> Result<bool> {
         let update = self
             .update_item(&keys::log_entry(&entry.room_id, entry.seq))
             .update_expression("SET at_ms = :at")
-            .condition_expression("attribute_exists(PK) AND at_ms < :at")
-            .expression_attribute_values(":at", value(&entry.at_ms)?);
-        self.update_if(update).await.map(drop)
+            .condition_expression("at_ms = :read")
+            .expression_attribute_values(":at", value(&at_ms)?)
+            .expression_attribute_values(":read", value(&entry.at_ms)?);
+        self.update_if(update).await
     }
 
     /// The log's newest entries, newest first: at least a page, back to the head (`published`), and
@@ -365,7 +387,8 @@ impl Store {
         entries.truncate(limit);
         let mut returned: HashMap<RoomId, u64> = HashMap::new();
         for entry in &entries {
-            returned.insert(entry.room_id.clone(), entry.seq);
+            let seq = returned.entry(entry.room_id.clone()).or_default();
+            *seq = (*seq).max(entry.seq);
         }
         let token = if more {
             // The next page: the same window, past what this one holds.
@@ -385,8 +408,9 @@ impl Store {
     }
 
     /// The room's published entries after `after` up to `head` and published after `bound` that
-    /// are `wanted`, oldest first, at most `limit`. Read back from the head (an entry's time grows
-    /// with its number), so a room costs what it published since, however long its log.
+    /// are `wanted`, oldest first, at most `limit`. A room the caller had (`after` > 0) is read on
+    /// from there; another back from the head to the bound (an entry's time grows with its
+    /// number), so a room costs what it published since, however long its log.
     async fn published(
         &self,
         room: &RoomId,
@@ -396,6 +420,7 @@ impl Store {
         wanted: impl Fn(&LogEntry) -> bool,
     ) -> Result<Vec<LogEntry>> {
         let now = epoch_secs();
+        let onward = after > 0;
         let (mut found, mut start) = (Vec::new(), None);
         'read: loop {
             let sent = self
@@ -406,9 +431,9 @@ impl Store {
                 .expression_attribute_values(":pk", AttributeValue::S(keys::room_pk(room)))
                 .expression_attribute_values(":from", AttributeValue::S(keys::log_entry(room, after + 1).sk))
                 .expression_attribute_values(":to", AttributeValue::S(keys::log_entry(room, head).sk))
-                .scan_index_forward(false)
+                .scan_index_forward(onward)
                 .consistent_read(true)
-                .limit(i32::try_from(TAIL_PAGE * 4).map_err(Error::internal)?)
+                .limit(i32::try_from(if onward { limit } else { TAIL_PAGE * 4 }).map_err(Error::internal)?)
                 .set_exclusive_start_key(start)
                 .return_consumed_capacity(ReturnConsumedCapacity::Total)
                 .send()
@@ -416,35 +441,42 @@ impl Store {
             let output = self.metered(sent, |o| o.consumed_capacity.units()).map_err(sdk_error)?;
             for entry in output.items.unwrap_or_default().into_iter().map(from_item::<LogEntry>) {
                 let entry = entry?;
-                if entry.at_ms <= bound {
+                if !onward && entry.at_ms <= bound {
                     break 'read;
                 }
-                found.push(entry);
+                if entry.ttl > now && entry.at_ms > bound && wanted(&entry) {
+                    found.push(entry);
+                }
             }
             match output.last_evaluated_key.filter(|key| !key.is_empty()) {
-                Some(key) => start = Some(key),
-                None => break,
+                Some(key) if !onward || found.len() < limit => start = Some(key),
+                _ => break,
             }
         }
-        found.reverse();
-        found.retain(|entry| entry.ttl > now && wanted(entry));
+        if !onward {
+            found.reverse();
+        }
         found.truncate(limit);
         Ok(found)
     }
 
-    /// How far the room's log is published (the head's `seq`), and how its entries published since
-    /// `since_ms` moved the message count, by message (1: counted; 0: counted and taken back).
-    pub(crate) async fn counted_since(&self, room: &RoomId, since_ms: i64) -> Result<(u64, HashMap<MessageId, i64>)> {
+    /// How far the room's log is published (the head's `seq`), how its entries since `since_ms`
+    /// (and those past the head, which the next writer publishes) moved the message count, by
+    /// message (1: counted; 0: counted and taken back), and how much of that the head has yet to
+    /// take (what is past it).
+    pub(crate) async fn counted_since(&self, room: &RoomId, since_ms: i64) -> Result<Counted> {
         let head: LogHead = self.get(&keys::log_head(room)).await?.unwrap_or_default();
-        let mut counted: HashMap<MessageId, i64> = HashMap::new();
-        let tail = self.log_tail(room, since_ms, head.seq).await?;
-        for entry in tail.iter().filter(|entry| entry.seq <= head.seq && entry.counts != 0) {
+        let mut counted = Counted { seen: head.seq, ..Counted::default() };
+        for entry in self.log_tail(room, since_ms, head.seq).await?.iter().filter(|entry| entry.counts != 0) {
             let event: Value = serde_json::from_str(&entry.event).map_err(Error::internal)?;
             if let Some(id) = event["data"]["message_id"].as_str().and_then(|id| MessageId::parse(id).ok()) {
-                *counted.entry(id).or_default() += entry.counts;
+                *counted.by_message.entry(id).or_default() += entry.counts;
+            }
+            if entry.seq > head.seq {
+                counted.pending += entry.counts;
             }
         }
-        Ok((head.seq, counted))
+        Ok(counted)
     }
 
     /// Sets the head's message count to `count`, the room's messages counted after the head was

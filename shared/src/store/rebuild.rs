@@ -56,7 +56,7 @@ impl Store {
     async fn recount_messages(&self, room: &RoomId) -> Result<Vec<Message>> {
         for _ in 0..RECOUNTS {
             let since = crate::time::now_ms() - PUSH_LAG_MS;
-            let (seen, counted) = self.counted_since(room, since).await?;
+            let counted = self.counted_since(room, since).await?;
             let messages: Vec<Message> = self
                 .query_all(keys::room_pk(room), keys::MESSAGE_PREFIX, true)
                 .await?
@@ -64,15 +64,18 @@ impl Store {
                 .map(from_item)
                 .collect::<Result<_>>()?;
             let recent = |post: &&Message| crate::time::stamp_ms(&post.created_at).is_some_and(|ms| ms as i64 >= since);
-            let uncounted = messages.iter().filter(recent).any(|post| counted.get(&post.id) != Some(&1));
+            let by_message = &counted.by_message;
+            let uncounted = messages.iter().filter(recent).any(|post| by_message.get(&post.id) != Some(&1));
             let live: HashSet<&MessageId> = messages.iter().map(|post| &post.id).collect();
-            let not_taken_back = counted.iter().any(|(id, counts)| *counts == 1 && !live.contains(id));
+            let not_taken_back = by_message.iter().any(|(id, counts)| *counts == 1 && !live.contains(id));
             if uncounted || not_taken_back {
                 // The push is on its way: what it counts next would be counted twice.
                 tokio::time::sleep(Duration::from_millis(500)).await;
                 continue;
             }
-            if self.set_message_count(room, seen, messages.len() as u64).await? {
+            // What waits past the head is counted when the next writer publishes it.
+            let count = u64::try_from(messages.len() as i64 - counted.pending).unwrap_or_default();
+            if self.set_message_count(room, counted.seen, count).await? {
                 return Ok(messages);
             }
         }

@@ -104,11 +104,6 @@ impl Store {
         set.map(|set| set.room_id).ok_or_else(|| Error::internal_msg("a member set vanished while it was read"))
     }
 
-    /// The room's members now (none when it is gone).
-    pub async fn room_members(&self, room: &RoomId) -> Result<Vec<UserId>> {
-        Ok(self.get::<Room>(&keys::room(room)).await?.map(|room| room.room_user_ids).unwrap_or_default())
-    }
-
     /// The ids of `users` that are not members of `org` (one batch read).
     pub async fn non_members(&self, org: &OrgId, users: &[UserId]) -> Result<Vec<UserId>> {
         let keys: Vec<_> = users.iter().map(|user| keys::member(org, user)).collect();
