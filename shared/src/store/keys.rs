@@ -49,6 +49,13 @@ pub fn large_rooms_pk(org: &OrgId, user: &UserId) -> String {
 
 pub const LARGE_ROOMS_SUFFIX: &str = "#LARGE";
 
+pub const LEFT_PREFIX: &str = "LEFT#";
+
+/// A room a member left, kept as long as its events are (sync holds what they were sent of it).
+pub fn left_room(org: &OrgId, user: &UserId, room: &RoomId) -> Key {
+    Key { pk: user_rooms_pk(org, user), sk: format!("{LEFT_PREFIX}{room}") }
+}
+
 /// A large room's last message and activity, what its members' rows do not keep.
 pub fn room_summary(room: &RoomId) -> Key {
     Key { pk: format!("ROOM#{room}"), sk: "SUMMARY".into() }

@@ -161,6 +161,20 @@ impl std::fmt::Display for SyncToken {
     }
 }
 
+/// A room a member left: their sync still holds what they were sent of it, its removal included,
+/// for as long as the log keeps events.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct LeftRoom {
+    room_id: RoomId,
+    ttl: u64,
+}
+
+impl LeftRoom {
+    pub(crate) fn new(room: &RoomId) -> Self {
+        Self { room_id: room.clone(), ttl: epoch_secs() + LOG_RETENTION_SECS }
+    }
+}
+
 /// What a room's log has counted of its messages lately (see `Store::counted_since`).
 #[derive(Default)]
 pub(crate) struct Counted {
@@ -358,15 +372,27 @@ impl Store {
     /// batch read of their rooms' heads, then one Query for each room published since.
     pub async fn sync(&self, org: &OrgId, user: &UserId, since: Option<&SyncToken>, limit: usize) -> Result<SyncPage> {
         let now = now_ms();
-        let rows = self.query_all(keys::user_rooms_pk(org, user), keys::ROOM_PREFIX, true).await?;
-        let rows: Vec<InboxRow> = rows.into_iter().map(from_item).collect::<Result<_>>()?;
-        let heads: Vec<keys::Key> = rows.iter().map(|row| keys::log_head(&row.room_id)).collect();
+        let pk = keys::user_rooms_pk(org, user);
+        let (rows, left) = tokio::try_join!(
+            self.query_all(pk.clone(), keys::ROOM_PREFIX, true),
+            self.query_all(pk, keys::LEFT_PREFIX, true)
+        )?;
+        let mut ids: Vec<RoomId> =
+            rows.into_iter().map(from_item::<InboxRow>).map(|row| row.map(|row| row.room_id)).collect::<Result<_>>()?;
+        // Rooms left (and not joined again), while their events are kept; DynamoDB deletes expired items late.
+        for left in left.into_iter().map(from_item::<LeftRoom>) {
+            let left = left?;
+            if left.ttl > epoch_secs() && !ids.contains(&left.room_id) {
+                ids.push(left.room_id);
+            }
+        }
+        let heads: Vec<keys::Key> = ids.iter().map(keys::log_head).collect();
         let heads = self.get_many(&heads).await?;
         let heads: Vec<LogHead> = heads
             .into_iter()
             .map(|head| head.map(from_item).transpose().map(Option::unwrap_or_default))
             .collect::<Result<_>>()?;
-        let rooms: Vec<(&InboxRow, &LogHead)> = rows.iter().zip(&heads).collect();
+        let rooms: Vec<(&RoomId, &LogHead)> = ids.iter().zip(&heads).collect();
         let Some(since) = since else {
             return Ok(SyncPage { events: Vec::new(), token: token_at(now, &rooms, &HashMap::new()), more: false });
         };
@@ -374,10 +400,10 @@ impl Store {
         let bound = since.at_ms - PUBLISH_WINDOW_MS;
         let reads: Vec<_> = rooms
             .iter()
-            .filter(|(row, head)| head.at_ms > bound && head.seq > since.seen(&row.room_id))
-            .map(|(row, head)| {
+            .filter(|(room, head)| head.at_ms > bound && head.seq > since.seen(room))
+            .map(|(room, head)| {
                 let wanted = move |entry: &LogEntry| entry.audience.contains(user);
-                self.published(&row.room_id, (since.seen(&row.room_id), head.seq), bound, limit + 1, wanted)
+                self.published(room, (since.seen(room), head.seq), bound, limit + 1, wanted)
             })
             .collect();
         let read: Vec<Vec<LogEntry>> = stream::iter(reads).buffer_unordered(ROOMS_AT_ONCE).try_collect().await?;
@@ -495,11 +521,11 @@ impl Store {
 /// The token of "everything published by `now` is had": the time, and the rooms whose head moved
 /// within the window before it (their later entries may carry earlier times), at their head or at
 /// what was returned of them, whichever is further.
-fn token_at(now: i64, rooms: &[(&InboxRow, &LogHead)], returned: &HashMap<RoomId, u64>) -> SyncToken {
+fn token_at(now: i64, rooms: &[(&RoomId, &LogHead)], returned: &HashMap<RoomId, u64>) -> SyncToken {
     let seen = rooms
         .iter()
         .filter(|(_, head)| head.at_ms > now - PUBLISH_WINDOW_MS)
-        .map(|(row, head)| (row.room_id.clone(), head.seq.max(returned.get(&row.room_id).copied().unwrap_or(0))))
+        .map(|(room, head)| ((*room).clone(), head.seq.max(returned.get(*room).copied().unwrap_or(0))))
         .collect();
     SyncToken { at_ms: now, seen }
 }

@@ -206,6 +206,8 @@ impl Store {
             }
             for user in &removed {
                 items.push(self.delete(&keys::user_room(&room.org_id, user, &room.room_id))?);
+                let left = super::log::LeftRoom::new(&room.room_id);
+                items.push(self.put(&keys::left_room(&room.org_id, user, &room.room_id), &left)?);
             }
 
             match self.transact(items).await? {
