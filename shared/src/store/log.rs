@@ -225,44 +225,7 @@ impl Store {
                 true => self.log_tail(room, earliest - PUBLISH_WINDOW_MS, head.seq).await?,
                 false => Vec::new(),
             };
-            // Never earlier than what is published, nor than what waits past the head: a room's
-            // times grow with its numbers.
-            let stamped = tail.iter().map(|entry| entry.at_ms).max().unwrap_or_default();
-            let at_ms = now_ms().max(head.at_ms).max(stamped);
-            let ttl = u64::try_from(at_ms / 1000).unwrap_or_default() + LOG_RETENTION_SECS;
-            // Entries past the head are published now, with the run's.
-            let mut publish: Vec<LogEntry> = tail.iter().filter(|entry| entry.seq > head.seq).cloned().collect();
-            publish.sort_by_key(|entry| entry.seq);
-            let mut end = publish.last().map_or(head.seq, |entry| entry.seq);
-            let mut fresh = Vec::new();
-            let mut logged = Vec::with_capacity(run.len());
-            for change in run {
-                let mut entries: Vec<LogEntry> =
-                    tail.iter().filter(|entry| entry.change == change.change).cloned().collect();
-                // What an earlier delivery did not log of the change (it stopped part way) goes after
-                // everything logged since.
-                for (index, event) in change.events.iter().enumerate() {
-                    if entries.iter().any(|entry| entry.event_index == index) {
-                        continue;
-                    }
-                    end += 1;
-                    let entry = LogEntry {
-                        room_id: room.clone(),
-                        seq: end,
-                        at_ms,
-                        change: change.change.clone(),
-                        event_index: index,
-                        event: event.payload.to_string(),
-                        audience: event.audience.clone().unwrap_or_else(|| head.members.clone()),
-                        counts: event.counts,
-                        ttl,
-                    };
-                    fresh.push(entry.clone());
-                    entries.push(entry);
-                }
-                entries.sort_by_key(|entry| entry.event_index);
-                logged.push(entries);
-            }
+            let Numbered { mut publish, fresh, mut logged, end, at_ms } = number(room, &head, &tail, run);
             for entry in &mut publish {
                 if !self.restamp(entry, at_ms).await? {
                     // Another writer published it meanwhile: from what the log holds now.
@@ -516,6 +479,56 @@ impl Store {
             .expression_attribute_values(":seen", value(&seen)?);
         self.update_if(update).await
     }
+}
+
+/// A run numbered against the head and the log's tail as read: the entries past the head to
+/// publish with it, the new entries to put, each change's entries in event order, the last number
+/// and the time they are published at.
+struct Numbered {
+    publish: Vec<LogEntry>,
+    fresh: Vec<LogEntry>,
+    logged: Vec<Vec<LogEntry>>,
+    end: u64,
+    at_ms: i64,
+}
+
+/// Numbers `run` after what the log holds: a change found in `tail` keeps its entries, and what an
+/// earlier delivery did not log of it (it stopped part way) goes after everything logged since.
+fn number(room: &RoomId, head: &LogHead, tail: &[LogEntry], run: &[Logging]) -> Numbered {
+    // Never earlier than what is published, nor than what waits past the head: a room's times grow
+    // with its numbers.
+    let stamped = tail.iter().map(|entry| entry.at_ms).max().unwrap_or_default();
+    let at_ms = now_ms().max(head.at_ms).max(stamped);
+    let ttl = u64::try_from(at_ms / 1000).unwrap_or_default() + LOG_RETENTION_SECS;
+    let mut publish: Vec<LogEntry> = tail.iter().filter(|entry| entry.seq > head.seq).cloned().collect();
+    publish.sort_by_key(|entry| entry.seq);
+    let mut end = publish.last().map_or(head.seq, |entry| entry.seq);
+    let (mut fresh, mut logged) = (Vec::new(), Vec::with_capacity(run.len()));
+    for change in run {
+        let mut entries: Vec<LogEntry> = tail.iter().filter(|entry| entry.change == change.change).cloned().collect();
+        for (index, event) in change.events.iter().enumerate() {
+            if entries.iter().any(|entry| entry.event_index == index) {
+                continue;
+            }
+            end += 1;
+            let entry = LogEntry {
+                room_id: room.clone(),
+                seq: end,
+                at_ms,
+                change: change.change.clone(),
+                event_index: index,
+                event: event.payload.to_string(),
+                audience: event.audience.clone().unwrap_or_else(|| head.members.clone()),
+                counts: event.counts,
+                ttl,
+            };
+            fresh.push(entry.clone());
+            entries.push(entry);
+        }
+        entries.sort_by_key(|entry| entry.event_index);
+        logged.push(entries);
+    }
+    Numbered { publish, fresh, logged, end, at_ms }
 }
 
 /// The token of "everything published by `now` is had": the time, and the rooms whose head moved
