@@ -620,16 +620,11 @@ impl Store {
             }
         };
         let query = self
-            .client
-            .query()
-            .table_name(self.table())
-            .index_name(ACTIVITY_INDEX)
-            .key_condition_expression(format!("{ACTIVITY_PK} = :pk"))
+            .activity_query(pk)
             .scan_index_forward(direction == Direction::Before)
             .limit(i32::try_from(page.limit + 1).map_err(Error::internal)?)
             .set_exclusive_start_key(start)
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()));
+            .return_consumed_capacity(ReturnConsumedCapacity::Total);
         let query = match unread_only {
             true => query.filter_expression(
                 "last_message.message_id > joined_floor AND (attribute_not_exists(last_read_message_id) \
@@ -644,14 +639,17 @@ impl Store {
 
     /// Every row under `pk` in the activity index (a member's large rooms).
     async fn query_index_all(&self, pk: &str) -> Result<Vec<InboxRow>> {
-        let query = self
-            .client
+        self.every_page(self.activity_query(pk)).await?.into_iter().map(from_item).collect()
+    }
+
+    /// A Query of the rows under `pk` in the activity index (eventually consistent, as an index is).
+    fn activity_query(&self, pk: &str) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+        self.client
             .query()
             .table_name(self.table())
             .index_name(ACTIVITY_INDEX)
             .key_condition_expression(format!("{ACTIVITY_PK} = :pk"))
-            .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()));
-        self.every_page(query).await?.into_iter().map(from_item).collect()
+            .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
     }
 
     /// How many of `user`'s rooms have unread messages, and how many messages in all: one Query of

@@ -268,14 +268,8 @@ impl Store {
         let start = page.cursor.as_ref().map(|cursor| key_item(&Key { pk: pk.clone(), sk: cursor.sort_key.clone() }));
         let limit = i32::try_from(page.limit + 1).map_err(Error::internal)?;
         let sent = self
-            .client
-            .query()
-            .table_name(self.table())
-            .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
-            .expression_attribute_values(":pk", AttributeValue::S(pk))
-            .expression_attribute_values(":prefix", AttributeValue::S(prefix.to_owned()))
+            .prefix_query(pk, prefix)
             .scan_index_forward(ascending)
-            .consistent_read(true)
             .limit(limit)
             .set_exclusive_start_key(start)
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
@@ -355,16 +349,18 @@ impl Store {
 
     /// Every item of a partition whose sort key starts with `prefix`, page after page.
     pub(crate) async fn query_all(&self, pk: String, prefix: &str, ascending: bool) -> Result<Vec<Item>> {
-        let query = self
-            .client
+        self.every_page(self.prefix_query(pk, prefix).scan_index_forward(ascending)).await
+    }
+
+    /// A strongly consistent Query of a partition's items whose sort key starts with `prefix`.
+    fn prefix_query(&self, pk: String, prefix: &str) -> QueryFluentBuilder {
+        self.client
             .query()
             .table_name(self.table())
             .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
             .expression_attribute_values(":pk", AttributeValue::S(pk))
             .expression_attribute_values(":prefix", AttributeValue::S(prefix.to_owned()))
-            .scan_index_forward(ascending)
-            .consistent_read(true);
-        self.every_page(query).await
+            .consistent_read(true)
     }
 
     /// Every item `query` finds, page after page.
