@@ -78,6 +78,8 @@ pub async fn spawn_app_without_scheduler() -> TestApp {
 /// The local API over its own table, with `configure` applied to its options.
 pub async fn spawn_with(configure: impl FnOnce(&mut Options)) -> TestApp {
     let table = format!("test-{}", ulid::Ulid::new());
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port");
+    let base = format!("http://{}", listener.local_addr().expect("an address"));
     let mut options = Options {
         data_dir: None,
         dynamodb_endpoint: Some(shared_dynamodb().to_owned()),
@@ -85,6 +87,7 @@ pub async fn spawn_with(configure: impl FnOnce(&mut Options)) -> TestApp {
         bucket: "dm-media".into(),
         jwt_secret: DEV_JWT_SECRET.into(),
         link_base: "http://dm.test".into(),
+        app_url: Some(format!("{base}/app/")),
         scheduler: true,
         stream: true,
         rate_limit: 0,
@@ -92,8 +95,6 @@ pub async fn spawn_with(configure: impl FnOnce(&mut Options)) -> TestApp {
     };
     configure(&mut options);
     let stack = Stack::start(options).await.expect("the local stack starts");
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port");
-    let base = format!("http://{}", listener.local_addr().expect("an address"));
     let app = TestApp { base, stack, client: reqwest::Client::new() };
     let server = app.stack.serve_owned(listener).expect("a bound listener");
     tokio::spawn(server);

@@ -43,6 +43,9 @@ pub struct Options {
     pub bucket: String,
     pub jwt_secret: String,
     pub link_base: String,
+    /// The web client's page that invite links open; `None` is the stack's own `/app/`, which
+    /// whoever binds its listener names (`serve`, the tests).
+    pub app_url: Option<String>,
     /// Run the scheduler every second, as EventBridge runs it every minute in AWS.
     pub scheduler: bool,
     /// Read the table's stream into the realtime push and the projector, as the Lambda event source
@@ -65,6 +68,7 @@ impl Options {
             bucket: var("DM_BUCKET").unwrap_or_else(|| "dm-media".into()),
             jwt_secret: var("DM_JWT_SECRET").unwrap_or_else(|| DEV_JWT_SECRET.into()),
             link_base: var("DM_LINK_BASE").unwrap_or_else(|| "http://127.0.0.1:3000".into()),
+            app_url: var("DM_APP_URL"),
             scheduler: true,
             stream: true,
             rate_limit: var("DM_RATE_LIMIT").and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_RATE_LIMIT),
@@ -117,6 +121,7 @@ impl Stack {
             jwt_issuer: None,
             jwt_audience: Vec::new(),
             link_base: options.link_base.clone(),
+            app_url: options.app_url.clone().unwrap_or_else(|| format!("{}/app/", options.link_base)),
         };
         let sdk = dm_shared::state::sdk_config(&config).await;
         let state = AppState::new(config, &sdk);

@@ -82,10 +82,11 @@ fn report(done: Result<(), dm_local::BoxError>) -> ExitCode {
     }
 }
 
-async fn serve(options: Options, port: u16) -> Result<(), dm_local::BoxError> {
-    let stack = Stack::start(options).await?;
+async fn serve(mut options: Options, port: u16) -> Result<(), dm_local::BoxError> {
     let listener = TcpListener::bind(("127.0.0.1", port)).await?;
     let address = listener.local_addr()?;
+    options.app_url.get_or_insert_with(|| format!("http://{address}/app/"));
+    let stack = Stack::start(options).await?;
     eprintln!("dm-local: the API is on http://{address}, WebSocket events on ws://{address}/ws");
     let dynamodb = stack.state.config.dynamodb_endpoint.as_deref().unwrap_or_default();
     eprintln!("dm-local: DynamoDB Local at {dynamodb}, S3 at {} (for sam local's env file)", stack.s3_endpoint);

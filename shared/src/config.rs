@@ -19,6 +19,9 @@ pub struct Config {
     pub jwt_issuer: Option<String>,
     pub jwt_audience: Vec<String>,
     pub link_base: String,
+    /// The web client's page: an invite's link is this URL with `#invite={token}` (a fragment, which
+    /// browsers never send to the server that serves the page).
+    pub app_url: String,
 }
 
 impl Config {
@@ -35,6 +38,7 @@ impl Config {
                 .map(|list| list.split(',').map(|a| a.trim().to_owned()).filter(|a| !a.is_empty()).collect())
                 .unwrap_or_default(),
             link_base: var("DM_LINK_BASE").unwrap_or_else(|| "http://127.0.0.1:3000".into()),
+            app_url: var("DM_APP_URL").unwrap_or_else(|| "http://127.0.0.1:3000/app/".into()),
         })
     }
 }

@@ -32,6 +32,9 @@ pub enum Error {
     Unprocessable(String),
     #[error("Too many requests, retry later")]
     Throttled(#[source] BoxError),
+    /// One caller's attempts of one kind past their limit: retry after this many seconds.
+    #[error("Too many attempts: retry in {0} s")]
+    RateLimited(u64),
     #[error("Service unavailable")]
     Unavailable(#[source] BoxError),
     #[error("Internal error")]
@@ -69,7 +72,7 @@ impl Error {
             Self::Gone(_) => StatusCode::GONE,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::Throttled(_) | Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -91,13 +94,19 @@ fn cause_chain(err: &dyn std::error::Error) -> String {
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let status = self.status();
-        if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+        let retry_after = match self {
+            Self::RateLimited(secs) => Some(HeaderValue::from(secs)),
+            Self::Throttled(_) | Self::Unavailable(_) => Some(HeaderValue::from_static("1")),
+            _ => None,
+        };
+        // A caller over their own limit is no fault of the service's.
+        if status.is_server_error() || matches!(self, Self::Throttled(_)) {
             tracing::error!(status = status.as_u16(), cause = %cause_chain(&self), "request failed");
         }
         let body = json!({ "status": status.as_u16(), "message": self.to_string() });
         let mut response = (status, axum::Json(body)).into_response();
-        if matches!(status, StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE) {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        if let Some(retry_after) = retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, retry_after);
         }
         response
     }

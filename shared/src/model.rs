@@ -19,6 +19,18 @@ impl Role {
     pub fn is_manager(self) -> bool {
         matches!(self, Role::Owner | Role::Admin)
     }
+
+    /// The org's one rule for roles: a role is given and taken only by a role above it, and owners
+    /// by owners. An owner may give any role to anyone and act on any member (another owner too);
+    /// an admin only on members, and only the member role (no admin makes an admin or an owner);
+    /// a member on no one.
+    pub fn governs(self, role: Role) -> bool {
+        match self {
+            Role::Owner => true,
+            Role::Admin => role == Role::Member,
+            Role::Member => false,
+        }
+    }
 }
 
 /// The editable part of a member's profile (the seed's profile fields).
@@ -63,6 +75,16 @@ pub struct Member {
     pub joined_at: String,
     #[serde(default)]
     pub deleted: bool,
+}
+
+impl Member {
+    /// What others see them called: their display name, else their user name, else their id.
+    pub fn name(&self) -> &str {
+        [&self.profile.display_name, &self.profile.user_name]
+            .into_iter()
+            .find(|name| !name.is_empty())
+            .map_or(self.id.as_str(), String::as_str)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -27,6 +27,12 @@ pub fn now() -> String {
     stamp(OffsetDateTime::now_utc())
 }
 
+/// The stamp of a moment given in epoch seconds.
+pub fn stamp_secs(secs: u64) -> String {
+    let at = i64::try_from(secs).ok().and_then(|secs| OffsetDateTime::from_unix_timestamp(secs).ok());
+    stamp(at.unwrap_or(OffsetDateTime::UNIX_EPOCH))
+}
+
 /// Always three fraction digits: timestamps end sort keys (a room's activity), so they must sort
 /// as the times they name, and RFC 3339's shortest form does not (`…:05Z` after `…:05.250Z`).
 fn stamp(at: OffsetDateTime) -> String {

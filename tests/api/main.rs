@@ -7,6 +7,7 @@ mod deletes;
 mod faults;
 mod hostile;
 mod inbox;
+mod invites;
 mod lambda_events;
 mod live;
 mod media;

@@ -115,7 +115,7 @@ async fn the_member_list_pages_with_a_cursor() {
 }
 
 /// An org membership ends by leaving or by removal (owner/admin; an admin only by an owner; never the
-/// owner), and takes every room membership of the org with it.
+/// last owner), and takes every room membership of the org with it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_leaves_the_org_and_every_room_in_it() {
     let app = &spawn_app().await;
@@ -135,7 +135,7 @@ async fn a_member_leaves_the_org_and_every_room_in_it() {
 
     assert_eq!(remove("carol", "bob").await.status, StatusCode::FORBIDDEN, "a member removes only themself");
     assert_eq!(remove("admin", "admin2").await.status, StatusCode::FORBIDDEN, "only an owner removes an admin");
-    assert_eq!(remove("owner", "owner").await.status, StatusCode::CONFLICT, "the owner cannot leave");
+    assert_eq!(remove("owner", "owner").await.status, StatusCode::CONFLICT, "the last owner cannot leave");
     assert_eq!(remove("stranger", "bob").await.status, StatusCode::FORBIDDEN);
     assert_eq!(remove("owner", "nobody").await.status, StatusCode::NOT_FOUND);
 
@@ -244,4 +244,60 @@ async fn a_user_lists_their_own_orgs_for_an_org_picker() {
     assert_eq!(app.call(Method::GET, "/api/v1/orgs", None, None).await.status, StatusCode::UNAUTHORIZED);
     assert_eq!(app.get("/api/v1/orgs?limit=0", "alice").await.status, StatusCode::BAD_REQUEST);
     assert_eq!(app.get("/api/v1/orgs?cursor=garbage!", "alice").await.status, StatusCode::BAD_REQUEST);
+}
+
+/// Roles change by the org's one rule: owners give any role, admins none above member (so they
+/// change no one's), members none; an org always keeps an owner, even when its owners step down at
+/// the same moment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn roles_change_by_the_orgs_rule_and_an_org_always_keeps_an_owner() {
+    let app = &spawn_app().await;
+    let org = app.org_with("owner", &["bob", "carol"]).await;
+    app.join(&org, "owner", "admin", "admin").await;
+    let set = |caller: &'static str, member: &'static str, role: &'static str| {
+        let path = format!("/api/v1/org/{org}/members/{member}/role");
+        async move { app.call(Method::PUT, &path, Some(caller), Some(json!({ "role": role }))).await }
+    };
+    let role_of = |member: &'static str| {
+        let path = format!("/api/v1/org/{org}/members/{member}/profile");
+        async move { app.get(&path, "owner").await.body["role"].clone() }
+    };
+
+    assert_eq!(set("admin", "bob", "owner").await.status, StatusCode::FORBIDDEN, "an admin cannot promote to owner");
+    assert_eq!(set("admin", "bob", "admin").await.status, StatusCode::FORBIDDEN, "nor make an admin");
+    assert_eq!(set("admin", "owner", "member").await.status, StatusCode::FORBIDDEN, "nor demote an owner");
+    assert_eq!(set("bob", "carol", "admin").await.status, StatusCode::FORBIDDEN);
+    assert_eq!(set("bob", "bob", "admin").await.status, StatusCode::FORBIDDEN, "nobody promotes themself");
+    assert_eq!(set("stranger", "bob", "member").await.status, StatusCode::FORBIDDEN);
+    assert_eq!(set("owner", "nobody", "admin").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(set("owner", "bob", "king").await.status, StatusCode::BAD_REQUEST);
+    assert_eq!(set("owner", "owner", "admin").await.status, StatusCode::CONFLICT, "the last owner cannot step down");
+    assert_eq!(role_of("owner").await, "owner");
+
+    let promoted = set("owner", "bob", "admin").await;
+    assert_eq!(promoted.status, StatusCode::OK, "{}", promoted.raw);
+    assert_eq!(promoted.body["role"], "admin");
+    assert_eq!(set("owner", "carol", "owner").await.status, StatusCode::OK);
+    assert_eq!(role_of("carol").await, "owner");
+    // Two owners now: either may leave or step down, but not both at once.
+    let (a, b) = tokio::join!(set("owner", "owner", "member"), set("carol", "carol", "admin"));
+    let stepped_down = [a.status, b.status].iter().filter(|status| **status == StatusCode::OK).count();
+    assert_eq!(stepped_down, 1, "{} / {}", a.raw, b.raw);
+    assert!([a.status, b.status].contains(&StatusCode::CONFLICT));
+    let owners = app.get(&format!("/api/v1/org/{org}/members"), "bob").await.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|member| member["role"] == "owner")
+        .count();
+    assert_eq!(owners, 1);
+
+    // A second owner again, who then leaves: the first stays, and is the last again.
+    let last = if a.status == StatusCode::OK { "carol" } else { "owner" };
+    let other = if last == "carol" { "owner" } else { "carol" };
+    assert_eq!(set(last, other, "owner").await.status, StatusCode::OK);
+    let leave = format!("/api/v1/org/{org}/members/{other}");
+    assert_eq!(app.call(Method::DELETE, &leave, Some(other), None).await.status, StatusCode::NO_CONTENT);
+    let leave_last = format!("/api/v1/org/{org}/members/{last}");
+    assert_eq!(app.call(Method::DELETE, &leave_last, Some(last), None).await.status, StatusCode::CONFLICT);
 }

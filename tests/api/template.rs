@@ -99,6 +99,7 @@ fn the_realtime_filter_passes_the_items_that_make_events_only() {
         ("ROOM#r1", "REACTION#01J#x#alice"),
         ("ROOM#r1", "READ#alice"),
         ("ORG#o1#USER#alice#CONNECTIONS", "PRESENCE"),
+        ("ORG#o1", "MEMBER#alice"),
     ] {
         assert!(source.passes(pk, sk, plain), "{pk} {sk} makes events");
     }
@@ -108,6 +109,9 @@ fn the_realtime_filter_passes_the_items_that_make_events_only() {
         ("ORG#o1#USER#alice", "ROOM#r1"),
         ("ROOM#r1", "COUNTED_REPLY#01J"),
         ("ROOM#r1#TYPING", "USER#alice"),
+        ("ORG#o1", "INVITE#01J"),
+        ("INVITE#digest", "META"),
+        ("ATTEMPTS#invite#alice", "29000000"),
     ] {
         assert!(!source.passes(pk, sk, plain), "{pk} {sk} makes no event");
     }

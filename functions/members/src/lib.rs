@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use dm_shared::auth::Caller;
 use dm_shared::http::{Json, Path, Query, created, ok, service};
 use dm_shared::ids::{OrgId, UserId};
@@ -15,6 +15,7 @@ use dm_shared::{AppState, Error, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+mod invites;
 mod validate;
 
 use validate::{ProfileChanges, check_email, check_name};
@@ -26,7 +27,12 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/org/{org_id}/members", post(add_member).get(list_members))
         .route("/api/v1/org/{org_id}/members/{member_id}", delete(remove_member))
         .route("/api/v1/org/{org_id}/members/{member_id}/profile", get(profile).patch(update_profile))
-        .route("/api/v1/org/{org_id}/members/{member_id}/presence", get(presence));
+        .route("/api/v1/org/{org_id}/members/{member_id}/presence", get(presence))
+        .route("/api/v1/org/{org_id}/members/{member_id}/role", put(change_role))
+        .route("/api/v1/org/{org_id}/invites", post(invites::create).get(invites::list))
+        .route("/api/v1/org/{org_id}/invites/{invite_id}", delete(invites::revoke))
+        .route("/api/v1/invites/{token}", get(invites::preview))
+        .route("/api/v1/invites/{token}/accept", post(invites::accept));
     service(routes, state)
 }
 
@@ -99,7 +105,7 @@ struct NewMember {
     profile: ProfileChanges,
 }
 
-fn default_role() -> Role {
+pub(crate) fn default_role() -> Role {
     Role::Member
 }
 
@@ -115,9 +121,7 @@ async fn add_member(
     }
     match body.role {
         Role::Owner => return Err(Error::bad_request("role must be \"member\" or \"admin\"")),
-        Role::Admin if me.role != Role::Owner => {
-            return Err(Error::forbidden("Only an owner may add an admin"));
-        }
+        role if !me.role.governs(role) => return Err(Error::forbidden("Only an owner may add an admin")),
         _ => {}
     }
     let member = Member {
@@ -208,8 +212,35 @@ async fn update_profile(
     Ok(profile_view(&member).into_response())
 }
 
-/// Ends a membership of the org: the member leaving, or an owner or admin removing them (only an
-/// owner removes an admin). The owner cannot leave: an org always has one. The member leaves each of
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewRole {
+    role: Role,
+}
+
+/// Gives a member another role, as the org's rule allows (`Role::governs`): the caller must govern
+/// both the member's role and the new one, so an admin promotes no one and only owners make owners;
+/// the last owner cannot step down.
+async fn change_role(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path((org, member_id)): Path<(OrgId, UserId)>,
+    Json(body): Json<NewRole>,
+) -> Result<Response> {
+    let (me, member) = tokio::try_join!(state.store.org_member(&org, &caller), state.store.member(&org, &member_id))?;
+    if !me.role.is_manager() {
+        return Err(Error::forbidden("Only an owner or admin may change roles"));
+    }
+    let member = member.ok_or_else(|| Error::not_found("No such member"))?;
+    if !me.role.governs(member.role) || !me.role.governs(body.role) {
+        return Err(Error::forbidden("Only an owner may make an owner or an admin, or change one's role"));
+    }
+    let member = state.store.change_role(&member, body.role).await?;
+    Ok(profile_view(&member).into_response())
+}
+
+/// Ends a membership of the org: the member leaving, or an owner or admin removing them (an admin
+/// only members). The last owner cannot leave: an org always has one. The member leaves each of
 /// their rooms too; a removal cut short is finished by asking again.
 async fn remove_member(
     State(state): State<AppState>,
@@ -219,20 +250,14 @@ async fn remove_member(
     let leaving = state.store.member_record(&org, &member_id).await?;
     if caller != member_id {
         let me = state.store.org_member(&org, &caller).await?;
-        let may = match leaving.as_ref().map(|member| member.role) {
-            Some(Role::Admin) => me.role == Role::Owner,
-            _ => me.role.is_manager(),
-        };
+        let may = me.role.is_manager() && leaving.as_ref().is_none_or(|member| me.role.governs(member.role));
         if !may {
             return Err(Error::forbidden(
-                "Only the member, or an owner or admin, may remove a member (an admin only an owner)",
+                "Only the member, or an owner or admin, may remove a member (an admin only members)",
             ));
         }
     }
     let leaving = leaving.ok_or_else(|| Error::not_found("No such member"))?;
-    if leaving.role == Role::Owner {
-        return Err(Error::conflict("The org's owner cannot leave it: an org always has its owner"));
-    }
-    state.store.remove_from_org(&org, &member_id).await?;
+    state.store.remove_from_org(&leaving).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

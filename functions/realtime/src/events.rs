@@ -2,7 +2,7 @@
 //! item's old and new images, so every write path (routes, scheduler) publishes without knowing it.
 
 use dm_shared::ids::{OrgId, RoomId, UserId};
-use dm_shared::model::{Message, Room};
+use dm_shared::model::{Member, Message, Room};
 use dm_shared::store::{NewEvent, Presence, Reaction, ReadMarker};
 use dm_shared::stream::Change;
 use serde::Deserialize;
@@ -19,6 +19,8 @@ pub enum Audience {
     Users(Vec<UserId>),
     /// Everyone who shares a room with this user, unless they hide their presence.
     RoomMates(UserId),
+    /// The org's members when the event is delivered, and these users (a member who left).
+    Org(Vec<UserId>),
 }
 
 impl Audience {
@@ -26,12 +28,13 @@ impl Audience {
     pub fn users(&self) -> &[UserId] {
         match self {
             Self::Users(users) => users,
-            Self::Room | Self::RoomMates(_) => &[],
+            Self::Room | Self::RoomMates(_) | Self::Org(_) => &[],
         }
     }
 }
 
-/// An event for a room's members (or the users named); `room_id` is `None` for a user's presence.
+/// An event for a room's members (or the users named); `room_id` is `None` for a user's presence and
+/// the org's own events (members joining, changing, leaving).
 #[derive(Clone, Debug, PartialEq)]
 pub struct RoomEvent {
     pub name: &'static str,
@@ -191,6 +194,20 @@ pub fn derive(change: &Change) -> Vec<RoomEvent> {
         if before.is_none_or(|before| before.status != after.status) {
             let data = json!({ "user_id": user.user_id, "status": after.status, "last_seen_at": after.last_seen_at });
             push("presence", &user.org_id, None, data, Audience::RoomMates(user.user_id.clone()));
+        }
+    } else if keys.pk.starts_with("ORG#") && keys.sk.starts_with("MEMBER#") {
+        // A member marked as leaving has left: every check reads them so from that write on.
+        let current = |image: &Option<Item>| parse::<Member>(image).filter(|member| !member.deleted);
+        match (current(&change.old), current(&change.new)) {
+            (None, Some(new)) => push("member_joined", &new.org_id, None, json!(new), Audience::Org(Vec::new())),
+            (Some(old), Some(new)) if old != new => {
+                push("member_updated", &new.org_id, None, json!(new), Audience::Org(Vec::new()));
+            }
+            (Some(old), None) => {
+                let data = json!({ "member_id": old.id });
+                push("member_left", &old.org_id, None, data, Audience::Org(vec![old.id.clone()]));
+            }
+            _ => {}
         }
     } else if keys.sk.starts_with("REACTION#") {
         let (old, new) = (parse::<Reaction>(&change.old), parse::<Reaction>(&change.new));

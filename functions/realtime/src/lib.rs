@@ -139,6 +139,7 @@ impl Realtime {
                 (Some(event), None) => match (&event.room_id, &event.audience) {
                     (Some(room), _) => room.to_string(),
                     (None, Audience::RoomMates(user)) => format!("presence of {user}"),
+                    (None, Audience::Org(_)) => format!("members of {}", event.org_id),
                     (None, _) => return None,
                 },
                 (None, None) => return None,
@@ -166,11 +167,12 @@ impl Realtime {
         failed
     }
 
-    /// The events of a run of one room's changes (see `runs`), or of users' presence. A room's are
-    /// logged in the room (numbered there, once, whoever delivers the change and however often) and
-    /// posted with their `seq` to the connections of whoever they are for, so a client that was away
-    /// syncs from the log what it missed; the reader's own `read` flag and presence are posted and
-    /// kept nowhere. A run's first change may be the room's own item, which moves who its events
+    /// The events of a run of one room's changes (see `runs`), or of users' presence or an org's
+    /// members. A room's are logged in the room (numbered there, once, whoever delivers the change
+    /// and however often) and posted with their `seq` to the connections of whoever they are for, so
+    /// a client that was away syncs from the log what it missed; the reader's own `read` flag,
+    /// presence and the org's member events are posted and kept nowhere (a client reads the member
+    /// list again when it reconnects). A run's first change may be the room's own item, which moves who its events
     /// (and the later ones) are for, even when it makes none. On failure, the index of the first
     /// change not published.
     async fn publish_run(&self, changes: &[Change], run: &[Step], reach: &Reach) -> Result<(), (usize, Error)> {
@@ -178,7 +180,7 @@ impl Realtime {
         let Some((org, room)) = room_of(events, room_now.as_ref()) else {
             for (at, (events, _)) in run {
                 for event in events {
-                    self.deliver_presence(event, reach).await.map_err(|err| (*at, err))?;
+                    self.deliver_unlogged(event, reach).await.map_err(|err| (*at, err))?;
                 }
             }
             return Ok(());
@@ -214,20 +216,33 @@ impl Realtime {
         Ok(())
     }
 
-    /// Posts a presence event to everyone who shares a room with its user. Of a user who hides
-    /// their presence, only what hiding shows goes out (offline, never when): the event of their
-    /// hiding it, not one from a presence item written before hiding was kept on it.
-    async fn deliver_presence(&self, event: &RoomEvent, reach: &Reach) -> Result<()> {
-        let Audience::RoomMates(user) = &event.audience else { return Ok(()) };
+    /// Posts an event no room logs: an org's member event to its members, a presence event to
+    /// everyone who shares a room with its user.
+    async fn deliver_unlogged(&self, event: &RoomEvent, reach: &Reach) -> Result<()> {
+        let audience = match &event.audience {
+            Audience::Org(also) => {
+                let mut members = self.state.store.member_ids(&event.org_id).await?;
+                members.extend(also.iter().cloned());
+                members
+            }
+            Audience::RoomMates(user) => self.presence_audience(event, user).await?,
+            Audience::Room | Audience::Users(_) => return Ok(()),
+        };
+        self.post_to_users(&event.org_id, audience, None, &event.payload(), reach).await
+    }
+
+    /// Who hears a user's presence event: their room mates. Of a user who hides their presence,
+    /// only what hiding shows goes out (offline, never when): the event of their hiding it, not one
+    /// from a presence item written before hiding was kept on it.
+    async fn presence_audience(&self, event: &RoomEvent, user: &UserId) -> Result<Vec<UserId>> {
         let store = &self.state.store;
         let as_hidden = event.data["status"] == "offline" && event.data["last_seen_at"].is_null();
-        let audience = match store.member(&event.org_id, user).await? {
+        Ok(match store.member(&event.org_id, user).await? {
             Some(member) if member.profile.presence == Visibility::Visible || as_hidden => {
                 store.room_mates(&event.org_id, user).await?
             }
             _ => Vec::new(),
-        };
-        self.post_to_users(&event.org_id, audience, None, &event.payload(), reach).await
+        })
     }
 
     /// Posts `payload` to every open connection of `users` in `org`, but `except`'s, as `reach`
@@ -299,7 +314,8 @@ impl Realtime {
 /// it leaves the room's own item.
 type Step = (usize, (Vec<RoomEvent>, Option<Room>));
 
-/// The org and room of a change's events, or of the room item it changed; `None` for presence.
+/// The org and room of a change's events, or of the room item it changed; `None` for presence and
+/// the org's member events.
 fn room_of(events: &[RoomEvent], room_now: Option<&Room>) -> Option<(OrgId, RoomId)> {
     events
         .iter()

@@ -28,6 +28,24 @@ pub fn members_pk(org: &OrgId) -> String {
     format!("ORG#{org}")
 }
 
+pub const INVITE_PREFIX: &str = "INVITE#";
+
+/// An invite in its org's list: names the invite by id and keeps its token's digest, which is the
+/// invite's own key.
+pub fn invite_entry(org: &OrgId, invite_id: &str) -> Key {
+    Key { pk: format!("ORG#{org}"), sk: format!("{INVITE_PREFIX}{invite_id}") }
+}
+
+/// An invite, found by the digest of its token: the only way in from the token, which is never stored.
+pub fn invite(token_digest: &str) -> Key {
+    Key { pk: format!("{INVITE_PREFIX}{token_digest}"), sk: META.into() }
+}
+
+/// One caller's attempts of one kind (`what`) in one window of time: a fixed-window counter.
+pub fn attempts(what: &str, user: &UserId, window: u64) -> Key {
+    Key { pk: format!("ATTEMPTS#{what}#{user}"), sk: window.to_string() }
+}
+
 pub fn room(room: &RoomId) -> Key {
     Key { pk: format!("ROOM#{room}"), sk: META.into() }
 }

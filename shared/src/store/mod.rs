@@ -1,10 +1,12 @@
 //! The single DynamoDB table: one client plus the table's name, cheap to clone into tasks.
 
+mod attempts;
 mod bookmarks;
 mod connections;
 mod counts;
 mod inbox;
 mod index;
+mod invites;
 mod keys;
 mod log;
 mod messages;
@@ -44,6 +46,7 @@ pub use inbox::{
     ACTIVITY_INDEX, ACTIVITY_PK, ACTIVITY_SK, InboxEntry, InboxOrder, InboxRow, LastMessage, PREVIEW_CHARS, UNREAD_CAP,
     Unread, UnreadTotals,
 };
+pub use invites::{Accepted, DEFAULT_INVITE_SECS, Invite, InviteToken, MAX_INVITE_SECS, MAX_INVITE_USES};
 pub use keys::Key;
 pub use log::{LOG_RETENTION_SECS, LogEntry, Logging, NewEvent, PUBLISH_WINDOW_MS, SyncPage, SyncToken};
 pub use messages::{IDEMPOTENCY_TTL_SECS, MAX_PINS, Pointer, SendReceipt, Sent, Version};

@@ -1,15 +1,28 @@
 //! Orgs and their members.
 
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity, ReturnValue};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity, ReturnValue, TransactWriteItem};
 
 use super::meter::Consumed;
 use serde::Serialize;
 
-use super::{MembershipChange, Order, Store, from_item, keys, sdk_error, string_attr, to_item};
+use super::messages::{tx_update, value};
+use super::{MembershipChange, Order, Store, failed_at, from_item, keys, sdk_error, string_attr, to_item};
 use crate::error::{Error, Result};
 use crate::ids::{OrgId, RoomId, UserId};
-use crate::model::{Member, Org, Room};
+use crate::model::{Member, Org, Role, Room};
 use crate::paging::{Direction, Page, PageRequest};
+
+/// The org's item with its count of owners, which only the role changes' transactions touch.
+#[derive(Serialize)]
+struct OrgItem<'a> {
+    #[serde(flatten)]
+    org: &'a Org,
+    owners: u32,
+}
+
+fn last_owner() -> Error {
+    Error::conflict("The org's last owner can neither leave nor step down: make another member an owner first")
+}
 
 /// The index of each user's memberships: member items alone carry both the member's `_id` and the
 /// `org_id`, so it holds nothing else, and org ids sort by creation.
@@ -21,10 +34,14 @@ impl Store {
     /// Creates the org and its owner in one transaction.
     pub async fn create_org(&self, org: &Org, owner: &Member) -> Result<()> {
         let items = vec![
-            self.put_new(&keys::org(&org.org_id), org)?,
+            self.put_new(&keys::org(&org.org_id), &OrgItem { org, owners: 1 })?,
             self.put_new(&keys::member(&org.org_id, &owner.id), owner)?,
         ];
         self.transact(items).await?.map_err(|_| Error::conflict("the org already exists"))
+    }
+
+    pub async fn org(&self, org: &OrgId) -> Result<Option<Org>> {
+        self.get(&keys::org(org)).await
     }
 
     /// A member of the org; one who is leaving it (`deleted`) no longer counts.
@@ -37,18 +54,74 @@ impl Store {
         self.get(&keys::member(org, user)).await
     }
 
+    /// Gives `member` the role `role`, in one transaction with the org's count of owners, which
+    /// never drops below one: 409 when it would (the last owner), or when the member's role or
+    /// membership changed since it was read.
+    pub async fn change_role(&self, member: &Member, role: Role) -> Result<Member> {
+        if member.role == role {
+            return Ok(member.clone());
+        }
+        let update = self
+            .update_builder(&keys::member(&member.org_id, &member.id))
+            .update_expression("SET #role = :to")
+            .condition_expression("#role = :from AND deleted = :no")
+            .expression_attribute_names("#role", "role")
+            .expression_attribute_values(":to", value(&role)?)
+            .expression_attribute_values(":from", value(&member.role)?)
+            .expression_attribute_values(":no", AttributeValue::Bool(false));
+        let mut items = vec![tx_update(update)?];
+        items.extend(self.owners_change(&member.org_id, member.role, Some(role))?);
+        match self.transact(items).await? {
+            Ok(()) => Ok(Member { role, ..member.clone() }),
+            Err(reasons) if failed_at(&reasons, 0) => {
+                Err(Error::conflict("The member's role or membership changed meanwhile: read it again"))
+            }
+            Err(_) => Err(last_owner()),
+        }
+    }
+
+    /// The change to the org's count of owners when a member goes from `from` to `to` (`None` for
+    /// leaving the org): one less only while another owner is left.
+    fn owners_change(&self, org: &OrgId, from: Role, to: Option<Role>) -> Result<Option<TransactWriteItem>> {
+        let update = self.update_builder(&keys::org(org));
+        let update = match (from == Role::Owner, to == Some(Role::Owner)) {
+            // Orgs start with their one owner; the count is written from the first change on.
+            (false, true) => update
+                .update_expression("SET owners = if_not_exists(owners, :one) + :one")
+                .condition_expression("attribute_exists(PK)"),
+            (true, false) => {
+                update.update_expression("SET owners = owners - :one").condition_expression("owners > :one")
+            }
+            _ => return Ok(None),
+        };
+        tx_update(update.expression_attribute_values(":one", AttributeValue::N("1".into()))).map(Some)
+    }
+
     /// Takes `user` out of `org` and out of each of its rooms there. Their access ends first (the
     /// member item is marked `deleted`, which every check reads as "not a member", so nobody can add
-    /// them to a room meanwhile); then each room lets them go; then the item goes. A run that stops
-    /// half-way leaves the mark, and running it again finishes the job.
-    pub async fn remove_from_org(&self, org: &OrgId, user: &UserId) -> Result<()> {
-        let mark = self
-            .update_item(&keys::member(org, user))
-            .update_expression("SET deleted = :yes")
-            .condition_expression("attribute_exists(PK)")
-            .expression_attribute_values(":yes", AttributeValue::Bool(true));
-        if !self.update_if(mark).await? {
-            return Err(Error::not_found("No such member"));
+    /// them to a room meanwhile), with an owner's place in the count of owners, which keeps one;
+    /// then each room lets them go; then the item goes. A run that stops half-way leaves the mark,
+    /// and running it again finishes the job.
+    pub async fn remove_from_org(&self, member: &Member) -> Result<()> {
+        let (org, user) = (&member.org_id, &member.id);
+        if !member.deleted {
+            let mark = self
+                .update_builder(&keys::member(org, user))
+                .update_expression("SET deleted = :yes")
+                .condition_expression("#role = :role AND deleted = :no")
+                .expression_attribute_names("#role", "role")
+                .expression_attribute_values(":role", value(&member.role)?)
+                .expression_attribute_values(":yes", AttributeValue::Bool(true))
+                .expression_attribute_values(":no", AttributeValue::Bool(false));
+            let mut items = vec![tx_update(mark)?];
+            items.extend(self.owners_change(org, member.role, None)?);
+            match self.transact(items).await? {
+                Ok(()) => {}
+                Err(reasons) if failed_at(&reasons, 0) => {
+                    return Err(Error::conflict("The member's role or membership changed meanwhile: try again"));
+                }
+                Err(_) => return Err(last_owner()),
+            }
         }
         let first_page = PageRequest { limit: 25, cursor: None };
         loop {
@@ -135,6 +208,13 @@ impl Store {
         let mut memberships = memberships.try_map(from_item::<Member>)?;
         memberships.items.retain(|member| !member.deleted);
         self.joined(memberships, |member| keys::org(&member.org_id)).await
+    }
+
+    /// Every member of the org (those leaving it left out): whom an org's event is for.
+    pub async fn member_ids(&self, org: &OrgId) -> Result<Vec<UserId>> {
+        let items = self.query_all(keys::members_pk(org), keys::MEMBER_PREFIX, true).await?;
+        let members = items.into_iter().map(from_item::<Member>).collect::<Result<Vec<_>>>()?;
+        Ok(members.into_iter().filter(|member| !member.deleted).map(|member| member.id).collect())
     }
 
     /// A page of the org's members; those leaving it are left out.
