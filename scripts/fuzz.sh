@@ -24,11 +24,13 @@ org=$(call POST /api/v1/orgs '{"name": "Fuzz"}' | field org_id)
 call POST "/api/v1/org/$org/members" '{"member_id": "friend", "email": "friend@example.com"}' >/dev/null
 room=$(call POST "/api/v1/org/$org/room" '{"room_user_ids": ["friend"]}' | field room_id)
 message=$(call POST "/api/v1/org/$org/rooms/$room/messages" '{"sender_id": "fuzzer", "message": "hello"}' | field message_id)
+invite=$(call POST "/api/v1/org/$org/invites" '{}' | field token)
 
 # A cursor is a value the API issued (from `next` or `previous`): no schema can describe one, so
 # generated requests send an empty one (the first page); tests/api covers forged cursors. A schedule's
 # timer must lie in the next 120 days, which a schema cannot say either, adding a member twice is
-# the seed's 406, and a sync token the shape of one but older than the events kept is 410: those
+# the seed's 406, a sync token the shape of one but older than the events kept is 410, and an invite
+# link's previews and accepts count against the caller's 20 attempts a minute (429 past them): those
 # operations are held to every check but the acceptance of valid data.
 cat >"$work/schemathesis.toml" <<TOML
 [parameters]
@@ -36,6 +38,7 @@ cat >"$work/schemathesis.toml" <<TOML
 "path.room_id" = "$room"
 "path.message_id" = "$message"
 "path.user_id" = "fuzzer"
+"path.token" = "$invite"
 "query.cursor" = ""
 
 [checks]
@@ -51,7 +54,7 @@ ignored_auth.enabled = false
 object_level_authorization.enabled = false
 
 [[operations]]
-include-path-regex = "/(schedule-message|add-member/|sync$)"
+include-path-regex = "/(schedule-message|add-member/|sync$|invites/)"
 checks.positive_data_acceptance.enabled = false
 TOML
 "$schemathesis" --config-file "$work/schemathesis.toml" run openapi.yaml \

@@ -24,11 +24,13 @@ const state = {
   org: null,
   orgs: [], // the caller's: { org_id, name, role }
   names: new Map(), // user id -> display name
+  members: new Map(), // user id -> the member as the member list shows it (role, profile)
   presence: new Map(), // user id -> "online" | "offline"
   rooms: new Map(), // room id -> inbox row
   roomsNext: null,
   room: null, // the open room: { id, next, markers: Map(user -> message id), typing: Map(user -> timer) }
   panel: null, // { kind: "thread" | "pins" | "search", messageId }
+  invite: null, // the token of the invite being answered
   attachment: null,
   typingSentAt: 0,
 };
@@ -58,6 +60,27 @@ function failed(err) {
   toast(err instanceof ApiError ? `${err.status}: ${err.message}` : String(err.message ?? err));
 }
 
+/// Web addresses in a message's text; a trailing `.`, `,`, `)` and the like end the sentence, not the address.
+const WEB_ADDRESS = /\bhttps?:\/\/[^\s<>"']+/gi;
+const TRAILING = /[.,;:!?)\]}'"]+$/;
+
+/// A message's text as text nodes, its web addresses as links that open apart and tell the linked
+/// page nothing of this one. Nothing in a message is ever read as HTML.
+function richText(text) {
+  const parts = [];
+  let from = 0;
+  for (const match of text.matchAll(WEB_ADDRESS)) {
+    const address = match[0].replace(TRAILING, "");
+    parts.push(text.slice(from, match.index), el("a", { href: address, target: "_blank", rel: "noopener noreferrer" }, address));
+    from = match.index + address.length;
+  }
+  parts.push(text.slice(from));
+  return parts;
+}
+
+const setText = (node, text) => node.replaceChildren(...richText(text));
+
+const displayName = (member) => member.display_name || member.user_name || member._id;
 const nameOf = (user) => state.names.get(user) ?? user;
 const others = (room) => (room?.room_user_ids ?? []).filter((user) => user !== state.me);
 const roomName = (room) => others(room).map(nameOf).join(", ") || "Just you";
@@ -68,7 +91,27 @@ const show = (view) => (document.body.dataset.view = view);
 
 // ---------- signing in and choosing an org ----------
 
+/// An invite link opens the client at `#invite={token}`. The token is kept for this tab until the
+/// invite is answered (signing in first does not lose it) and taken out of the address bar at once.
+function takeInvite() {
+  const match = /^#invite=([A-Za-z0-9_-]+)$/.exec(location.hash);
+  if (!match) return null;
+  sessionStorage.setItem("dm.invite", match[1]);
+  history.replaceState(null, "", location.pathname + location.search);
+  return match[1];
+}
+
+const pendingInvite = () => sessionStorage.getItem("dm.invite");
+const forgetInvite = () => sessionStorage.removeItem("dm.invite");
+
+// A link opened while the client is open in this tab.
+window.addEventListener("hashchange", () => {
+  const token = takeInvite();
+  if (token && state.api) showJoin(token);
+});
+
 function startSignIn() {
+  if (takeInvite() || pendingInvite()) $("#signin-title").textContent = "Sign in to accept your invitation";
   const params = new URLSearchParams(location.search);
   $("#api-base").value = params.get("api") ?? saved.get("api", location.origin);
   $("#socket-url").value = params.get("ws") ?? "";
@@ -106,6 +149,7 @@ async function signedIn(base, token, socketBase) {
   state.me = subjectOf(token);
   state.api.user = state.me;
   await loadOrgs();
+  if (pendingInvite()) return showJoin(pendingInvite());
   const last = saved.get(`org.${state.me}`, null);
   if (state.orgs.some((org) => org.org_id === last)) return openOrg(last);
   showOrgs();
@@ -194,18 +238,87 @@ async function openOrg(org) {
   show("inbox");
 }
 
-/// Every member's display name, for names and the new-DM dialog (the member list pages by 100).
+/// Every member, for names, roles and the new-DM dialog (the member list pages by 100).
 async function loadMembers() {
-  state.names.clear();
+  const members = [];
   let path = orgPath("/members?limit=100");
   while (path) {
     const page = await state.api.get(path);
-    for (const member of page.data) {
-      if (!member.deleted) state.names.set(member._id, member.display_name || member.user_name || member._id);
-    }
+    members.push(...page.data.filter((member) => !member.deleted));
     path = page.next && state.api.pathOf(page.next);
   }
+  state.members.clear();
+  state.names.clear();
+  for (const member of members) memberIs(member);
 }
+
+function memberIs(member) {
+  state.members.set(member._id, member);
+  state.names.set(member._id, displayName(member));
+}
+
+/// The org's rule for roles, as the API keeps it: a role is given and taken only by a role above
+/// it, and owners by owners.
+const governs = (role, other) => role === "owner" || (role === "admin" && other === "member");
+const myRole = () => state.members.get(state.me)?.role ?? "member";
+const manager = () => myRole() !== "member";
+
+// ---------- joining through an invite ----------
+
+/// What an invite link's failure means to the person holding it.
+function inviteError(err) {
+  if (!(err instanceof ApiError)) return String(err.message ?? err);
+  if (err.status === 404) return "This invite link does not work: it was revoked, or it is mistyped. Ask for a new one.";
+  if (err.status === 429) return "Too many tries: wait a minute, then open the link again.";
+  return err.message; // 410: expired or used up, in the API's words
+}
+
+/// "Join {org} as {role}?", from the invite the link names.
+async function showJoin(token) {
+  state.live?.stop();
+  state.invite = token;
+  $("#join-title").textContent = "An invitation";
+  $("#join-from").textContent = "";
+  $("#join-error").textContent = "";
+  $("#join-form").hidden = true;
+  show("join");
+  try {
+    const invite = await state.api.get(`/api/v1/invites/${encodeURIComponent(token)}`);
+    if (invite.member) {
+      forgetInvite();
+      toast(`You are in ${invite.org_name} already`);
+      return openOrg(invite.org_id);
+    }
+    $("#join-title").textContent = `Join ${invite.org_name} as ${invite.role}?`;
+    const expires = new Date(invite.expires_at).toLocaleDateString();
+    $("#join-from").textContent = `${invite.invited_by_name} invited you. The link works until ${expires}.`;
+    $("#join-form").hidden = false;
+    $("#join-name").focus();
+  } catch (err) {
+    forgetInvite();
+    $("#join-error").textContent = inviteError(err);
+  }
+}
+
+$("#join-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const name = $("#join-name").value.trim();
+  try {
+    const joined = await state.api.post(`/api/v1/invites/${encodeURIComponent(state.invite)}/accept`, name ? { display_name: name } : undefined);
+    forgetInvite();
+    await loadOrgs();
+    await openOrg(joined.data.org_id);
+    toast(`Welcome to ${joined.org_name}`);
+  } catch (err) {
+    $("#join-error").textContent = inviteError(err);
+  }
+});
+
+$("#join-cancel").addEventListener("click", async () => {
+  forgetInvite();
+  await loadOrgs().catch(failed);
+  showOrgs();
+});
 
 // ---------- the inbox ----------
 
@@ -384,7 +497,7 @@ function messageItem(message, { reply = false } = {}) {
     class: `message${mine ? " mine" : ""}`,
     dataset: { id, sender: message.sender_id, parent: reply ? message.message_id : undefined },
   });
-  const text = el("div", { class: "text" }, message.message);
+  const text = el("div", { class: "text" }, ...richText(message.message));
   const edited = el("span", { class: "edited" }, message.edited ? "(edited)" : "");
   const pin = el("span", { class: "pin-mark", title: "Pinned" }, message.pinned ? "📌" : "");
   item.append(
@@ -498,7 +611,7 @@ function editMessage(messageId) {
     if (!input.value.trim()) return;
     try {
       await state.api.put(roomPath(`/messages/${messageId}`), { sender_id: state.me, message: input.value });
-      text.textContent = input.value;
+      setText(text, input.value);
       item.querySelector(".edited").textContent = "(edited)";
       done();
     } catch (err) {
@@ -716,22 +829,53 @@ function hitItem(message, messageId) {
 $("#new-dm").addEventListener("click", async () => {
   // The org may have grown since it was opened.
   await loadMembers().catch(failed);
-  const members = [...state.names.entries()].filter(([id]) => id !== state.me);
-  $("#member-options").replaceChildren(...members.map(([id, name]) => el("option", { value: id }, name)));
-  $("#member-list").replaceChildren(
-    ...members.slice(0, 8).map(([id, name]) =>
-      el("li", {}, el("button", { type: "button", dataset: { member: id }, onclick: () => startDm(id) }, `${name} (${id})`)),
-    ),
-  );
-  $("#new-dm-error").textContent = "";
   $("#new-dm-member").value = "";
+  suggestMembers();
   $("#new-dm-dialog").showModal();
 });
 
+const fold = (text) => text.normalize("NFKD").replace(/\p{M}/gu, "").toLowerCase();
+
+/// The other members whose name or id holds what is typed (case and accents aside), those whose
+/// name starts with it first.
+function matchingMembers(typed) {
+  const query = fold(typed.trim());
+  const starts = ([, name]) => (fold(name).startsWith(query) ? 0 : 1);
+  return [...state.names.entries()]
+    .filter(([id, name]) => id !== state.me && (fold(name).includes(query) || fold(id).includes(query)))
+    .sort((a, b) => starts(a) - starts(b) || a[1].localeCompare(b[1]));
+}
+
+/// Offers the members matching what is typed; a name that is no member's says so, and offers an
+/// owner or admin to invite people.
+function suggestMembers() {
+  const typed = $("#new-dm-member").value.trim();
+  const found = matchingMembers(typed);
+  $("#member-list").replaceChildren(
+    ...found.slice(0, 8).map(([id, name]) =>
+      el("li", {}, el("button", { type: "button", dataset: { member: id }, onclick: () => startDm(id) }, name === id ? id : `${name} (${id})`)),
+    ),
+  );
+  const alone = state.names.size <= 1;
+  const missing = alone || (typed && !found.length);
+  $("#new-dm-error").textContent = alone ? "Nobody else is in this organisation yet" : missing ? `“${typed}” is not in this organisation` : "";
+  $("#new-dm-invite").hidden = !(missing && manager());
+}
+
+$("#new-dm-member").addEventListener("input", suggestMembers);
+$("#new-dm-invite").addEventListener("click", () => {
+  $("#new-dm-dialog").close();
+  openTeam().catch(failed);
+});
 $("#new-dm-cancel").addEventListener("click", () => $("#new-dm-dialog").close());
 $("#new-dm-form").addEventListener("submit", (event) => {
   event.preventDefault();
-  startDm($("#new-dm-member").value.trim());
+  const typed = $("#new-dm-member").value.trim();
+  const found = matchingMembers(typed);
+  const exact = found.find(([id, name]) => id === typed || fold(name) === fold(typed));
+  const chosen = exact ?? (found.length === 1 ? found[0] : null);
+  if (chosen) return startDm(chosen[0]);
+  $("#new-dm-error").textContent = found.length ? "Pick one of the members listed" : `“${typed}” is not in this organisation`;
 });
 
 async function startDm(member) {
@@ -742,6 +886,151 @@ async function startDm(member) {
     renderInbox();
   } catch (err) {
     $("#new-dm-error").textContent = err.message;
+  }
+}
+
+// ---------- the team: invites and members ----------
+
+$("#open-team").addEventListener("click", () => openTeam().catch(failed));
+$("#team-back").addEventListener("click", () => {
+  show(state.room ? "room" : "inbox");
+  renderInbox();
+});
+
+/// Members with their role and presence, and for owners and admins the invite form and live invites.
+async function openTeam() {
+  $("#invite-list").replaceChildren();
+  await loadMembers();
+  $("#team-error").textContent = "";
+  $("#invite-made").hidden = true;
+  $("#invite-section").hidden = !manager();
+  // Only owners invite admins.
+  $("#invite-role").querySelector('[value="admin"]').hidden = myRole() !== "owner";
+  $("#invite-role").value = "member";
+  show("team");
+  renderTeam();
+  await Promise.all([manager() ? loadInvites() : null, loadTeamPresence()]);
+}
+
+/// Whether each member (the first hundred) is online, as every other member sees it.
+async function loadTeamPresence() {
+  const others = [...state.members.keys()].filter((user) => user !== state.me).slice(0, 100);
+  await Promise.all(
+    others.map((user) =>
+      state.api.get(orgPath(`/members/${encodeURIComponent(user)}/presence`)).then(
+        (presence) => state.presence.set(user, presence.status),
+        () => {},
+      ),
+    ),
+  );
+  renderTeam();
+}
+
+function renderTeam() {
+  const role = myRole();
+  const members = [...state.members.values()].sort((a, b) => displayName(a).localeCompare(displayName(b)));
+  $("#team-members").replaceChildren(
+    ...members.map((member) => {
+      const id = member._id;
+      const online = id === state.me || state.presence.get(id) === "online";
+      const row = el(
+        "li",
+        { class: "team-row", dataset: { member: id } },
+        el("span", { class: `dot${online ? " online" : ""}`, role: "img", "aria-label": online ? "online" : "offline" }),
+        el("span", { class: "name" }, `${displayName(member)}${id === state.me ? " (you)" : ""}`),
+      );
+      const acts = id !== state.me && governs(role, member.role);
+      const roles = ["owner", "admin", "member"].filter((other) => governs(role, other));
+      if (acts && roles.length > 1) {
+        const select = el(
+          "select",
+          { class: "role", "aria-label": `Role of ${displayName(member)}`, onchange: (event) => changeRole(id, event.target.value) },
+          ...roles.map((other) => el("option", { value: other, selected: other === member.role }, other)),
+        );
+        row.append(select);
+      } else {
+        row.append(el("span", { class: "role muted" }, member.role));
+      }
+      if (acts) row.append(el("button", { type: "button", class: "remove", onclick: () => removeMember(id) }, "Remove"));
+      return row;
+    }),
+  );
+}
+
+async function changeRole(user, role) {
+  try {
+    memberIs(await state.api.put(orgPath(`/members/${encodeURIComponent(user)}/role`), { role }));
+  } catch (err) {
+    $("#team-error").textContent = err.message;
+  }
+  renderTeam();
+}
+
+async function removeMember(user) {
+  if (!confirm(`Remove ${nameOf(user)} from the organisation? They leave every conversation in it.`)) return;
+  try {
+    await state.api.delete(orgPath(`/members/${encodeURIComponent(user)}`));
+    state.members.delete(user);
+  } catch (err) {
+    $("#team-error").textContent = err.message;
+  }
+  renderTeam();
+}
+
+async function loadInvites() {
+  const page = await state.api.get(orgPath("/invites?limit=100"));
+  $("#invite-list").replaceChildren(...page.results.map(inviteItem));
+  if (!page.results.length) $("#invite-list").append(el("li", { class: "muted" }, "No live invites"));
+}
+
+function inviteItem(invite) {
+  const uses = invite.max_uses ? `${invite.uses} of ${invite.max_uses} uses` : `${invite.uses} ${invite.uses === 1 ? "use" : "uses"}`;
+  const expires = new Date(invite.expires_at).toLocaleDateString();
+  return el(
+    "li",
+    { class: "team-row", dataset: { invite: invite.invite_id } },
+    el("span", { class: "name" }, `Join as ${invite.role}`),
+    el("span", { class: "muted" }, `${uses} · until ${expires} · by ${nameOf(invite.invited_by)}`),
+    el("button", { type: "button", class: "revoke", onclick: () => revokeInvite(invite.invite_id) }, "Revoke"),
+  );
+}
+
+async function revokeInvite(id) {
+  try {
+    await state.api.delete(orgPath(`/invites/${encodeURIComponent(id)}`));
+    await loadInvites();
+    toast("Invite revoked: its link no longer works");
+  } catch (err) {
+    $("#team-error").textContent = err.message;
+  }
+}
+
+$("#invite-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const body = { role: $("#invite-role").value, expires_in: Number($("#invite-expiry").value) };
+  if ($("#invite-uses").value) body.max_uses = Number($("#invite-uses").value);
+  try {
+    const invite = await state.api.post(orgPath("/invites"), body);
+    $("#invite-link").value = invite.url;
+    $("#invite-made").hidden = false;
+    $("#invite-link").select();
+    await copyInvite();
+    await loadInvites();
+  } catch (err) {
+    $("#team-error").textContent = err.message;
+  }
+});
+
+$("#invite-copy").addEventListener("click", copyInvite);
+
+/// Copies the link (the clipboard needs a secure page: https, or this machine); else it stays selected.
+async function copyInvite() {
+  try {
+    await navigator.clipboard.writeText($("#invite-link").value);
+    toast("Link copied: send it to whoever you invite");
+  } catch {
+    $("#invite-link").select();
+    toast("Copy the selected link and send it to whoever you invite");
   }
 }
 
@@ -756,7 +1045,7 @@ function onEvent(event) {
     case "message_update": {
       const item = here && findMessage(data.message_id);
       if (item) {
-        item.querySelector(".text").textContent = data.message;
+        setText(item.querySelector(".text"), data.message);
         item.querySelector(".edited").textContent = "(edited)";
       }
       const room = state.rooms.get(event.room_id);
@@ -783,7 +1072,7 @@ function onEvent(event) {
     case "thread_message_delete": {
       const item = findMessage(data.thread_id, "#panel-list");
       if (item && event.event === "thread_message_delete") item.remove();
-      else if (item) item.querySelector(".text").textContent = data.message;
+      else if (item) setText(item.querySelector(".text"), data.message);
       return;
     }
     case "add_message_reaction":
@@ -809,6 +1098,12 @@ function onEvent(event) {
     case "member_added":
     case "member_removed":
       return membersChanged(event, data);
+    case "member_joined":
+    case "member_updated":
+      memberIs(data);
+      return membersShown();
+    case "member_left":
+      return memberLeft(data.member_id);
     case "read_marker":
       return markerMoved(event, data, here);
     case "presence":
@@ -858,6 +1153,22 @@ function membersChanged(event, data) {
     ensureRoom(event.room_id).then(renderInbox, failed);
   }
   renderInbox();
+}
+
+/// Names and roles changed: what shows them follows.
+function membersShown() {
+  if (document.body.dataset.view === "team") renderTeam();
+  renderInbox();
+}
+
+async function memberLeft(user) {
+  state.members.delete(user);
+  if (user !== state.me) return membersShown();
+  state.live?.stop();
+  localStorage.removeItem(`dm.org.${state.me}`);
+  await loadOrgs().catch(failed);
+  showOrgs();
+  $("#orgs-error").textContent = "You are no longer a member of that organisation";
 }
 
 function markerMoved(event, data, here) {

@@ -1,7 +1,7 @@
 //! What a message or a thread reply may carry.
 
 use axum::http::HeaderMap;
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 
 use crate::error::{Error, Result};
 use crate::ids::{MessageId, UserId};
@@ -9,6 +9,21 @@ use crate::text::{MessageText, is_web_url};
 
 const MAX_MEDIA: usize = 10;
 const MAX_IDEMPOTENCY_KEY: usize = 128;
+
+/// A whole number, for `#[serde(deserialize_with)]`: JSON's `1.0` is the same number as `1`, as
+/// JSON Schema's `integer` says.
+pub fn whole_number<'de, D: Deserializer<'de>>(deserializer: D) -> std::result::Result<i64, D::Error> {
+    let number = serde_json::Number::deserialize(deserializer)?;
+    number
+        .as_i64()
+        .or_else(|| number.as_f64().filter(|n| n.fract() == 0.0 && n.abs() < 9.0e15).map(|n| n as i64))
+        .ok_or_else(|| serde::de::Error::custom("expected a whole number"))
+}
+
+/// An optional whole number, for `#[serde(default, deserialize_with)]`.
+pub fn some_whole_number<'de, D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Option<i64>, D::Error> {
+    whole_number(deserializer).map(Some)
+}
 
 /// The seed's send body, for a message or a reply. Its other fields (`room_id`, `message_id`,
 /// `read`, `pinned`, `threads`, ...) are ignored: the path names the room and the message, the rest

@@ -30,7 +30,10 @@ async fn a_link_shows_where_it_leads_and_makes_a_member_with_its_role() {
     let token = made["token"].as_str().unwrap();
     assert!(token.len() >= 22, "128 bits or more: {token}");
     assert_eq!(made["url"], format!("{}/app/#invite={token}", app.base), "the web client's page, from the app URL");
-    assert_eq!((made["role"].as_str(), made["uses"].as_u64(), made["max_uses"].as_u64()), (Some("admin"), Some(0), Some(5)));
+    assert_eq!(
+        (made["role"].as_str(), made["uses"].as_u64(), made["max_uses"].as_u64()),
+        (Some("admin"), Some(0), Some(5))
+    );
 
     let preview = app.get(&format!("/api/v1/invites/{token}"), "bob").await;
     assert_eq!(preview.status, StatusCode::OK, "{}", preview.raw);
@@ -84,11 +87,15 @@ async fn only_owners_and_admins_invite_and_no_one_invites_above_their_role() {
     assert_eq!(status("owner", json!({ "role": "owner" })).await, StatusCode::BAD_REQUEST, "owners are promoted");
     assert_eq!(status("admin", json!({})).await, StatusCode::CREATED);
     assert_eq!(status("owner", json!({ "role": "admin" })).await, StatusCode::CREATED);
+    let whole = json!({ "max_uses": 2.0, "expires_in": 3600.0 });
+    assert_eq!(status("owner", whole).await, StatusCode::CREATED, "2.0 is JSON's 2");
     for bad in [
         json!({ "expires_in": 0 }),
         json!({ "expires_in": 31 * 24 * 3600 }),
         json!({ "max_uses": 0 }),
         json!({ "max_uses": 1001 }),
+        json!({ "max_uses": 1.5 }),
+        json!({ "expires_in": -60 }),
         json!({ "email": "nope" }),
         json!({ "role": "root" }),
         json!({ "uses": 3 }),
@@ -105,7 +112,7 @@ async fn only_owners_and_admins_invite_and_no_one_invites_above_their_role() {
     assert_eq!(plain.body["max_uses"], Value::Null);
 
     assert_eq!(app.get(&path, "member").await.status, StatusCode::FORBIDDEN, "members do not see invites");
-    assert_eq!(app.get(&path, "admin").await.body["count"], 3);
+    assert_eq!(app.get(&path, "admin").await.body["count"], 4);
     let id = plain.str("invite_id");
     let one = format!("{path}/{id}");
     let revoke = |user: &'static str| app.call(Method::DELETE, &one, Some(user), None);

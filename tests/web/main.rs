@@ -46,6 +46,98 @@ impl Scene {
     }
 }
 
+/// Two people who have never used the product start talking with one link: Alice signs in, makes an
+/// organisation and an invite; Bob opens the link in his own browser, signs in, joins, and they write
+/// to each other (addresses in messages are links, markup is text). Then Alice revokes the link, and
+/// opening it again says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_strangers_start_a_conversation_from_one_invite_link() {
+    let app = dm_tests::spawn_app().await;
+    let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("web-invite");
+    let _ = std::fs::remove_dir_all(&out);
+    std::fs::create_dir_all(&out).expect("an output folder");
+    let driver = Driver::start().await;
+    let alice = driver.browser("alice", Screen::Desktop { width: 1200, height: 900 }).await;
+    let bob = driver.browser("bob", Screen::Phone { width: 390, height: 844 }).await;
+    let scene = Scene { browsers: vec![alice, bob], out };
+    let (alice, bob) = (&scene.browsers[0], &scene.browsers[1]);
+
+    // Alice, new here, makes an organisation; alone in it, New message offers her to invite people.
+    let page = format!("{}/app/?api={}", app.base.replace("127.0.0.1", "localhost"), app.base);
+    scene.step("alice opens the page", alice.go(&page).await).await;
+    scene.step("alice types her id", alice.type_into("#user-id", "alice").await).await;
+    scene.step("alice signs in", alice.click("#signin-form button[type=submit]").await).await;
+    scene.step("no orgs yet", alice.until("return document.body.dataset.view === 'orgs'").await).await;
+    scene.step("alice names an org", alice.type_into("#org-name", "Acme").await).await;
+    scene.step("alice creates it", alice.click("#create-org-form button[type=submit]").await).await;
+    scene.step("her inbox", alice.until("return document.body.dataset.view === 'inbox'").await).await;
+    scene.step("new message", alice.click("#new-dm").await).await;
+    let alone = "return document.querySelector('#new-dm-error').textContent.includes('Nobody else') \
+                 && !document.querySelector('#new-dm-invite').hidden";
+    scene.step("nobody else yet", alice.until(alone).await).await;
+    scene.step("invite people", alice.click("#new-dm-invite").await).await;
+    scene.step("the team page", alice.until("return document.body.dataset.view === 'team'").await).await;
+    scene.step("alice makes a link", alice.click("#invite-create").await).await;
+    let link = "return document.querySelector('#invite-link').value || null";
+    let link = scene.step("the link", alice.until(link).await).await;
+    let link = link.as_str().expect("a link").to_owned();
+    assert!(link.starts_with(&format!("{}/app/#invite=", app.base)), "{link}");
+    scene.step("the live invite", alice.until("return document.querySelector('#invite-list .revoke')").await).await;
+
+    // Bob opens it in his own browser: he signs in first, then sees where it leads, and joins.
+    scene.step("bob opens the link", bob.go(&link).await).await;
+    let asked = "return document.body.dataset.view === 'signin' && location.hash === '' \
+                 && document.querySelector('#signin-title').textContent.includes('invitation')";
+    scene.step("bob is asked to sign in", bob.until(asked).await).await;
+    scene.step("bob types his id", bob.type_into("#user-id", "bob").await).await;
+    scene.step("bob signs in", bob.click("#signin-form button[type=submit]").await).await;
+    let offer = "return document.body.dataset.view === 'join' \
+                 && document.querySelector('#join-title').textContent === 'Join Acme as member?'";
+    scene.step("join acme as member?", bob.until(offer).await).await;
+    scene.step("bob gives his name", bob.type_into("#join-name", "Bob Stone").await).await;
+    scene.step("bob joins", bob.click("#join-accept").await).await;
+    scene.step("bob's inbox", bob.until("return document.body.dataset.view === 'inbox'").await).await;
+    let listed = "return document.querySelector('#team-members [data-member=bob] .name')?.textContent === 'Bob Stone'";
+    scene.step("alice's team lists bob live", alice.until(listed).await).await;
+
+    // Alice finds him by name and writes; Bob gets a link, and markup shown as text.
+    scene.step("alice leaves the team page", alice.click("#team-back").await).await;
+    scene.step("new message again", alice.click("#new-dm").await).await;
+    scene.step("alice types a name", alice.type_into("#new-dm-member", "bob st").await).await;
+    let offered = "return document.querySelector('#member-list [data-member=bob]')?.textContent === 'Bob Stone (bob)'";
+    scene.step("bob is offered", alice.until(offered).await).await;
+    scene.step("alice picks bob", alice.click("#member-list [data-member=bob]").await).await;
+    scene.step("the room opens", alice.until("return document.body.dataset.view === 'room'").await).await;
+    let text = "Welcome! The plan: https://example.com/plan?x=1. <b>not bold</b>";
+    scene.step("alice writes", alice.type_into("#message-input", &format!("{text}\u{E007}")).await).await;
+    scene.step("bob's inbox lists it", bob.until("return document.querySelector('#inbox .room-item')").await).await;
+    scene.step("bob opens it", bob.click("#inbox .room-item").await).await;
+    let linked = "const t = document.querySelector('#messages .message .text'); const a = t?.querySelector('a'); \
+                  return a && a.getAttribute('href') === 'https://example.com/plan?x=1' && a.target === '_blank' \
+                  && a.rel === 'noopener noreferrer' && !t.querySelector('b') \
+                  && t.textContent === 'Welcome! The plan: https://example.com/plan?x=1. <b>not bold</b>'";
+    scene.step("bob sees a link and plain text", bob.until(linked).await).await;
+    scene.step("bob answers", bob.type_into("#message-input", "Thanks, Alice\u{E007}").await).await;
+    let answered = "return [...document.querySelectorAll('#messages .message .text')].some(t => t.textContent === 'Thanks, Alice')";
+    scene.step("alice gets the answer", alice.until(answered).await).await;
+
+    // Alice revokes the link; opened again, it says so plainly.
+    scene.step("alice opens the team page", alice.click("#open-team").await).await;
+    let live = "return document.querySelector('#invite-list .revoke')";
+    scene.step("the live invite again", alice.until(live).await).await;
+    scene.step("alice revokes the link", alice.click("#invite-list .revoke").await).await;
+    let none = "return document.querySelector('#invite-list').textContent === 'No live invites'";
+    scene.step("no live invites", alice.until(none).await).await;
+    scene.step("bob opens the old link", bob.go(&link).await).await;
+    let refused = "return document.body.dataset.view === 'join' \
+                   && document.querySelector('#join-error').textContent.includes('revoked')";
+    scene.step("the link says it was revoked", bob.until(refused).await).await;
+
+    for browser in &scene.browsers {
+        browser.close().await;
+    }
+}
+
 /// A 2x2 PNG, as a phone's camera would give a larger one.
 const IMAGE: &[u8] = &[
     0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52, 0x00, 0x00, 0x00,

@@ -128,9 +128,17 @@ impl Browser {
         found["element-6066-11e4-a52e-4f735466cecf"].as_str().map(str::to_owned).ok_or_else(|| format!("no {css}"))
     }
 
+    /// Clicks the element `css` finds. A page that re-renders a list between the find and the
+    /// click (a live event arriving) leaves a stale reference: the element is found again.
     pub async fn click(&self, css: &str) -> Result<(), String> {
-        let element = self.element(css).await?;
-        self.command(Method::POST, &format!("/element/{element}/click"), Some(json!({}))).await.map(drop)
+        let started = Instant::now();
+        loop {
+            let element = self.element(css).await?;
+            match self.command(Method::POST, &format!("/element/{element}/click"), Some(json!({}))).await {
+                Err(err) if err.contains("stale element") && started.elapsed() < WAIT => continue,
+                done => return done.map(drop),
+            }
+        }
     }
 
     /// Types `text` into the element as keystrokes (a file path, for a file input).

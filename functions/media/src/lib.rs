@@ -101,17 +101,8 @@ async fn upload(
 struct UploadRequest {
     filename: String,
     content_type: String,
-    #[serde(deserialize_with = "whole_number")]
+    #[serde(deserialize_with = "dm_shared::input::whole_number")]
     size: i64,
-}
-
-/// A whole number: JSON's `1.0` is the same number as `1`.
-fn whole_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<i64, D::Error> {
-    let number = serde_json::Number::deserialize(deserializer)?;
-    number
-        .as_i64()
-        .or_else(|| number.as_f64().filter(|n| n.fract() == 0.0 && n.abs() < 9.0e15).map(|n| n as i64))
-        .ok_or_else(|| serde::de::Error::custom("size must be a whole number of bytes"))
 }
 
 async fn upload_url(

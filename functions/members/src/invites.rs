@@ -27,10 +27,10 @@ const MIN_INVITE_SECS: u64 = 60;
 struct NewInvite {
     #[serde(default = "crate::default_role")]
     role: Role,
-    #[serde(default)]
-    expires_in: Option<u64>,
-    #[serde(default)]
-    max_uses: Option<u32>,
+    #[serde(default, deserialize_with = "dm_shared::input::some_whole_number")]
+    expires_in: Option<i64>,
+    #[serde(default, deserialize_with = "dm_shared::input::some_whole_number")]
+    max_uses: Option<i64>,
     #[serde(default)]
     email: Option<String>,
 }
@@ -77,13 +77,18 @@ pub async fn create(
         role if !me.role.governs(role) => return Err(Error::forbidden("Only an owner may invite an admin")),
         _ => {}
     }
-    let lifetime = asked.expires_in.unwrap_or(DEFAULT_INVITE_SECS);
-    if !(MIN_INVITE_SECS..=MAX_INVITE_SECS).contains(&lifetime) {
-        return Err(Error::bad_request(format!("expires_in is {MIN_INVITE_SECS} to {MAX_INVITE_SECS} seconds")));
-    }
-    if asked.max_uses.is_some_and(|uses| !(1..=MAX_INVITE_USES).contains(&uses)) {
-        return Err(Error::bad_request(format!("max_uses is 1 to {MAX_INVITE_USES}")));
-    }
+    let lifetime = match asked.expires_in.map(u64::try_from) {
+        None => DEFAULT_INVITE_SECS,
+        Some(Ok(secs)) if (MIN_INVITE_SECS..=MAX_INVITE_SECS).contains(&secs) => secs,
+        Some(_) => {
+            return Err(Error::bad_request(format!("expires_in is {MIN_INVITE_SECS} to {MAX_INVITE_SECS} seconds")));
+        }
+    };
+    let max_uses = match asked.max_uses.map(u32::try_from) {
+        None => None,
+        Some(Ok(uses)) if (1..=MAX_INVITE_USES).contains(&uses) => Some(uses),
+        Some(_) => return Err(Error::bad_request(format!("max_uses is 1 to {MAX_INVITE_USES}"))),
+    };
     let email = asked.email.as_deref().map(check_email).transpose()?;
     let org_name = found.ok_or_else(|| Error::not_found("No such organization"))?.name;
     let expires_secs = dm_shared::time::epoch_secs() + lifetime;
@@ -98,7 +103,7 @@ pub async fn create(
         created_at: dm_shared::time::now(),
         expires_at: dm_shared::time::stamp_secs(expires_secs),
         expires_secs,
-        max_uses: asked.max_uses,
+        max_uses,
         uses: 0,
     };
     let token = InviteToken::generate()?;
