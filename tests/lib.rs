@@ -6,6 +6,7 @@ pub mod faults;
 use std::sync::OnceLock;
 use std::sync::mpsc;
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use dm_local::dynamodb::DynamoDbLocal;
 use dm_local::{DEV_JWT_SECRET, Options, Stack};
 use reqwest::{Method, StatusCode};
@@ -269,6 +270,23 @@ impl TestApp {
             assert_eq!(totals.body["messages"], expected, "{member}");
         }
         assert_eq!(self.get(&path, "s0").await.body["count"], all.len(), "each message counted once");
+    }
+
+    /// Changes a stored item behind the API's back, as a crash half-way or time passing would leave
+    /// it: `update` is an UpdateItem expression over `values`.
+    pub async fn alter_item(&self, (pk, sk): (&str, &str), update: &str, values: &[(&str, AttributeValue)]) {
+        let store = &self.stack.state.store;
+        let mut request = store
+            .client()
+            .update_item()
+            .table_name(store.table())
+            .key("PK", AttributeValue::S(pk.to_owned()))
+            .key("SK", AttributeValue::S(sk.to_owned()))
+            .update_expression(update);
+        for (name, value) in values {
+            request = request.expression_attribute_values(*name, value.clone());
+        }
+        request.send().await.expect("the item is changed");
     }
 
     /// Returns once the projector has caught up with every write before the call: what it keeps

@@ -295,7 +295,8 @@ async function showJoin(token) {
     $("#join-form").hidden = false;
     $("#join-name").focus();
   } catch (err) {
-    forgetInvite();
+    // A link that no longer works is forgotten; one that could not be read now is kept for a retry.
+    if (err instanceof ApiError && [404, 410].includes(err.status)) forgetInvite();
     $("#join-error").textContent = inviteError(err);
   }
 }
@@ -903,10 +904,6 @@ async function openTeam() {
   await loadMembers();
   $("#team-error").textContent = "";
   $("#invite-made").hidden = true;
-  $("#invite-section").hidden = !manager();
-  // Only owners invite admins.
-  $("#invite-role").querySelector('[value="admin"]').hidden = myRole() !== "owner";
-  $("#invite-role").value = "member";
   show("team");
   renderTeam();
   await Promise.all([manager() ? loadInvites() : null, loadTeamPresence()]);
@@ -928,6 +925,12 @@ async function loadTeamPresence() {
 
 function renderTeam() {
   const role = myRole();
+  $("#invite-section").hidden = !manager();
+  // An invite's role is one the caller may give: only owners invite admins.
+  const roles = ["member", "admin"].filter((other) => governs(role, other));
+  if ($("#invite-role").options.length !== roles.length) {
+    $("#invite-role").replaceChildren(...roles.map((other) => el("option", { value: other }, other === "admin" ? "Admin" : "Member")));
+  }
   const members = [...state.members.values()].sort((a, b) => displayName(a).localeCompare(displayName(b)));
   $("#team-members").replaceChildren(
     ...members.map((member) => {
@@ -977,10 +980,17 @@ async function removeMember(user) {
   renderTeam();
 }
 
+/// Every live invite (a page may hold fewer than asked: expired and used-up ones are left out).
 async function loadInvites() {
-  const page = await state.api.get(orgPath("/invites?limit=100"));
-  $("#invite-list").replaceChildren(...page.results.map(inviteItem));
-  if (!page.results.length) $("#invite-list").append(el("li", { class: "muted" }, "No live invites"));
+  const invites = [];
+  let path = orgPath("/invites?limit=100");
+  while (path) {
+    const page = await state.api.get(path);
+    invites.push(...page.results);
+    path = page.next && state.api.pathOf(page.next);
+  }
+  $("#invite-list").replaceChildren(...invites.map(inviteItem));
+  if (!invites.length) $("#invite-list").append(el("li", { class: "muted" }, "No live invites"));
 }
 
 function inviteItem(invite) {

@@ -79,6 +79,7 @@ macro_rules! id_type {
 
 id_type!(OrgId, "org_id");
 id_type!(RoomId, "room_id");
+id_type!(InviteId, "invite_id");
 id_type!(
     /// A message or a thread reply.
     MessageId,
@@ -114,6 +115,12 @@ impl RoomId {
 }
 
 impl MessageId {
+    pub fn generate() -> Self {
+        Self(new_id())
+    }
+}
+
+impl InviteId {
     pub fn generate() -> Self {
         Self(new_id())
     }

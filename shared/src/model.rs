@@ -6,11 +6,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::ids::{MessageId, OrgId, RoomId, UserId};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Owner,
     Admin,
+    #[default]
     Member,
 }
 

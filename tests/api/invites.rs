@@ -26,14 +26,12 @@ async fn member_ids(app: &TestApp, org: &str) -> Vec<String> {
 async fn a_link_shows_where_it_leads_and_makes_a_member_with_its_role() {
     let app = spawn_app().await;
     let org = app.org("owner").await;
-    let made = invite(&app, &org, "owner", json!({ "role": "admin", "max_uses": 5, "email": "bob@example.com" })).await;
+    let made = invite(&app, &org, "owner", json!({ "role": "admin", "email": "bob@example.com" })).await;
     let token = made["token"].as_str().unwrap();
     assert!(token.len() >= 22, "128 bits or more: {token}");
     assert_eq!(made["url"], format!("{}/app/#invite={token}", app.base), "the web client's page, from the app URL");
-    assert_eq!(
-        (made["role"].as_str(), made["uses"].as_u64(), made["max_uses"].as_u64()),
-        (Some("admin"), Some(0), Some(5))
-    );
+    let made_for_bob = (made["role"].as_str(), made["uses"].as_u64(), made["max_uses"].as_u64());
+    assert_eq!(made_for_bob, (Some("admin"), Some(0), Some(1)), "an invite made out to someone is theirs alone");
 
     let preview = app.get(&format!("/api/v1/invites/{token}"), "bob").await;
     assert_eq!(preview.status, StatusCode::OK, "{}", preview.raw);
@@ -55,17 +53,27 @@ async fn a_link_shows_where_it_leads_and_makes_a_member_with_its_role() {
     let orgs = app.get("/api/v1/orgs", "bob").await;
     assert_eq!(orgs.body["results"][0]["org_id"], org.as_str(), "the org is bob's now");
 
-    // Accepting again changes nothing and uses nothing.
+    // His link, used up now, still shows him where it led, and accepting again changes nothing.
     let again = accept(&app, token, "bob").await;
-    assert_eq!(again.status, StatusCode::OK);
+    assert_eq!(again.status, StatusCode::OK, "{}", again.raw);
     assert_eq!(again.body["message"], "Already a member of the organization");
-    let listed = app.get(&format!("/api/v1/org/{org}/invites"), "owner").await;
+    assert_eq!(app.get(&format!("/api/v1/invites/{token}"), "bob").await.body["member"], true);
+    assert_eq!(app.get(&format!("/api/v1/invites/{token}"), "carol").await.status, StatusCode::GONE);
+    let path = format!("/api/v1/org/{org}/invites");
+    assert_eq!(app.get(&path, "owner").await.body["count"], 0, "used up, it leaves the list of live invites");
+
+    // A link for many: each use counted once, the list showing it without its token.
+    let team = invite(&app, &org, "owner", json!({ "max_uses": 10 })).await;
+    let token = team["token"].as_str().unwrap();
+    for user in ["carol", "carol", "bob"] {
+        assert_eq!(accept(&app, token, user).await.status, StatusCode::OK);
+    }
+    let listed = app.get(&path, "owner").await;
     assert_eq!(listed.status, StatusCode::OK, "{}", listed.raw);
     let listed = &listed.body["results"][0];
-    assert_eq!(listed["invite_id"], made["invite_id"]);
-    assert_eq!(listed["uses"], 1);
+    assert_eq!(listed["invite_id"], team["invite_id"]);
+    assert_eq!(listed["uses"], 1, "carol joined once; bob was in already");
     assert!(listed.get("token").is_none() && listed.get("url").is_none(), "a list never shows tokens: {listed}");
-    assert_eq!(app.get(&format!("/api/v1/invites/{token}"), "bob").await.body["member"], true);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -97,6 +105,7 @@ async fn only_owners_and_admins_invite_and_no_one_invites_above_their_role() {
         json!({ "max_uses": 1.5 }),
         json!({ "expires_in": -60 }),
         json!({ "email": "nope" }),
+        json!({ "email": "carol@example.com", "max_uses": 2 }),
         json!({ "role": "root" }),
         json!({ "uses": 3 }),
     ] {
@@ -172,17 +181,8 @@ async fn age(app: &TestApp, org: &str, invite_id: &str) {
         .await
         .unwrap();
     let digest = entry.item.unwrap()["token_digest"].as_s().unwrap().clone();
-    store
-        .client()
-        .update_item()
-        .table_name(store.table())
-        .key("PK", AttributeValue::S(format!("INVITE#{digest}")))
-        .key("SK", AttributeValue::S("META".into()))
-        .update_expression("SET expires_secs = :past")
-        .expression_attribute_values(":past", AttributeValue::N("1".into()))
-        .send()
-        .await
-        .unwrap();
+    let past = [(":past", AttributeValue::N("1".into()))];
+    app.alter_item((&format!("INVITE#{digest}"), "META"), "SET expires_secs = :past", &past).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -241,4 +241,33 @@ async fn a_removed_member_rejoins_through_a_new_invite_and_members_hear_of_joins
     assert_eq!((event["data"]["_id"].as_str(), event["data"]["role"].as_str()), (Some("bob"), Some("member")));
     let room = app.post(&format!("/api/v1/org/{org}/room"), "owner", json!({ "room_user_ids": ["bob"] })).await;
     assert!(room.status.is_success(), "a rejoined member is a member again: {}", room.raw);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invite_finishes_a_removal_cut_short_and_an_old_run_leaves_the_member_back_be() {
+    let app = spawn_app().await;
+    let org = app.org_with("owner", &["bob"]).await;
+    let before = app.room(&org, "owner", &["bob"]).await;
+    let store = &app.stack.state.store;
+    let (org_id, bob) =
+        (dm_shared::ids::OrgId::parse(org.clone()).unwrap(), dm_shared::ids::UserId::parse("bob").unwrap());
+    let stale = store.member_record(&org_id, &bob).await.unwrap().expect("bob's membership");
+    // A removal that stopped right after marking him.
+    let yes = [(":yes", AttributeValue::Bool(true))];
+    app.alter_item((&format!("ORG#{org}"), "MEMBER#bob"), "SET deleted = :yes", &yes).await;
+
+    let made = invite(&app, &org, "owner", json!({})).await;
+    let joined = accept(&app, made["token"].as_str().unwrap(), "bob").await;
+    assert_eq!(joined.status, StatusCode::OK, "{}", joined.raw);
+    assert_eq!(joined.body["message"], "Joined the organization");
+    let info = app.get(&format!("/api/v1/org/{org}/rooms/{before}/info"), "owner").await;
+    assert_eq!(info.body["room_user_ids"], json!(["owner"]), "the removal was finished first");
+    let after = app.room(&org, "owner", &["bob"]).await;
+
+    // The run that stopped comes back to finish: it finds bob back, and leaves him and his rooms be.
+    let leaving = dm_shared::model::Member { deleted: true, ..stale.clone() };
+    store.remove_from_org(&leaving, &leaving).await.expect("the old run ends");
+    assert_eq!(app.get(&format!("/api/v1/org/{org}/members/bob/profile"), "owner").await.status, StatusCode::OK);
+    let info = app.get(&format!("/api/v1/org/{org}/rooms/{after}/info"), "bob").await;
+    assert_eq!(info.body["room_user_ids"], json!(["owner", "bob"]), "{}", info.raw);
 }

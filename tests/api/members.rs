@@ -171,18 +171,8 @@ async fn a_removal_cut_short_is_finished_by_asking_again() {
     // One room left already; then the member item marked, as a run that stopped there leaves it.
     let one = app.put(&format!("/api/v1/org/{org}/rooms/{}/remove-member/bob", rooms[0]), "bob").await;
     assert_eq!(one.status, StatusCode::OK);
-    let store = &app.stack.state.store;
-    store
-        .client()
-        .update_item()
-        .table_name(store.table())
-        .key("PK", AttributeValue::S(format!("ORG#{org}")))
-        .key("SK", AttributeValue::S("MEMBER#bob".into()))
-        .update_expression("SET deleted = :yes")
-        .expression_attribute_values(":yes", AttributeValue::Bool(true))
-        .send()
-        .await
-        .unwrap();
+    let yes = [(":yes", AttributeValue::Bool(true))];
+    app.alter_item((&format!("ORG#{org}"), "MEMBER#bob"), "SET deleted = :yes", &yes).await;
     assert_eq!(app.get(&format!("/api/v1/org/{org}/members"), "bob").await.status, StatusCode::FORBIDDEN);
     let add = app.put(&format!("/api/v1/org/{org}/rooms/{}/add-member/bob", rooms[0]), "alice").await;
     assert_eq!(add.status, StatusCode::NOT_FOUND, "a leaving member is no member: {}", add.raw);

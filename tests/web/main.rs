@@ -99,6 +99,13 @@ async fn two_strangers_start_a_conversation_from_one_invite_link() {
     scene.step("bob's inbox", bob.until("return document.body.dataset.view === 'inbox'").await).await;
     let listed = "return document.querySelector('#team-members [data-member=bob] .name')?.textContent === 'Bob Stone'";
     scene.step("alice's team lists bob live", alice.until(listed).await).await;
+    // A member sees the team, and nothing to change in it.
+    scene.step("bob opens the team page", bob.click("#open-team").await).await;
+    let read_only = "return document.querySelector('#team-members [data-member=alice]') \
+                     && document.querySelector('#invite-section').hidden \
+                     && !document.querySelector('#team-members select, #team-members .remove')";
+    scene.step("bob sees the list only", bob.until(read_only).await).await;
+    scene.step("bob goes back", bob.click("#team-back").await).await;
 
     // Alice finds him by name and writes; Bob gets a link, and markup shown as text.
     scene.step("alice leaves the team page", alice.click("#team-back").await).await;

@@ -5,27 +5,29 @@ use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use dm_shared::auth::Caller;
 use dm_shared::http::{Path, Query, RawBody, created, ok, optional_json};
-use dm_shared::ids::{OrgId, UserId, new_id};
+use dm_shared::ids::{InviteId, OrgId, UserId};
 use dm_shared::model::{Member, Profile, Role};
 use dm_shared::paging::PageQuery;
-use dm_shared::store::{Accepted, DEFAULT_INVITE_SECS, Invite, InviteToken, MAX_INVITE_SECS, MAX_INVITE_USES};
+use dm_shared::store::{
+    Accepted, DEFAULT_INVITE_SECS, Invite, InviteToken, MAX_INVITE_SECS, MAX_INVITE_USES, MIN_INVITE_SECS,
+};
 use dm_shared::{AppState, Error, Result};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::newcomer_role;
 use crate::validate::{ProfileChanges, check_email};
 
 /// Previews and accepts one caller may try in a window: far above what joining takes (a preview and
 /// an accept), far below what guessing would need.
 const ATTEMPTS: u32 = 20;
 const ATTEMPTS_WINDOW_SECS: u64 = 60;
-/// The shortest life an invite may be given.
-const MIN_INVITE_SECS: u64 = 60;
 
-#[derive(Deserialize)]
+/// What a new invite asks for; no body at all asks for the defaults.
+#[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct NewInvite {
-    #[serde(default = "crate::default_role")]
+    #[serde(default)]
     role: Role,
     #[serde(default, deserialize_with = "dm_shared::input::some_whole_number")]
     expires_in: Option<i64>,
@@ -65,18 +67,9 @@ pub async fn create(
     Path(org): Path<OrgId>,
     RawBody(body): RawBody,
 ) -> Result<Response> {
-    let asked = optional_json::<NewInvite>(&body)?.unwrap_or(NewInvite {
-        role: Role::Member,
-        expires_in: None,
-        max_uses: None,
-        email: None,
-    });
+    let asked = optional_json::<NewInvite>(&body)?.unwrap_or_default();
     let (me, found) = tokio::try_join!(manager(&state, &org, &caller), state.store.org(&org))?;
-    match asked.role {
-        Role::Owner => return Err(Error::bad_request("role must be \"member\" or \"admin\"")),
-        role if !me.role.governs(role) => return Err(Error::forbidden("Only an owner may invite an admin")),
-        _ => {}
-    }
+    let role = newcomer_role(&me, asked.role)?;
     let lifetime = match asked.expires_in.map(u64::try_from) {
         None => DEFAULT_INVITE_SECS,
         Some(Ok(secs)) if (MIN_INVITE_SECS..=MAX_INVITE_SECS).contains(&secs) => secs,
@@ -89,16 +82,24 @@ pub async fn create(
         Some(Ok(uses)) if (1..=MAX_INVITE_USES).contains(&uses) => Some(uses),
         Some(_) => return Err(Error::bad_request(format!("max_uses is 1 to {MAX_INVITE_USES}"))),
     };
+    // An invite made out to someone is theirs alone: their address becomes the member's.
     let email = asked.email.as_deref().map(check_email).transpose()?;
+    let max_uses = match (&email, max_uses) {
+        (Some(_), None | Some(1)) => Some(1),
+        (Some(_), Some(_)) => {
+            return Err(Error::bad_request("an invite with an email is for one person: max_uses is 1"));
+        }
+        (None, uses) => uses,
+    };
     let org_name = found.ok_or_else(|| Error::not_found("No such organization"))?.name;
     let expires_secs = dm_shared::time::epoch_secs() + lifetime;
     let invite = Invite {
-        invite_id: new_id(),
+        invite_id: InviteId::generate(),
         org_id: org,
         org_name,
-        role: asked.role,
+        role,
         inviter_name: me.name().to_owned(),
-        invited_by: caller,
+        invited_by: caller.clone(),
         email,
         created_at: dm_shared::time::now(),
         expires_at: dm_shared::time::stamp_secs(expires_secs),
@@ -107,7 +108,7 @@ pub async fn create(
         uses: 0,
     };
     let token = InviteToken::generate()?;
-    state.store.create_invite(&invite, &token).await?;
+    state.store.create_invite(&invite, &token, &me).await?;
     let mut body = view(&invite);
     body["token"] = json!(token.as_str());
     body["url"] = json!(format!("{}#invite={}", state.config.app_url, token.as_str()));
@@ -132,26 +133,25 @@ pub async fn list(
 pub async fn revoke(
     State(state): State<AppState>,
     Caller(caller): Caller,
-    Path((org, invite_id)): Path<(OrgId, String)>,
+    Path((org, invite_id)): Path<(OrgId, InviteId)>,
 ) -> Result<Response> {
-    manager(&state, &org, &caller).await?;
-    state.store.revoke_invite(&org, &invite_id).await?;
+    let me = manager(&state, &org, &caller).await?;
+    state.store.revoke_invite(&org, &invite_id, &me).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// The live invite a link's token opens, once the caller's attempt is counted: 404 for a token no
-/// live invite has (mistyped, made up, revoked), 410 for one expired or used up, 429 past the
-/// caller's attempts.
-async fn opened(state: &AppState, caller: &UserId, token: &str) -> Result<(Option<InviteToken>, Invite)> {
+/// The invite a link's token opens, live or not, once the caller's attempt is counted: 404 for a
+/// token no invite has (mistyped, made up, revoked), 429 past the caller's attempts.
+async fn opened(state: &AppState, caller: &UserId, token: &str) -> Result<(InviteToken, Invite)> {
     state.store.attempt("invite", caller, ATTEMPTS, ATTEMPTS_WINDOW_SECS).await?;
     let token = InviteToken::parse(token);
-    let invite = state.store.invite(token.as_ref()).await?;
-    invite.check_live(dm_shared::time::epoch_secs())?;
+    let invite = state.store.invite(&token).await?;
     Ok((token, invite))
 }
 
 /// Where a link leads, before joining: the org, who invites, as what, until when, and whether the
-/// caller is in already.
+/// caller is in already (to whom a link they used shows where it led, even used up); 410 for anyone
+/// else when it expired or was used up.
 pub async fn preview(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -159,6 +159,9 @@ pub async fn preview(
 ) -> Result<Response> {
     let (_, invite) = opened(&state, &caller, &token).await?;
     let member = state.store.member(&invite.org_id, &caller).await?;
+    if member.is_none() {
+        invite.check_live(dm_shared::time::epoch_secs())?;
+    }
     Ok(ok(json!({
         "org_id": invite.org_id,
         "org_name": invite.org_name,
@@ -180,7 +183,6 @@ pub async fn accept(
 ) -> Result<Response> {
     let profile = optional_json::<ProfileChanges>(&body)?.unwrap_or_default().apply(Profile::default())?;
     let (token, invite) = opened(&state, &caller, &token).await?;
-    let token = token.ok_or_else(|| Error::internal_msg("a live invite opened by a malformed token"))?;
     let member = Member {
         id: caller,
         org_id: invite.org_id.clone(),

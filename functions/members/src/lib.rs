@@ -99,14 +99,20 @@ async fn my_orgs(
 struct NewMember {
     member_id: UserId,
     email: String,
-    #[serde(default = "default_role")]
+    #[serde(default)]
     role: Role,
     #[serde(flatten)]
     profile: ProfileChanges,
 }
 
-pub(crate) fn default_role() -> Role {
-    Role::Member
+/// The role `me` may give a newcomer, added or invited: `member`, or `admin` from an owner. An owner
+/// is made by promotion, never on arrival.
+pub(crate) fn newcomer_role(me: &Member, role: Role) -> Result<Role> {
+    match role {
+        Role::Owner => Err(Error::bad_request("role must be \"member\" or \"admin\"")),
+        role if !me.role.governs(role) => Err(Error::forbidden("Only an owner may add or invite an admin")),
+        role => Ok(role),
+    }
 }
 
 async fn add_member(
@@ -119,15 +125,10 @@ async fn add_member(
     if !me.role.is_manager() {
         return Err(Error::forbidden("Only an owner or admin may add members"));
     }
-    match body.role {
-        Role::Owner => return Err(Error::bad_request("role must be \"member\" or \"admin\"")),
-        role if !me.role.governs(role) => return Err(Error::forbidden("Only an owner may add an admin")),
-        _ => {}
-    }
     let member = Member {
         id: body.member_id,
         org_id: org,
-        role: body.role,
+        role: newcomer_role(&me, body.role)?,
         email: check_email(&body.email)?,
         profile: body.profile.apply(Profile::default())?,
         joined_at: dm_shared::time::now(),
@@ -235,7 +236,7 @@ async fn change_role(
     if !me.role.governs(member.role) || !me.role.governs(body.role) {
         return Err(Error::forbidden("Only an owner may make an owner or an admin, or change one's role"));
     }
-    let member = state.store.change_role(&member, body.role).await?;
+    let member = state.store.change_role(&member, body.role, &me).await?;
     Ok(profile_view(&member).into_response())
 }
 
@@ -248,16 +249,19 @@ async fn remove_member(
     Path((org, member_id)): Path<(OrgId, UserId)>,
 ) -> Result<Response> {
     let leaving = state.store.member_record(&org, &member_id).await?;
-    if caller != member_id {
-        let me = state.store.org_member(&org, &caller).await?;
-        let may = me.role.is_manager() && leaving.as_ref().is_none_or(|member| me.role.governs(member.role));
-        if !may {
-            return Err(Error::forbidden(
-                "Only the member, or an owner or admin, may remove a member (an admin only members)",
-            ));
+    let by = match caller == member_id {
+        true => None,
+        false => {
+            let me = state.store.org_member(&org, &caller).await?;
+            if !me.role.is_manager() || leaving.as_ref().is_some_and(|member| !me.role.governs(member.role)) {
+                return Err(Error::forbidden(
+                    "Only the member, or an owner or admin, may remove a member (an admin only members)",
+                ));
+            }
+            Some(me)
         }
-    }
+    };
     let leaving = leaving.ok_or_else(|| Error::not_found("No such member"))?;
-    state.store.remove_from_org(&leaving).await?;
+    state.store.remove_from_org(&leaving, by.as_ref().unwrap_or(&leaving)).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

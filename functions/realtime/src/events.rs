@@ -24,7 +24,8 @@ pub enum Audience {
 }
 
 impl Audience {
-    /// The users it names (none for the room's members or a user's room mates).
+    /// The users a room's log keeps it for (none for the room's members; presence and the org's
+    /// events are logged nowhere, and `Realtime::deliver_unlogged` finds their audience).
     pub fn users(&self) -> &[UserId] {
         match self {
             Self::Users(users) => users,

@@ -104,6 +104,14 @@ async fn main() {
         )
         .await;
     bench.measure("GET /orgs", Method::GET, "/api/v1/orgs", "bob", None).await;
+    let invite = bench.measure("POST /invites", Method::POST, &format!("{o}/invites"), "alice", Some(json!({}))).await;
+    let token = invite["token"].as_str().expect("a token").to_owned();
+    bench.measure("GET /invites (org)", Method::GET, &format!("{o}/invites"), "alice", None).await;
+    bench.measure("GET /invites/{token}", Method::GET, &format!("/api/v1/invites/{token}"), "dave", None).await;
+    let accept = format!("/api/v1/invites/{token}/accept");
+    bench.measure("POST /invites/{token}/accept", Method::POST, &accept, "dave", None).await;
+    let role = Some(json!({ "role": "admin" }));
+    bench.measure("PUT /members/{id}/role", Method::PUT, &format!("{o}/members/dave/role"), "alice", role).await;
     bench.measure("GET /users/{id}/rooms", Method::GET, &format!("{o}/users/alice/rooms"), "alice", None).await;
     bench.measure("GET /rooms/{id}/info", Method::GET, &format!("{o}/rooms/{room}/info"), "alice", None).await;
     bench.measure("PUT /add-member", Method::PUT, &format!("{o}/rooms/{room}/add-member/carol"), "alice", None).await;

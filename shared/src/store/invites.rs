@@ -13,12 +13,14 @@ use sha2::{Digest, Sha256};
 use super::messages::{tx_update, value};
 use super::{Order, Store, failed_at, from_item, keys};
 use crate::error::{Error, Result};
-use crate::ids::{OrgId, UserId};
+use crate::ids::{InviteId, OrgId, UserId};
 use crate::model::{Member, Role};
 use crate::paging::{Page, PageRequest};
 
 /// An invite lasts this long unless its creator says otherwise (Slack's and Discord's default).
 pub const DEFAULT_INVITE_SECS: u64 = 7 * 24 * 3600;
+/// The shortest and longest life an invite may be given.
+pub const MIN_INVITE_SECS: u64 = 60;
 pub const MAX_INVITE_SECS: u64 = 30 * 24 * 3600;
 pub const MAX_INVITE_USES: u32 = 1000;
 /// An invite is kept this long past its expiry, so its link says "expired" rather than "unknown".
@@ -28,39 +30,41 @@ const KEPT_AFTER_EXPIRY_SECS: u64 = 7 * 24 * 3600;
 const TOKEN_BYTES: usize = 32;
 const TOKEN_CHARS: usize = 43;
 
-/// An invite's secret, as its link carries it.
-pub struct InviteToken(String);
+/// An invite's secret, as its link carries it, and the digest the table keys its invite by.
+pub struct InviteToken {
+    text: String,
+    digest: String,
+}
 
 impl InviteToken {
     pub fn generate() -> Result<Self> {
         let mut bytes = [0u8; TOKEN_BYTES];
         getrandom::fill(&mut bytes).map_err(|err| Error::internal(err.to_string()))?;
-        Ok(Self(URL_SAFE_NO_PAD.encode(bytes)))
+        Ok(Self::parse(&URL_SAFE_NO_PAD.encode(bytes)))
     }
 
-    /// A token as a link gives it; `None` for anything no invite could have (which then reads as an
-    /// unknown one: the caller learns nothing more).
-    pub fn parse(text: &str) -> Option<Self> {
-        let well_formed = text.len() == TOKEN_CHARS
-            && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-            && URL_SAFE_NO_PAD.decode(text).is_ok_and(|bytes| bytes.len() == TOKEN_BYTES);
-        well_formed.then(|| Self(text.to_owned()))
+    /// A token as a link gives it. One no invite could have (the wrong length or alphabet) gets a
+    /// digest no invite has: it is looked up like any other and reads as unknown, so the caller
+    /// learns nothing more, no sooner.
+    pub fn parse(text: &str) -> Self {
+        let well_formed =
+            text.len() == TOKEN_CHARS && URL_SAFE_NO_PAD.decode(text).is_ok_and(|bytes| bytes.len() == TOKEN_BYTES);
+        let digest = match well_formed {
+            true => URL_SAFE_NO_PAD.encode(Sha256::digest(text.as_bytes())),
+            false => "-".repeat(TOKEN_CHARS),
+        };
+        Self { text: text.to_owned(), digest }
     }
 
     pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// What the table keys the invite by.
-    fn digest(&self) -> String {
-        URL_SAFE_NO_PAD.encode(Sha256::digest(self.0.as_bytes()))
+        &self.text
     }
 }
 
 /// An invite as stored under its token's digest.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Invite {
-    pub invite_id: String,
+    pub invite_id: InviteId,
     pub org_id: OrgId,
     pub org_name: String,
     pub role: Role,
@@ -105,7 +109,7 @@ struct StoredInvite<'a> {
 /// The org's list entry of an invite.
 #[derive(Serialize, Deserialize)]
 struct InviteEntry {
-    invite_id: String,
+    invite_id: InviteId,
     token_digest: String,
     ttl: u64,
 }
@@ -123,27 +127,30 @@ fn no_such_invite() -> Error {
 }
 
 impl Store {
-    /// Stores a new invite and its org's list entry, in one transaction.
-    pub async fn create_invite(&self, invite: &Invite, token: &InviteToken) -> Result<()> {
-        let digest = token.digest();
+    /// Stores a new invite and its org's list entry, in one transaction that holds only while its
+    /// maker (`by`) still has the role that let them make it.
+    pub async fn create_invite(&self, invite: &Invite, token: &InviteToken, by: &Member) -> Result<()> {
         let entry = InviteEntry {
             invite_id: invite.invite_id.clone(),
-            token_digest: digest.clone(),
+            token_digest: token.digest.clone(),
             ttl: invite.expires_secs + KEPT_AFTER_EXPIRY_SECS,
         };
         let stored = StoredInvite { invite, ttl: entry.ttl };
         let items = vec![
             self.put_new(&keys::invite_entry(&invite.org_id, &invite.invite_id), &entry)?,
-            self.put_new(&keys::invite(&digest), &stored)?,
+            self.put_new(&keys::invite(&token.digest), &stored)?,
+            self.still_holds(by)?,
         ];
-        self.transact(items).await?.map_err(|_| Error::conflict("the invite already exists"))
+        match self.transact(items).await? {
+            Ok(()) => Ok(()),
+            Err(reasons) if failed_at(&reasons, 2) => Err(Error::forbidden("Your own role changed meanwhile")),
+            Err(_) => Err(Error::conflict("the invite already exists")),
+        }
     }
 
     /// The invite `token` opens, live or not; 404 when there is none (never made, or revoked).
-    pub async fn invite(&self, token: Option<&InviteToken>) -> Result<Invite> {
-        // A malformed token costs the same read as a well-formed one: its answer comes no sooner.
-        let digest = token.map_or_else(|| "-".repeat(TOKEN_CHARS), InviteToken::digest);
-        self.get(&keys::invite(&digest)).await?.ok_or_else(no_such_invite)
+    pub async fn invite(&self, token: &InviteToken) -> Result<Invite> {
+        self.get(&keys::invite(&token.digest)).await?.ok_or_else(no_such_invite)
     }
 
     /// A page of the org's live invites (newest first), each read whole in one BatchGet.
@@ -157,26 +164,40 @@ impl Store {
         Ok(invites)
     }
 
-    /// Revokes an invite: its link stops working at once. 404 when the org has no such invite.
-    pub async fn revoke_invite(&self, org: &OrgId, invite_id: &str) -> Result<()> {
+    /// Revokes an invite, as `by` (an owner or admin) asks: its link stops working at once. 404
+    /// when the org has no such invite.
+    pub async fn revoke_invite(&self, org: &OrgId, invite_id: &InviteId, by: &Member) -> Result<()> {
         let entry_key = keys::invite_entry(org, invite_id);
         let entry: InviteEntry = self.get(&entry_key).await?.ok_or_else(|| Error::not_found("No such invite"))?;
-        let items =
-            vec![super::tx::conditional_delete(self, &entry_key)?, self.delete(&keys::invite(&entry.token_digest))?];
-        self.transact(items).await?.map_err(|_| Error::not_found("No such invite"))
+        let items = vec![
+            super::tx::conditional_delete(self, &entry_key)?,
+            self.delete(&keys::invite(&entry.token_digest))?,
+            self.still_holds(by)?,
+        ];
+        match self.transact(items).await? {
+            Ok(()) => Ok(()),
+            Err(reasons) if failed_at(&reasons, 2) => Err(Error::forbidden("Your own role changed meanwhile")),
+            Err(_) => Err(Error::not_found("No such invite")),
+        }
     }
 
     /// Makes `member` (the caller, with the invite's role) a member of the invite's org and counts
     /// one use, in one transaction that holds only while the invite is live and the caller not a
     /// member: two accepts of a one-use invite make one member, and an accept racing its revocation
-    /// either lands before it or not at all.
+    /// either lands before it or not at all. Someone already in the org stays as they are, whatever
+    /// the invite's state; anyone else gets 410 for an invite expired or used up.
     pub async fn accept_invite(&self, token: &InviteToken, invite: &Invite, member: &Member) -> Result<Accepted> {
         let member_key = keys::member(&invite.org_id, &member.id);
         if let Some(existing) = self.member_record(&invite.org_id, &member.id).await? {
-            return already(existing);
+            if !existing.deleted {
+                return Ok(Accepted::AlreadyMember(existing));
+            }
+            // A removal cut short is finished here, so it never stands between someone and an invite.
+            self.remove_from_org(&existing, &existing).await?;
         }
+        invite.check_live(crate::time::epoch_secs())?;
         let count = self
-            .update_builder(&keys::invite(&token.digest()))
+            .update_builder(&keys::invite(&token.digest))
             .update_expression("SET uses = uses + :one")
             .condition_expression(
                 "attribute_exists(PK) AND expires_secs > :now AND (attribute_not_exists(max_uses) OR uses < max_uses)",
@@ -184,27 +205,19 @@ impl Store {
             .expression_attribute_values(":one", AttributeValue::N("1".into()))
             .expression_attribute_values(":now", value(&crate::time::epoch_secs())?);
         let items = vec![tx_update(count)?, self.put_new(&member_key, member)?];
+        let changed = || Error::conflict("Your membership changed while joining: try again");
         match self.transact(items).await? {
             Ok(()) => Ok(Accepted::Joined(member.clone())),
-            Err(reasons) if failed_at(&reasons, 1) => match self.member_record(&invite.org_id, &member.id).await? {
-                Some(existing) => already(existing),
-                None => Err(Error::Throttled("a membership came and went while accepting".into())),
+            // Joined meanwhile (another accept, another device): a member stays as they are.
+            Err(reasons) if failed_at(&reasons, 1) => match self.member(&invite.org_id, &member.id).await? {
+                Some(existing) => Ok(Accepted::AlreadyMember(existing)),
+                None => Err(changed()),
             },
             Err(_) => {
                 // The invite was revoked, expired or used up meanwhile: say which, as a preview would.
-                let now = self.invite(Some(token)).await?;
-                now.check_live(crate::time::epoch_secs())?;
-                Err(Error::Throttled("the invite changed while accepting".into()))
+                self.invite(token).await?.check_live(crate::time::epoch_secs())?;
+                Err(changed())
             }
         }
-    }
-}
-
-/// An accept by someone already in the org: a member stays as they are; one whose removal is still
-/// being finished is told to come back.
-fn already(existing: Member) -> Result<Accepted> {
-    match existing.deleted {
-        false => Ok(Accepted::AlreadyMember(existing)),
-        true => Err(Error::conflict("Your earlier membership is still being removed: try again in a moment")),
     }
 }

@@ -1,6 +1,6 @@
 //! Every key of the single table is formatted here and nowhere else.
 
-use crate::ids::{MessageId, OrgId, RoomId, UserId};
+use crate::ids::{InviteId, MessageId, OrgId, RoomId, UserId};
 use crate::input::IdempotencyKey;
 
 pub const PK: &str = "PK";
@@ -32,7 +32,7 @@ pub const INVITE_PREFIX: &str = "INVITE#";
 
 /// An invite in its org's list: names the invite by id and keeps its token's digest, which is the
 /// invite's own key.
-pub fn invite_entry(org: &OrgId, invite_id: &str) -> Key {
+pub fn invite_entry(org: &OrgId, invite_id: &InviteId) -> Key {
     Key { pk: format!("ORG#{org}"), sk: format!("{INVITE_PREFIX}{invite_id}") }
 }
 

@@ -46,7 +46,9 @@ pub use inbox::{
     ACTIVITY_INDEX, ACTIVITY_PK, ACTIVITY_SK, InboxEntry, InboxOrder, InboxRow, LastMessage, PREVIEW_CHARS, UNREAD_CAP,
     Unread, UnreadTotals,
 };
-pub use invites::{Accepted, DEFAULT_INVITE_SECS, Invite, InviteToken, MAX_INVITE_SECS, MAX_INVITE_USES};
+pub use invites::{
+    Accepted, DEFAULT_INVITE_SECS, Invite, InviteToken, MAX_INVITE_SECS, MAX_INVITE_USES, MIN_INVITE_SECS,
+};
 pub use keys::Key;
 pub use log::{LOG_RETENTION_SECS, LogEntry, Logging, NewEvent, PUBLISH_WINDOW_MS, SyncPage, SyncToken};
 pub use messages::{IDEMPOTENCY_TTL_SECS, MAX_PINS, Pointer, SendReceipt, Sent, Version};

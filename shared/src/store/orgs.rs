@@ -1,12 +1,14 @@
 //! Orgs and their members.
 
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity, ReturnValue, TransactWriteItem};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, Delete, ReturnConsumedCapacity, ReturnValue, TransactWriteItem,
+};
 
 use super::meter::Consumed;
 use serde::Serialize;
 
 use super::messages::{tx_update, value};
-use super::{MembershipChange, Order, Store, failed_at, from_item, keys, sdk_error, string_attr, to_item};
+use super::{MembershipChange, Order, Store, failed_at, from_item, key_item, keys, sdk_error, string_attr, to_item};
 use crate::error::{Error, Result};
 use crate::ids::{OrgId, RoomId, UserId};
 use crate::model::{Member, Org, Role, Room};
@@ -54,10 +56,10 @@ impl Store {
         self.get(&keys::member(org, user)).await
     }
 
-    /// Gives `member` the role `role`, in one transaction with the org's count of owners, which
-    /// never drops below one: 409 when it would (the last owner), or when the member's role or
-    /// membership changed since it was read.
-    pub async fn change_role(&self, member: &Member, role: Role) -> Result<Member> {
+    /// Gives `member` the role `role` on the strength of `by`'s role, in one transaction with the
+    /// org's count of owners, which never drops below one: 409 when it would (the last owner), or
+    /// when the member's role or membership changed since it was read; 403 when `by`'s did.
+    pub async fn change_role(&self, member: &Member, role: Role, by: &Member) -> Result<Member> {
         if member.role == role {
             return Ok(member.clone());
         }
@@ -69,15 +71,53 @@ impl Store {
             .expression_attribute_values(":to", value(&role)?)
             .expression_attribute_values(":from", value(&member.role)?)
             .expression_attribute_values(":no", AttributeValue::Bool(false));
-        let mut items = vec![tx_update(update)?];
-        items.extend(self.owners_change(&member.org_id, member.role, Some(role))?);
+        let items = vec![tx_update(update)?];
+        self.as_member(items, member, Some(role), by).await?;
+        Ok(Member { role, ..member.clone() })
+    }
+
+    /// Runs `items`, a change to `member` whose role goes to `to` (`None`: they leave), with what
+    /// keeps it honest: `by` (when another member) still holds the role the change was allowed on,
+    /// and the org's count of owners follows, keeping one. Item 0 is the change to `member`.
+    async fn as_member(
+        &self,
+        mut items: Vec<TransactWriteItem>,
+        member: &Member,
+        to: Option<Role>,
+        by: &Member,
+    ) -> Result<()> {
+        let by_at = (by.id != member.id).then_some(items.len());
+        if by_at.is_some() {
+            items.push(self.still_holds(by)?);
+        }
+        let owners_at = items.len();
+        items.extend(self.owners_change(&member.org_id, member.role, to)?);
         match self.transact(items).await? {
-            Ok(()) => Ok(Member { role, ..member.clone() }),
+            Ok(()) => Ok(()),
             Err(reasons) if failed_at(&reasons, 0) => {
                 Err(Error::conflict("The member's role or membership changed meanwhile: read it again"))
             }
-            Err(_) => Err(last_owner()),
+            Err(reasons) if by_at.is_some_and(|at| failed_at(&reasons, at)) => {
+                Err(Error::forbidden("Your own role changed meanwhile"))
+            }
+            Err(reasons) if failed_at(&reasons, owners_at) && member.role == Role::Owner => Err(last_owner()),
+            Err(_) => Err(Error::conflict("The org changed meanwhile: try again")),
         }
+    }
+
+    /// A transaction's check that `member` still holds the role they were read with: what they do
+    /// on the strength of it stands or falls with it, so a demotion racing their request wins whole.
+    pub(crate) fn still_holds(&self, member: &Member) -> Result<TransactWriteItem> {
+        let check = ConditionCheck::builder()
+            .table_name(self.table())
+            .set_key(Some(key_item(&keys::member(&member.org_id, &member.id))))
+            .condition_expression("#role = :role AND deleted = :no")
+            .expression_attribute_names("#role", "role")
+            .expression_attribute_values(":role", value(&member.role)?)
+            .expression_attribute_values(":no", AttributeValue::Bool(false))
+            .build()
+            .map_err(Error::internal)?;
+        Ok(TransactWriteItem::builder().condition_check(check).build())
     }
 
     /// The change to the org's count of owners when a member goes from `from` to `to` (`None` for
@@ -85,7 +125,7 @@ impl Store {
     fn owners_change(&self, org: &OrgId, from: Role, to: Option<Role>) -> Result<Option<TransactWriteItem>> {
         let update = self.update_builder(&keys::org(org));
         let update = match (from == Role::Owner, to == Some(Role::Owner)) {
-            // Orgs start with their one owner; the count is written from the first change on.
+            // `create_org` writes the count; an org made before it was kept has its one owner.
             (false, true) => update
                 .update_expression("SET owners = if_not_exists(owners, :one) + :one")
                 .condition_expression("attribute_exists(PK)"),
@@ -97,12 +137,14 @@ impl Store {
         tx_update(update.expression_attribute_values(":one", AttributeValue::N("1".into()))).map(Some)
     }
 
-    /// Takes `user` out of `org` and out of each of its rooms there. Their access ends first (the
-    /// member item is marked `deleted`, which every check reads as "not a member", so nobody can add
-    /// them to a room meanwhile), with an owner's place in the count of owners, which keeps one;
-    /// then each room lets them go; then the item goes. A run that stops half-way leaves the mark,
-    /// and running it again finishes the job.
-    pub async fn remove_from_org(&self, member: &Member) -> Result<()> {
+    /// Takes `member` out of their org and out of each of its rooms there, as `by` asked (the member
+    /// themself, or a manager). Their access ends first (the member item is marked `deleted`, which
+    /// every check reads as "not a member", so nobody can add them to a room meanwhile), with an
+    /// owner's place in the count of owners, which keeps one; then each room lets them go; then the
+    /// item goes. A run that stops half-way leaves the mark, and running it again (or the member
+    /// accepting an invite) finishes the job; a run that finds the member back (a new membership,
+    /// another `joined_at`) leaves them be.
+    pub async fn remove_from_org(&self, member: &Member, by: &Member) -> Result<()> {
         let (org, user) = (&member.org_id, &member.id);
         if !member.deleted {
             let mark = self
@@ -113,23 +155,27 @@ impl Store {
                 .expression_attribute_values(":role", value(&member.role)?)
                 .expression_attribute_values(":yes", AttributeValue::Bool(true))
                 .expression_attribute_values(":no", AttributeValue::Bool(false));
-            let mut items = vec![tx_update(mark)?];
-            items.extend(self.owners_change(org, member.role, None)?);
-            match self.transact(items).await? {
-                Ok(()) => {}
-                Err(reasons) if failed_at(&reasons, 0) => {
-                    return Err(Error::conflict("The member's role or membership changed meanwhile: try again"));
-                }
-                Err(_) => return Err(last_owner()),
-            }
+            self.as_member(vec![tx_update(mark)?], member, None, by).await?;
         }
         let first_page = PageRequest { limit: 25, cursor: None };
-        loop {
-            // Each pass removes what it read, so the first page is always what is left.
+        let still_leaving =
+            |record: Option<Member>| record.is_some_and(|r| r.deleted && r.joined_at == member.joined_at);
+        // Each pass removes what it read, so the first page is always what is left.
+        while still_leaving(self.member_record(org, user).await?) {
             let page =
                 self.query_page(keys::user_rooms_pk(org, user), keys::ROOM_PREFIX, Order::OldestFirst, &first_page);
             let listed = page.await?.items;
             if listed.is_empty() {
+                let gone = Delete::builder()
+                    .table_name(self.table())
+                    .set_key(Some(key_item(&keys::member(org, user))))
+                    .condition_expression("deleted = :yes AND joined_at = :joined")
+                    .expression_attribute_values(":yes", AttributeValue::Bool(true))
+                    .expression_attribute_values(":joined", value(&member.joined_at)?)
+                    .build()
+                    .map_err(Error::internal)?;
+                // A failed condition: another run finished first, or the member is back.
+                let _ = self.transact(vec![TransactWriteItem::builder().delete(gone).build()]).await?;
                 break;
             }
             for item in listed {
@@ -147,7 +193,7 @@ impl Store {
                 }
             }
         }
-        self.delete_many(&[keys::member(org, user)]).await
+        Ok(())
     }
 
     /// The caller's membership of `org`, or 403.
