@@ -143,10 +143,12 @@ pub async fn revoke(
 /// The invite a link's token opens, live or not, once the caller's attempt is counted: 404 for a
 /// token no invite has (mistyped, made up, revoked), 429 past the caller's attempts.
 async fn opened(state: &AppState, caller: &UserId, token: &str) -> Result<(InviteToken, Invite)> {
-    state.store.attempt("invite", caller, ATTEMPTS, ATTEMPTS_WINDOW_SECS).await?;
     let token = InviteToken::parse(token);
-    let invite = state.store.invite(&token).await?;
-    Ok((token, invite))
+    // Counted and read at once: one round trip, and the count's refusal comes first.
+    let counted = state.store.attempt("invite", caller, ATTEMPTS, ATTEMPTS_WINDOW_SECS);
+    let (counted, invite) = tokio::join!(counted, state.store.invite(&token));
+    counted?;
+    Ok((token, invite?))
 }
 
 /// Where a link leads, before joining: the org, who invites, as what, until when, and whether the
