@@ -82,15 +82,9 @@ pub async fn create(
         Some(Ok(uses)) if (1..=MAX_INVITE_USES).contains(&uses) => Some(uses),
         Some(_) => return Err(Error::bad_request(format!("max_uses is 1 to {MAX_INVITE_USES}"))),
     };
-    // An invite made out to someone is theirs alone: their address becomes the member's.
+    // An invite made out to someone is for them alone unless its maker says otherwise.
     let email = asked.email.as_deref().map(check_email).transpose()?;
-    let max_uses = match (&email, max_uses) {
-        (Some(_), None | Some(1)) => Some(1),
-        (Some(_), Some(_)) => {
-            return Err(Error::bad_request("an invite with an email is for one person: max_uses is 1"));
-        }
-        (None, uses) => uses,
-    };
+    let max_uses = max_uses.or(email.as_ref().map(|_| 1));
     let org_name = found.ok_or_else(|| Error::not_found("No such organization"))?.name;
     let expires_secs = dm_shared::time::epoch_secs() + lifetime;
     let invite = Invite {
@@ -189,7 +183,8 @@ pub async fn accept(
         id: caller,
         org_id: invite.org_id.clone(),
         role: invite.role,
-        email: invite.email.clone().unwrap_or_default(),
+        // Only a one-person invite's address is the member's; on a shared link it is a label.
+        email: invite.email.clone().filter(|_| invite.max_uses == Some(1)).unwrap_or_default(),
         profile,
         joined_at: dm_shared::time::now(),
         deleted: false,
