@@ -13,6 +13,7 @@ pub mod lambda;
 pub mod media;
 pub mod metrics;
 pub mod model;
+pub mod notifications;
 pub mod paging;
 pub mod posting;
 pub mod state;

@@ -291,3 +291,57 @@ async fn roles_change_by_the_orgs_rule_and_an_org_always_keeps_an_owner() {
     let leave_last = format!("/api/v1/org/{org}/members/{last}");
     assert_eq!(app.call(Method::DELETE, &leave_last, Some(last), None).await.status, StatusCode::CONFLICT);
 }
+
+/// Notification settings are the member's own: they read and change them through their profile (a
+/// merge patch, checked, the seed's empty shapes and unknown keys kept), and nobody else sees them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notification_settings_are_the_members_own_checked_and_kept_as_given() {
+    let app = &spawn_app().await;
+    let org = app.org_with("owner", &["bob"]).await;
+    let bob = format!("/api/v1/org/{org}/members/bob/profile");
+    let patch = |user: &'static str, body: serde_json::Value| app.call(Method::PATCH, &bob, Some(user), Some(body));
+
+    let fresh = app.get(&bob, "bob").await;
+    assert_eq!(fresh.body["settings"]["notifications"]["notify_me_about"], "all", "{}", fresh.raw);
+    assert_eq!(fresh.body["settings"]["notifications"]["message_preview_in_each_notification"], true);
+
+    let seed = json!({ "settings": {
+        "notifications": {
+            "notify_me_about": "mentions", "my_keywords": "deploy, Café", "notification_schedule": "",
+            "mute_all_sounds": true, "use_different_settings_mobile": "",
+        },
+        "themes": { "colors": "dark" },
+    }});
+    let saved = patch("bob", seed).await;
+    assert_eq!(saved.status, StatusCode::OK, "{}", saved.raw);
+    let notifications = &saved.body["settings"]["notifications"];
+    assert_eq!(notifications["notify_me_about"], "mentions");
+    assert_eq!(notifications["my_keywords"], json!(["deploy", "Café"]));
+    assert_eq!(notifications["mute_all_sounds"], true, "unknown keys are kept as given");
+    assert_eq!(saved.body["settings"]["themes"]["colors"], "dark");
+
+    let night =
+        json!({ "settings": { "notifications": { "notification_schedule": { "start": "22:00", "end": "08:00" } } } });
+    assert_eq!(patch("bob", night).await.status, StatusCode::OK);
+    let read = app.get(&bob, "bob").await.body["settings"]["notifications"].clone();
+    assert_eq!(read["notification_schedule"], json!({ "start": "22:00", "end": "08:00" }));
+    assert_eq!(read["notify_me_about"], "mentions", "a patch changes only what it names");
+
+    for bad in [
+        json!({ "settings": { "notifications": { "notify_me_about": "everything" } } }),
+        json!({ "settings": { "notifications": { "my_keywords": ["two words"] } } }),
+        json!({ "settings": { "notifications": { "notification_schedule": { "start": "8am", "end": "9am" } } } }),
+        json!({ "settings": { "notifications": { "my_keywords": (0..21).map(|i| format!("w{i}")).collect::<Vec<_>>() } } }),
+        json!({ "settings": [] }),
+    ] {
+        let refused = patch("bob", bad.clone()).await;
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{bad}: {}", refused.raw);
+    }
+    assert_eq!(app.get(&bob, "bob").await.body["settings"]["notifications"], read, "a refused change changes nothing");
+
+    let by_owner = patch("owner", json!({ "settings": { "notifications": { "notify_me_about": "all" } } })).await;
+    assert_eq!(by_owner.status, StatusCode::FORBIDDEN, "{}", by_owner.raw);
+    assert!(app.get(&bob, "owner").await.body.get("settings").is_none(), "others never see them");
+    let listed = app.get(&format!("/api/v1/org/{org}/members"), "owner").await;
+    assert!(listed.body["data"].as_array().unwrap().iter().all(|m| m.get("settings").is_none()), "{}", listed.raw);
+}

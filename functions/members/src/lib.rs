@@ -10,6 +10,7 @@ use dm_shared::auth::Caller;
 use dm_shared::http::{Json, Path, Query, created, ok, service};
 use dm_shared::ids::{OrgId, UserId};
 use dm_shared::model::{Member, Org, Profile, Role};
+use dm_shared::notifications::Settings;
 use dm_shared::paging::PageQuery;
 use dm_shared::{AppState, Error, Result};
 use serde::{Deserialize, Serialize};
@@ -157,7 +158,7 @@ async fn list_members(
     })))
 }
 
-/// The profile as the seed shows it: its own fields, no envelope.
+/// The profile as the seed shows it: its own fields, no envelope; `settings` to the member alone.
 #[derive(Serialize)]
 struct ProfileView<'a> {
     #[serde(rename = "_id")]
@@ -166,10 +167,13 @@ struct ProfileView<'a> {
     email: &'a str,
     #[serde(flatten)]
     profile: &'a Profile,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    settings: Option<&'a Settings>,
 }
 
-fn profile_view(member: &Member) -> axum::Json<ProfileView<'_>> {
-    axum::Json(ProfileView { id: &member.id, role: member.role, email: &member.email, profile: &member.profile })
+fn profile_view<'a>(member: &'a Member, settings: Option<&'a Settings>) -> axum::Json<ProfileView<'a>> {
+    let profile = &member.profile;
+    axum::Json(ProfileView { id: &member.id, role: member.role, email: &member.email, profile, settings })
 }
 
 async fn profile(
@@ -177,9 +181,16 @@ async fn profile(
     Caller(caller): Caller,
     Path((org, member_id)): Path<(OrgId, UserId)>,
 ) -> Result<Response> {
-    state.store.org_member(&org, &caller).await?;
-    let member = state.store.member(&org, &member_id).await?.ok_or_else(|| Error::not_found("No such member"))?;
-    Ok(profile_view(&member).into_response())
+    let own = async {
+        match caller == member_id {
+            true => state.store.settings(&org, &caller).await.map(|stored| Some(stored.settings)),
+            false => Ok(None),
+        }
+    };
+    let (_, member, settings) =
+        tokio::try_join!(state.store.org_member(&org, &caller), state.store.member(&org, &member_id), own)?;
+    let member = member.ok_or_else(|| Error::not_found("No such member"))?;
+    Ok(profile_view(&member, settings.as_ref()).into_response())
 }
 
 /// Whether a member is online, as every other member sees it (`offline` while they hide it).
@@ -206,11 +217,28 @@ async fn update_profile(
         return Err(Error::forbidden("Only the member or an owner or admin may change a profile"));
     }
     changes.check()?;
+    // Settings are the member's own, checked before anything is written.
+    let settings = match (changes.settings(), me.id == member_id) {
+        (Some(_), false) => return Err(Error::forbidden("Only the member changes their own settings")),
+        (Some(patch), true) => {
+            let read = state.store.settings(&org, &member_id).await?;
+            let patched = read.settings.patched(patch)?;
+            Some((read, patched))
+        }
+        (None, _) => None,
+    };
     let member = state.store.update_member(&org, &member_id, &changes).await?;
     if let Some(visibility) = changes.presence() {
         state.store.show_presence(&org, &member_id, visibility).await?;
     }
-    Ok(profile_view(&member).into_response())
+    let settings = match settings {
+        Some((read, patched)) => {
+            state.store.save_settings(&org, &member_id, &read, patched.clone()).await?;
+            Some(patched)
+        }
+        None => None,
+    };
+    Ok(profile_view(&member, settings.as_ref()).into_response())
 }
 
 #[derive(Deserialize)]
@@ -237,7 +265,7 @@ async fn change_role(
         return Err(Error::forbidden("Only an owner may make an owner or an admin, or change one's role"));
     }
     let member = state.store.change_role(&member, body.role, &me).await?;
-    Ok(profile_view(&member).into_response())
+    Ok(profile_view(&member, None).into_response())
 }
 
 /// Ends a membership of the org: the member leaving, or an owner or admin removing them (an admin

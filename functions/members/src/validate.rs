@@ -34,6 +34,9 @@ pub struct ProfileChanges {
     time_zone: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     presence: Option<Visibility>,
+    /// The member's own settings, as a JSON Merge Patch: kept in their settings item, never here.
+    #[serde(default, skip_serializing)]
+    settings: Option<Value>,
 }
 
 impl ProfileChanges {
@@ -42,6 +45,11 @@ impl ProfileChanges {
             Value::Object(fields) => Ok(fields),
             _ => Err(Error::internal_msg("profile changes are not an object")),
         }
+    }
+
+    /// The change to the member's settings, if any (a JSON Merge Patch of the seed's `settings`).
+    pub fn settings(&self) -> Option<&Value> {
+        self.settings.as_ref()
     }
 
     /// The presence visibility asked for, if the change sets it.

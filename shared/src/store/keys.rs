@@ -79,6 +79,11 @@ pub fn room_summary(room: &RoomId) -> Key {
     Key { pk: format!("ROOM#{room}"), sk: "SUMMARY".into() }
 }
 
+/// A member's own settings (notifications), beside their rows: never in the member list.
+pub fn settings(org: &OrgId, user: &UserId) -> Key {
+    Key { pk: user_rooms_pk(org, user), sk: "SETTINGS".into() }
+}
+
 pub fn user_room(org: &OrgId, user: &UserId, room: &RoomId) -> Key {
     Key { pk: user_rooms_pk(org, user), sk: format!("{ROOM_PREFIX}{room}") }
 }

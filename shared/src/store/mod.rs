@@ -19,6 +19,7 @@ mod read_markers;
 mod rebuild;
 mod rooms;
 mod schedule;
+mod settings;
 mod table;
 mod tx;
 mod typing;
