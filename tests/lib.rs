@@ -354,6 +354,7 @@ impl TestApp {
             sender_id: UserId::parse(sender)?,
             message: text.to_owned(),
             media: Vec::new(),
+            mentions: Vec::new(),
             timer: String::new(),
             due_ms,
             claimed_until_ms: 0,

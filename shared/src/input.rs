@@ -8,6 +8,8 @@ use crate::ids::{MessageId, UserId};
 use crate::text::{MessageText, is_web_url};
 
 const MAX_MEDIA: usize = 10;
+/// Members one message may mention.
+pub const MAX_MENTIONS: usize = 20;
 const MAX_IDEMPOTENCY_KEY: usize = 128;
 
 /// A whole number, for `#[serde(deserialize_with)]`: JSON's `1.0` is the same number as `1`, as
@@ -34,11 +36,37 @@ pub struct NewPost {
     message: String,
     #[serde(default)]
     media: Vec<String>,
+    /// Members of the room the post is meant for.
+    #[serde(default)]
+    mentions: Vec<UserId>,
+}
+
+/// A post as a client may send it: checked, but not yet against the room.
+pub struct CheckedPost {
+    pub sender: UserId,
+    pub text: MessageText,
+    pub media: Vec<String>,
+    /// Each once, in the order given; whether they are the room's members is the send's condition.
+    pub mentions: Vec<UserId>,
+}
+
+/// Mentions as given, each once: at most `MAX_MENTIONS`.
+pub fn check_mentions(mentions: Vec<UserId>) -> Result<Vec<UserId>> {
+    if mentions.len() > MAX_MENTIONS {
+        return Err(Error::bad_request(format!("a message mentions at most {MAX_MENTIONS} members")));
+    }
+    let mut once: Vec<UserId> = Vec::with_capacity(mentions.len());
+    for user in mentions {
+        if !once.contains(&user) {
+            once.push(user);
+        }
+    }
+    Ok(once)
 }
 
 impl NewPost {
-    /// The sender (who must be the caller), the text and the media URLs.
-    pub fn check(self, caller: &UserId) -> Result<(UserId, MessageText, Vec<String>)> {
+    /// The sender (who must be the caller), the text, the media URLs and the mentions.
+    pub fn check(self, caller: &UserId) -> Result<CheckedPost> {
         if self.sender_id != *caller {
             return Err(Error::forbidden("sender_id must be the caller"));
         }
@@ -49,7 +77,8 @@ impl NewPost {
             return Err(Error::bad_request("media must hold http(s) urls of at most 2048 characters"));
         }
         let text = MessageText::parse(self.message, !self.media.is_empty())?;
-        Ok((self.sender_id, text, self.media))
+        let mentions = check_mentions(self.mentions)?;
+        Ok(CheckedPost { sender: self.sender_id, text, media: self.media, mentions })
     }
 }
 

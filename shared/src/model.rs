@@ -178,6 +178,9 @@ pub struct Message {
     pub read_by: Vec<String>,
     #[serde(default)]
     pub saved_by: Vec<UserId>,
+    /// Members it is meant for, as its sender named them (each a member of the room when named).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mentions: Vec<UserId>,
     #[serde(default)]
     pub thread_count: u64,
     /// Reactions per emoji, kept by the reaction transactions. Never empty: it holds the entry
@@ -218,6 +221,7 @@ impl Message {
             pinned: false,
             read_by: Vec::new(),
             saved_by: Vec::new(),
+            mentions: Vec::new(),
             thread_count: 0,
             reactions: BTreeMap::from([(EMPTY_MAP_KEY.to_owned(), 0)]),
             reacted_at: BTreeMap::from([(EMPTY_MAP_KEY.to_owned(), String::new())]),

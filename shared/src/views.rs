@@ -37,6 +37,7 @@ pub fn message(message: &Message, caller: &UserId) -> Value {
         "edited": message.edited,
         "edited_at": message.edited_at,
         "pinned": message.pinned,
+        "mentions": message.mentions,
         "read": message.is_read_by(caller),
         "saved_by": message.saved_by,
         "reactions": reaction_counts(message),
@@ -58,6 +59,7 @@ pub fn reply(reply: &Message) -> Value {
         "created_at": reply.created_at,
         "edited": reply.edited,
         "edited_at": reply.edited_at,
+        "mentions": reply.mentions,
         "reactions": reaction_counts(reply),
     })
 }
@@ -96,6 +98,7 @@ pub fn edited_event(event: &str, edited: &Message) -> Value {
         "message": edited.message,
         "created_at": edited.created_at,
         "edited_at": edited.edited_at,
+        "mentions": edited.mentions,
     });
     let mut body = post_event(event, &edited.id, edited, data);
     body["edited"] = json!(true);

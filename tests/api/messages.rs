@@ -642,3 +642,59 @@ async fn a_message_opens_alone_or_with_the_page_around_it() {
     assert_eq!(both.status, StatusCode::BAD_REQUEST);
     assert_eq!(app.get(&format!("{base}?around=not%20an%20id"), "bob").await.status, StatusCode::BAD_REQUEST);
 }
+
+/// A post names whom it is for: members of the room only (400 naming the others), at most 20, each
+/// once; the message shows them (`[]` when none), its event carries them, and an edit may change them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_post_mentions_members_of_its_room_only_and_an_edit_may_change_whom() {
+    let app = spawn_app().await;
+    let org = app.org_with("alice", &["bob", "carol", "dave"]).await;
+    let room = app.room(&org, "alice", &["bob", "carol"]).await;
+    let messages = format!("/api/v1/org/{org}/rooms/{room}/messages");
+    let mut socket = app.socket("bob", &org).await.expect("bob connects");
+    let send = |body: Value| app.post(&messages, "alice", body);
+
+    let plain = send(json!({ "sender_id": "alice", "message": "hello all" })).await;
+    assert_eq!(plain.status, StatusCode::CREATED, "{}", plain.raw);
+    let sent = send(json!({ "sender_id": "alice", "message": "@bob look", "mentions": ["bob", "bob", "carol"] })).await;
+    assert_eq!(sent.status, StatusCode::CREATED, "{}", sent.raw);
+    assert_eq!(sent.body["data"]["mentions"], json!(["bob", "carol"]), "each once, in the order given");
+    let event = dm_tests::expect_event(&mut socket, "message_create").await;
+    assert_eq!(event["data"]["mentions"], json!([]));
+    let event = dm_tests::expect_event(&mut socket, "message_create").await;
+    assert_eq!(event["data"]["mentions"], json!(["bob", "carol"]));
+    let listed = app.get(&messages, "bob").await.body["results"].clone();
+    assert_eq!((listed[0]["mentions"].clone(), listed[1]["mentions"].clone()), (json!(["bob", "carol"]), json!([])));
+
+    let outside = send(json!({ "sender_id": "alice", "message": "hi", "mentions": ["bob", "dave", "nobody"] })).await;
+    assert_eq!(outside.status, StatusCode::BAD_REQUEST, "{}", outside.raw);
+    assert!(outside.body["message"].as_str().unwrap().ends_with("not: dave, nobody"), "{}", outside.raw);
+    let many: Vec<String> = (0..21).map(|i| format!("u{i}")).collect();
+    assert_eq!(
+        send(json!({ "sender_id": "alice", "message": "hi", "mentions": many })).await.status,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        app.get(&messages, "bob").await.body["results"].as_array().unwrap().len(),
+        2,
+        "nothing refused was stored"
+    );
+
+    let id = sent.str("message_id");
+    let threads = format!("{messages}/{id}/threads");
+    let reply = app.post(&threads, "bob", json!({ "sender_id": "bob", "message": "ok", "mentions": ["alice"] })).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.raw);
+    assert_eq!(app.get(&threads, "alice").await.body["results"][0]["mentions"], json!(["alice"]));
+
+    let one = format!("{messages}/{id}");
+    let edit = |body: Value| app.call(Method::PUT, &one, Some("alice"), Some(body));
+    let moved = edit(json!({ "sender_id": "alice", "message": "@carol look", "mentions": ["carol"] })).await;
+    assert_eq!(moved.status, StatusCode::OK, "{}", moved.raw);
+    assert_eq!(moved.body["data"]["mentions"], json!(["carol"]));
+    let kept = edit(json!({ "sender_id": "alice", "message": "@carol look here" })).await;
+    assert_eq!(kept.body["data"]["mentions"], json!(["carol"]), "an edit without mentions keeps them");
+    let refused = edit(json!({ "sender_id": "alice", "message": "x", "mentions": ["dave"] })).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.raw);
+    let updated = dm_tests::expect_event(&mut socket, "message_update").await;
+    assert_eq!(updated["data"]["mentions"], json!(["carol"]));
+}

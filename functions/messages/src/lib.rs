@@ -51,9 +51,9 @@ async fn send(
     Json(body): Json<NewPost>,
 ) -> Result<Response> {
     let idempotency_key = idempotency_key(&headers)?;
-    let (sender, text, media) = body.check(&caller)?;
+    let post = body.check(&caller)?;
     // Access is the send's own condition: one request while it holds.
-    let outgoing = Outgoing { org, room, parent: None, sender, text, media, idempotency_key };
+    let outgoing = Outgoing { org, room, parent: None, post, idempotency_key };
     posting::send(&state, outgoing).await
 }
 
@@ -114,8 +114,8 @@ async fn edit(
     Json(body): Json<EditBody>,
 ) -> Result<Response> {
     body.check(&caller)?;
-    let (_, message) = RoomAccess::member_with_message(&state.store, &org, &room, &caller, &id).await?;
-    posting::edit(&state, &caller, &message, body.message).await
+    let (access, message) = RoomAccess::member_with_message(&state.store, &org, &room, &caller, &id).await?;
+    posting::edit(&state, &access, &message, body).await
 }
 
 async fn remove(

@@ -9,6 +9,7 @@ use dm_shared::http::{Json, Path, Query, ok, reply};
 use dm_shared::ids::{MessageId, OrgId, RoomId};
 use dm_shared::input::NewPost;
 use dm_shared::paging::PageQuery;
+use dm_shared::posting;
 use dm_shared::store::{Scheduled, schedule_id};
 use dm_shared::{AppState, Error, Result};
 use serde::Deserialize;
@@ -57,16 +58,19 @@ pub async fn create(
     Path((org, room)): Path<(OrgId, RoomId)>,
     Json(body): Json<NewSchedule>,
 ) -> Result<Response> {
-    let (sender, text, media) = body.post.check(&caller)?;
+    let post = body.post.check(&caller)?;
     let due_ms = due_ms(&body.timer)?;
-    RoomAccess::load(&state.store, &org, &room, &caller, &[]).await?.require_member()?;
+    let access = RoomAccess::load(&state.store, &org, &room, &caller, &[]).await?;
+    access.require_member()?;
+    posting::outside_room(&access.room, &post.mentions)?;
     let item = Scheduled {
         schedule_id: schedule_id(due_ms),
         org_id: org,
         room_id: room,
-        sender_id: sender,
-        message: text.into_string(),
-        media,
+        sender_id: post.sender,
+        message: post.text.into_string(),
+        media: post.media,
+        mentions: post.mentions,
         timer: body.timer,
         due_ms,
         claimed_until_ms: 0,

@@ -99,6 +99,7 @@ fn post_data(post: &Message) -> Value {
         "created_at": post.created_at,
         "edited": post.edited,
         "edited_at": post.edited_at,
+        "mentions": post.mentions,
         "thread": post.parent.is_some(),
     });
     match &post.parent {
@@ -162,7 +163,7 @@ pub fn derive(change: &Change) -> Vec<RoomEvent> {
             (None, Some(new)) => push(created, &new.org_id, Some(&new.room_id), post_data(&new), Audience::Room),
             (Some(old), None) => push(deleted, &old.org_id, Some(&old.room_id), post_data(&old), Audience::Room),
             (Some(old), Some(new)) => {
-                if old.message != new.message {
+                if old.message != new.message || old.mentions != new.mentions {
                     push(updated, &new.org_id, Some(&new.room_id), post_data(&new), Audience::Room);
                 }
                 if old.pinned != new.pinned {

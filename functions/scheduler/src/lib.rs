@@ -12,7 +12,8 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use dm_shared::input::IdempotencyKey;
+use dm_shared::access::RoomAccess;
+use dm_shared::input::{CheckedPost, IdempotencyKey};
 use dm_shared::metrics::{Record, Unit};
 use dm_shared::posting::{self, Outgoing};
 use dm_shared::store::{Bucket, Item, Scheduled};
@@ -194,16 +195,24 @@ async fn try_deliver(state: &AppState, item: &Scheduled, now: i64, lease: Durati
         state.store.finish_scheduled(item).await?;
         return Ok(Outcome::Dropped);
     }
-    let outgoing = Outgoing {
-        org: item.org_id.clone(),
-        room: item.room_id.clone(),
-        parent: None,
-        sender: item.sender_id.clone(),
-        text: MessageText::parse(item.message.clone(), !item.media.is_empty())?,
-        media: item.media.clone(),
-        idempotency_key: Some(IdempotencyKey::Scheduled(item.schedule_id.clone())),
+    let outgoing = |mentions: Vec<_>| -> Result<Outgoing> {
+        let text = MessageText::parse(item.message.clone(), !item.media.is_empty())?;
+        Ok(Outgoing {
+            org: item.org_id.clone(),
+            room: item.room_id.clone(),
+            parent: None,
+            post: CheckedPost { sender: item.sender_id.clone(), text, media: item.media.clone(), mentions },
+            idempotency_key: Some(IdempotencyKey::Scheduled(item.schedule_id.clone())),
+        })
     };
-    let outcome = match posting::store(state, outgoing).await {
+    let mut sent = posting::store(state, outgoing(item.mentions.clone())?).await;
+    if matches!(sent, Err(Error::BadRequest(_))) {
+        // Someone it mentions left the room meanwhile: it mentions those still there.
+        let access = RoomAccess::load(&state.store, &item.org_id, &item.room_id, &item.sender_id, &[]).await?;
+        let present = item.mentions.iter().filter(|user| access.room.has_member(user)).cloned().collect();
+        sent = posting::store(state, outgoing(present)?).await;
+    }
+    let outcome = match sent {
         Ok(_) => Outcome::Sent { lag_ms: now_ms() - item.due_ms },
         Err(Error::Forbidden(_) | Error::NotFound(_)) => {
             tracing::warn!(schedule_id = %item.schedule_id, "dropped: the sender is no longer in the room");

@@ -60,9 +60,9 @@ async fn reply(
     Json(body): Json<NewPost>,
 ) -> Result<Response> {
     let idempotency_key = idempotency_key(&headers)?;
-    let (sender, text, media) = body.check(&caller)?;
+    let post = body.check(&caller)?;
     parent(&state, &org, &room, &caller, &parent_id).await?;
-    let outgoing = Outgoing { org, room, parent: Some(parent_id), sender, text, media, idempotency_key };
+    let outgoing = Outgoing { org, room, parent: Some(parent_id), post, idempotency_key };
     posting::send(&state, outgoing).await
 }
 
@@ -111,7 +111,7 @@ async fn edit(
     body.check(&caller)?;
     let (access, reply) = reply_of(&state, &org, &room, &caller, &parent_id, &id).await?;
     access.require_member()?;
-    posting::edit(&state, &caller, &reply, body.message).await
+    posting::edit(&state, &access, &reply, body).await
 }
 
 async fn remove(

@@ -73,6 +73,10 @@ fn request_digest(post: &Message) -> String {
         hash.update([0]);
         hash.update(url.as_bytes());
     }
+    for user in &post.mentions {
+        hash.update([1]);
+        hash.update(user.as_str().as_bytes());
+    }
     hash.finalize().iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
@@ -126,15 +130,18 @@ impl Store {
             Pointer { org_id: post.org_id.clone(), room_id: post.room_id.clone(), parent: post.parent.clone() };
         let mut items = vec![self.put_new(&key, post)?, self.put(&keys::message_pointer(&post.id), &pointer)?];
         // The room is only checked, never written: concurrent senders in a room do not conflict (its
-        // count is the projector's).
-        let membership = ConditionCheck::builder()
+        // count is the projector's). Whom the post mentions is checked with the sender.
+        let mut condition = "org_id = :org AND contains(room_user_ids, :sender)".to_owned();
+        let mut membership = ConditionCheck::builder()
             .table_name(self.table())
             .set_key(Some(key_item(&room_key)))
-            .condition_expression("org_id = :org AND contains(room_user_ids, :sender)")
             .expression_attribute_values(":org", value(&post.org_id)?)
-            .expression_attribute_values(":sender", sender)
-            .build()
-            .map_err(Error::internal)?;
+            .expression_attribute_values(":sender", sender);
+        for (i, user) in post.mentions.iter().enumerate() {
+            condition.push_str(&format!(" AND contains(room_user_ids, :m{i})"));
+            membership = membership.expression_attribute_values(format!(":m{i}"), AttributeValue::S(user.to_string()));
+        }
+        let membership = membership.condition_expression(condition).build().map_err(Error::internal)?;
         let membership_at = items.len();
         items.push(TransactWriteItem::builder().condition_check(membership).build());
         let idempotency_at = items.len();
@@ -242,17 +249,19 @@ impl Store {
 
     /// Replaces a post's text; the old text becomes a version, in one transaction (its index entries
     /// follow from the stream). 409 when another edit got there first.
-    pub async fn edit_message(&self, old: &Message, text: MessageText) -> Result<Message> {
+    pub async fn edit_message(&self, old: &Message, text: MessageText, mentions: Vec<UserId>) -> Result<Message> {
         let mut new = old.clone();
         new.message = text.into_string();
         new.edited = true;
         new.edited_at = Some(crate::time::now());
+        new.mentions = mentions;
         let at = new.edited_at.clone().unwrap_or_default();
 
         let key = PostRef::of(old).key(&old.room_id);
         let update = self
             .update_builder(&key)
-            .update_expression("SET #text = :text, edited = :edited, edited_at = :at")
+            .update_expression("SET #text = :text, edited = :edited, edited_at = :at, mentions = :mentions")
+            .expression_attribute_values(":mentions", value(&new.mentions)?)
             .condition_expression("attribute_exists(PK) AND #text = :old")
             .expression_attribute_names("#text", "message")
             .expression_attribute_values(":text", value(&new.message)?)

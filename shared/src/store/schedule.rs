@@ -29,6 +29,8 @@ pub struct Scheduled {
     pub message: String,
     #[serde(default)]
     pub media: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mentions: Vec<UserId>,
     /// When to send it: RFC 3339, and epoch milliseconds for keys and comparisons.
     pub timer: String,
     pub due_ms: i64,
