@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
+use crate::ids::UserId;
 use crate::text::words;
 
 /// Keywords a member may watch for.
@@ -87,10 +88,32 @@ impl Settings {
         };
         Ok(Self { notifications: parse_notifications(notifications)?, other })
     }
+}
 
-    /// Whether `words` (a message's, as `text::words` gives them) hold one of the keywords.
-    pub fn watches_any(&self, message_words: &[String]) -> bool {
-        self.notifications.my_keywords.iter().flat_map(|keyword| words(keyword)).any(|k| message_words.contains(&k))
+/// What makes a message meant for a member: it names them, or holds one of their keywords as a whole
+/// word (case and accents aside, as search matches).
+pub struct Watch {
+    user: UserId,
+    keywords: Vec<String>,
+}
+
+impl Watch {
+    pub fn new(user: &UserId, settings: &Settings) -> Self {
+        let keywords = settings.notifications.my_keywords.iter().flat_map(|keyword| words(keyword)).collect();
+        Self { user: user.clone(), keywords }
+    }
+
+    pub fn user(&self) -> &UserId {
+        &self.user
+    }
+
+    /// Whether a message's text is needed to tell (only with keywords).
+    pub fn reads_text(&self) -> bool {
+        !self.keywords.is_empty()
+    }
+
+    pub fn meant_for(&self, mentions: &[UserId], text: &str) -> bool {
+        mentions.contains(&self.user) || (self.reads_text() && words(text).iter().any(|w| self.keywords.contains(w)))
     }
 }
 
@@ -226,8 +249,11 @@ mod tests {
         assert_eq!(patched.notifications.my_keywords, ["deploy", "Café"]);
         let cleared = patched.patched(&json!({ "notifications": { "my_keywords": null } })).unwrap();
         assert!(cleared.notifications.my_keywords.is_empty());
-        assert!(!cleared.watches_any(&words("cafe")));
-        assert!(patched.watches_any(&words("Meet at the CAFE at noon")));
+        let bob = UserId::parse("bob").unwrap();
+        assert!(!Watch::new(&bob, &cleared).meant_for(&[], "cafe"));
+        assert!(Watch::new(&bob, &patched).meant_for(&[], "Meet at the CAFE at noon"));
+        assert!(!Watch::new(&bob, &patched).meant_for(&[], "cafeteria"), "whole words only");
+        assert!(Watch::new(&bob, &cleared).meant_for(&[bob.clone()], "hi"));
     }
 
     #[test]

@@ -370,3 +370,59 @@ async fn a_large_room_that_lost_its_last_message_shows_the_next() {
         app.inbox_when(&org, "m2", "", |inbox| row(inbox, &big)["last_message"]["message_id"] == next.as_str()).await;
     assert_eq!(row(&inbox, &big)["unread_count"], 1);
 }
+
+/// A member's mention count: their unread messages that name them or hold one of their keywords
+/// (whole words, case and accents aside), others' only; an edit that drops the mention drops it from
+/// the count, and reading past them zeroes it. Counted when read, so nothing of it can drift.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mentions_and_keywords_count_among_a_members_unread_messages() {
+    let app = spawn_app().await;
+    let org = app.org_with("alice", &["bob", "carol"]).await;
+    let room = app.room(&org, "alice", &["bob", "carol"]).await;
+    let keywords = json!({ "settings": { "notifications": { "my_keywords": ["deploy"] } } });
+    let profile = format!("/api/v1/org/{org}/members/bob/profile");
+    assert_eq!(app.call(Method::PATCH, &profile, Some("bob"), Some(keywords)).await.status, StatusCode::OK);
+    let messages = format!("/api/v1/org/{org}/rooms/{room}/messages");
+    let send = |sender: &'static str, text: &'static str, mentions: Value| {
+        let body = json!({ "sender_id": sender, "message": text, "mentions": mentions });
+        let messages = messages.clone();
+        let app = &app;
+        async move {
+            let sent = app.post(&messages, sender, body).await;
+            assert_eq!(sent.status, StatusCode::CREATED, "{}", sent.raw);
+            sent.str("message_id")
+        }
+    };
+    // His own message comes first: sending moves his marker past it (and all before).
+    send("bob", "deploy what", json!(["bob"])).await;
+    send("alice", "hi all", json!([])).await;
+    let named = send("alice", "@bob can you look", json!(["bob"])).await;
+    send("alice", "we deploy today", json!([])).await;
+    send("alice", "Deployment went fine", json!([])).await;
+    send("carol", "DÉPLOY done?", json!(["alice"])).await;
+
+    let inbox = app.inbox_when(&org, "bob", "", |inbox| inbox["results"][0]["unread_count"] == 5).await;
+    assert_eq!(inbox["results"][0]["mention_count"], 3, "{inbox}");
+    let totals = app.get(&format!("/api/v1/org/{org}/users/bob/unread"), "bob").await;
+    assert_eq!(
+        (totals.body["messages"].as_u64(), totals.body["mentions"].as_u64()),
+        (Some(5), Some(3)),
+        "{}",
+        totals.raw
+    );
+    let alice = app.inbox_when(&org, "alice", "", |inbox| inbox["results"][0]["unread_count"] == 1).await;
+    assert_eq!(alice["results"][0]["mention_count"], 1, "carol named her: {alice}");
+
+    let unnamed = json!({ "sender_id": "alice", "message": "can someone look", "mentions": [] });
+    assert_eq!(
+        app.call(Method::PUT, &format!("{messages}/{named}"), Some("alice"), Some(unnamed)).await.status,
+        StatusCode::OK
+    );
+    let inbox = app.get(&format!("/api/v1/org/{org}/users/bob/rooms"), "bob").await;
+    assert_eq!(inbox.body["results"][0]["mention_count"], 2, "{}", inbox.raw);
+
+    assert_eq!(app.put(&format!("/api/v1/org/{org}/rooms/{room}/read"), "bob").await.status, StatusCode::OK);
+    let inbox = app.inbox_when(&org, "bob", "", |inbox| inbox["results"][0]["unread_count"] == 0).await;
+    assert_eq!(inbox["results"][0]["mention_count"], 0);
+    assert_eq!(app.get(&format!("/api/v1/org/{org}/users/bob/unread"), "bob").await.body["mentions"], 0);
+}

@@ -12,6 +12,7 @@ use dm_shared::auth::Caller;
 use dm_shared::http::{Json, Path, Query, ok, reply, service};
 use dm_shared::ids::{OrgId, RoomId, UserId};
 use dm_shared::model::Room;
+use dm_shared::notifications::Watch;
 use dm_shared::paging::PageQuery;
 use dm_shared::store::{CreatedRoom, InboxEntry, InboxOrder, MAX_ROOM_MEMBERS, MembershipChange};
 use dm_shared::views;
@@ -139,11 +140,13 @@ async fn user_rooms(
         Some(_) => return Err(Error::bad_request("unread is true or false")),
     };
     own(&caller, &user)?;
-    let mut rooms = state.store.inbox(&org, &user, order, unread_only, &page).await?;
+    let inbox = state.store.inbox(&org, &user, order, unread_only, &page);
+    let (mut rooms, settings) = tokio::try_join!(inbox, state.store.settings(&org, &user))?;
+    let watch = Watch::new(&user, &settings.settings);
     let (next, previous) = rooms.links(&uri);
     // The page's unread rooms are counted while its members' presence is read.
     let (unread, presence) = tokio::try_join!(
-        state.store.count_unread(&user, &rooms.items),
+        state.store.count_unread(&watch, &rooms.items),
         others_presence(&state, &org, &user, &rooms.items)
     )?;
     for (entry, unread) in rooms.items.iter_mut().zip(unread) {
@@ -213,6 +216,7 @@ fn inbox_json(InboxEntry { room, row, unread }: &InboxEntry) -> Value {
     json["last_activity_at"] = json!(row.last_activity_at);
     json["unread_count"] = json!(unread.count);
     json["unread_count_capped"] = json!(unread.capped);
+    json["mention_count"] = json!(unread.mentions);
     json["last_read_message_id"] = json!(row.last_read_message_id);
     json
 }
@@ -226,7 +230,12 @@ async fn unread(
     own(&caller, &user)?;
     // Counted while the membership is read; shown only once it holds.
     let (_, totals) = tokio::try_join!(state.store.org_member(&org, &caller), state.store.unread_totals(&org, &user))?;
-    Ok(ok(json!({ "rooms": totals.rooms, "messages": totals.messages, "messages_capped": totals.capped })))
+    Ok(ok(json!({
+        "rooms": totals.rooms,
+        "messages": totals.messages,
+        "messages_capped": totals.capped,
+        "mentions": totals.mentions,
+    })))
 }
 
 async fn room_info(

@@ -18,7 +18,7 @@
 //! counted, each with one Query of its messages that stops past `UNREAD_CAP`.
 
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity, Select};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
 use std::collections::HashMap;
 
 use futures_util::{StreamExt, TryStreamExt, stream};
@@ -30,6 +30,7 @@ use super::{Item, Order, Store, failed_at, from_item, keys, sdk_error, to_item};
 use crate::error::{Error, Result};
 use crate::ids::{MessageId, OrgId, RoomId, UserId};
 use crate::model::{Message, Room};
+use crate::notifications::Watch;
 use crate::paging::{Direction, Page, PageRequest};
 use crate::store::ReadMarker;
 
@@ -188,11 +189,22 @@ fn room_of_sort_key(sort_key: &str) -> Option<RoomId> {
     sort_key.rsplit_once('#').and_then(|(_, room)| RoomId::parse(room).ok())
 }
 
-/// A member's unread messages in a room: exact up to `UNREAD_CAP`, at least that many when `capped`.
+/// A member's unread messages in a room: exact up to `UNREAD_CAP`, at least that many when `capped`;
+/// and of those, how many are meant for them (`Watch`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Unread {
     pub count: u64,
     pub capped: bool,
+    pub mentions: u64,
+}
+
+/// What the unread count reads of a message: whom it names, and its text when keywords need it.
+#[derive(Deserialize)]
+struct Seen {
+    #[serde(default)]
+    mentions: Vec<UserId>,
+    #[serde(default)]
+    message: String,
 }
 
 /// A room of a member's inbox: the room, their row and what is unread in it.
@@ -223,6 +235,8 @@ pub enum InboxOrder {
 pub struct UnreadTotals {
     pub rooms: u64,
     pub messages: u64,
+    /// Of `messages`, those meant for the member.
+    pub mentions: u64,
     /// Some room has more than `UNREAD_CAP` unread: `messages` is a floor.
     pub capped: bool,
 }
@@ -441,48 +455,62 @@ impl Store {
         }
     }
 
-    /// What is unread for `user` in the room of `row`: one Query of the messages after where their
-    /// unread messages start, stopping once it has counted past `UNREAD_CAP`; none without asking
-    /// when the row's last message says there are none.
-    pub async fn unread(&self, user: &UserId, row: &InboxRow) -> Result<Unread> {
+    /// What is unread for `watch`'s member in the room of `row`, and meant for them: one Query of
+    /// the messages after where their unread messages start (whom each names, and its text when
+    /// keywords need it: the same read units as counting alone), stopping once it has counted past
+    /// `UNREAD_CAP`; none without asking when the row's last message says there are none. Nothing
+    /// of it is stored, so it is exact whatever the stream did.
+    pub async fn unread(&self, watch: &Watch, row: &InboxRow) -> Result<Unread> {
         if !row.may_have_unread() {
             return Ok(Unread::default());
         }
         let from = format!("{}\0", keys::message(&row.room_id, row.unread_after()).sk);
+        let query = self
+            .client
+            .query()
+            .table_name(self.table())
+            .key_condition_expression("PK = :pk AND SK BETWEEN :from AND :to")
+            .filter_expression("sender_id <> :me")
+            .expression_attribute_values(":pk", AttributeValue::S(keys::room_pk(&row.room_id)))
+            .expression_attribute_values(":from", AttributeValue::S(from))
+            .expression_attribute_values(":to", AttributeValue::S(keys::MESSAGE_END.to_owned()))
+            .expression_attribute_values(":me", value(watch.user())?)
+            .expression_attribute_names("#mentions", "mentions");
+        let query = match watch.reads_text() {
+            true => query.projection_expression("#mentions, #text").expression_attribute_names("#text", "message"),
+            false => query.projection_expression("#mentions"),
+        };
         let mut start: Option<Item> = None;
-        let mut count = 0u64;
+        let mut unread = Unread::default();
         loop {
-            let sent = self
-                .client
-                .query()
-                .table_name(self.table())
-                .key_condition_expression("PK = :pk AND SK BETWEEN :from AND :to")
-                .filter_expression("sender_id <> :me")
-                .expression_attribute_values(":pk", AttributeValue::S(keys::room_pk(&row.room_id)))
-                .expression_attribute_values(":from", AttributeValue::S(from.clone()))
-                .expression_attribute_values(":to", AttributeValue::S(keys::MESSAGE_END.to_owned()))
-                .expression_attribute_values(":me", value(user)?)
-                .select(Select::Count)
+            let sent = query
+                .clone()
                 // Read no further than the cap needs, however many of them are the member's own.
-                .limit(i32::try_from(UNREAD_CAP + 1 - count).map_err(Error::internal)?)
+                .limit(i32::try_from(UNREAD_CAP + 1 - unread.count).map_err(Error::internal)?)
                 .consistent_read(true)
                 .set_exclusive_start_key(start)
                 .return_consumed_capacity(ReturnConsumedCapacity::Total)
                 .send()
                 .await;
             let output = self.metered(sent, |o| o.consumed_capacity.units()).map_err(sdk_error)?;
-            count += u64::try_from(output.count).unwrap_or_default();
+            for seen in output.items.unwrap_or_default().into_iter().map(from_item::<Seen>) {
+                let seen = seen?;
+                if unread.count < UNREAD_CAP {
+                    unread.mentions += u64::from(watch.meant_for(&seen.mentions, &seen.message));
+                }
+                unread.count += 1;
+            }
             match output.last_evaluated_key {
-                _ if count > UNREAD_CAP => return Ok(Unread { count: UNREAD_CAP, capped: true }),
+                _ if unread.count > UNREAD_CAP => return Ok(Unread { count: UNREAD_CAP, capped: true, ..unread }),
                 Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(Unread { count, capped: false }),
+                _ => return Ok(unread),
             }
         }
     }
 
-    /// What is unread for `user` in each of `rows`, in their order, rooms counted at once.
-    async fn unread_of(&self, user: &UserId, rows: &[InboxRow]) -> Result<Vec<Unread>> {
-        let counts: Vec<_> = rows.iter().map(|row| self.unread(user, row)).collect();
+    /// What is unread for `watch`'s member in each of `rows`, in their order, rooms counted at once.
+    async fn unread_of(&self, watch: &Watch, rows: &[InboxRow]) -> Result<Vec<Unread>> {
+        let counts: Vec<_> = rows.iter().map(|row| self.unread(watch, row)).collect();
         stream::iter(counts).buffered(ROOMS_AT_ONCE).try_collect().await
     }
 
@@ -592,10 +620,10 @@ impl Store {
         Ok(Page { items: entries, next: page_rows.next, previous: page_rows.previous })
     }
 
-    /// What is unread for `user` in each of `entries`, in their order, rooms counted at once.
-    pub async fn count_unread(&self, user: &UserId, entries: &[InboxEntry]) -> Result<Vec<Unread>> {
+    /// What is unread for `watch`'s member in each of `entries`, in their order, rooms counted at once.
+    pub async fn count_unread(&self, watch: &Watch, entries: &[InboxEntry]) -> Result<Vec<Unread>> {
         let rows: Vec<InboxRow> = entries.iter().map(|entry| entry.row.clone()).collect();
-        self.unread_of(user, &rows).await
+        self.unread_of(watch, &rows).await
     }
 
     /// A page's worth of a member's small rooms' rows by activity, from the cursor (one more than
@@ -655,7 +683,9 @@ impl Store {
     /// How many of `user`'s rooms have unread messages, and how many messages in all: one Query of
     /// their rows, then the rooms that may have some counted at once.
     pub async fn unread_totals(&self, org: &OrgId, user: &UserId) -> Result<UnreadTotals> {
-        let rows = self.query_all(keys::user_rooms_pk(org, user), keys::ROOM_PREFIX, true).await?;
+        let rows = self.query_all(keys::user_rooms_pk(org, user), keys::ROOM_PREFIX, true);
+        let (rows, settings) = tokio::try_join!(rows, self.settings(org, user))?;
+        let watch = Watch::new(user, &settings.settings);
         let rows: Vec<InboxRow> = rows.into_iter().map(from_item).collect::<Result<_>>()?;
         let large: Vec<keys::Key> =
             rows.iter().filter(|row| row.is_large()).map(|row| keys::room_summary(&row.room_id)).collect();
@@ -671,9 +701,10 @@ impl Store {
             }
         }
         let mut totals = UnreadTotals::default();
-        for unread in self.unread_of(user, &shown).await? {
+        for unread in self.unread_of(&watch, &shown).await? {
             totals.rooms += u64::from(unread.count > 0);
             totals.messages += unread.count;
+            totals.mentions += unread.mentions;
             totals.capped |= unread.capped;
         }
         Ok(totals)
