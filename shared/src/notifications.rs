@@ -253,7 +253,7 @@ mod tests {
         assert!(!Watch::new(&bob, &cleared).meant_for(&[], "cafe"));
         assert!(Watch::new(&bob, &patched).meant_for(&[], "Meet at the CAFE at noon"));
         assert!(!Watch::new(&bob, &patched).meant_for(&[], "cafeteria"), "whole words only");
-        assert!(Watch::new(&bob, &cleared).meant_for(&[bob.clone()], "hi"));
+        assert!(Watch::new(&bob, &cleared).meant_for(std::slice::from_ref(&bob), "hi"));
     }
 
     #[test]
