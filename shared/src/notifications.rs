@@ -23,6 +23,39 @@ pub enum NotifyAbout {
     Nothing,
 }
 
+/// What a member is notified about in one room: `default` follows their settings.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RoomLevel {
+    #[default]
+    Default,
+    All,
+    Mentions,
+    Nothing,
+}
+
+/// A member's own settings for one room.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomNotifications {
+    #[serde(default)]
+    pub level: RoomLevel,
+    /// Muted until then (RFC 3339); a time past, or none, is not muted.
+    #[serde(default)]
+    pub muted_until: Option<String>,
+}
+
+impl RoomNotifications {
+    pub fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// Whether the room is muted at `now_ms`: no unread badge but its mentions, no notification.
+    pub fn muted(&self, now_ms: i64) -> bool {
+        let until = self.muted_until.as_deref().and_then(crate::time::stamp_ms);
+        until.is_some_and(|until| i64::try_from(until).unwrap_or(i64::MAX) > now_ms)
+    }
+}
+
 /// A daily do-not-disturb window in the member's time zone, `HH:MM` to `HH:MM` (it may wrap midnight;
 /// equal times make an empty window).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -426,3 +426,50 @@ async fn mentions_and_keywords_count_among_a_members_unread_messages() {
     assert_eq!(inbox["results"][0]["mention_count"], 0);
     assert_eq!(app.get(&format!("/api/v1/org/{org}/users/bob/unread"), "bob").await.body["mentions"], 0);
 }
+
+/// A member's own settings for a room: a level and a mute. A muted room is marked in the inbox and
+/// shows no unread badge in `/unread` but its mentions (Mattermost's mute); unmuted, it counts again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_muted_room_counts_only_its_mentions_until_unmuted() {
+    let app = spawn_app().await;
+    let org = app.org_with("alice", &["bob", "carol"]).await;
+    let room = app.room(&org, "alice", &["bob"]).await;
+    let settings = format!("/api/v1/org/{org}/rooms/{room}/notifications");
+    let set = |user: &'static str, body: Value| app.call(Method::PUT, &settings, Some(user), Some(body));
+
+    let fresh = app.get(&settings, "bob").await;
+    assert_eq!(fresh.status, StatusCode::OK, "{}", fresh.raw);
+    assert_eq!((fresh.body["level"].as_str(), fresh.body["muted"].as_bool()), (Some("default"), Some(false)));
+    let muted = set("bob", json!({ "level": "mentions", "muted_until": "2999-01-01T00:00:00Z" })).await;
+    assert_eq!(muted.status, StatusCode::OK, "{}", muted.raw);
+    assert_eq!(muted.body["muted"], true);
+    assert_eq!(app.get(&settings, "bob").await.body["level"], "mentions");
+    assert_eq!(set("carol", json!({ "level": "all" })).await.status, StatusCode::FORBIDDEN, "not in the room");
+    assert_eq!(set("bob", json!({ "level": "loud" })).await.status, StatusCode::BAD_REQUEST);
+    assert_eq!(set("bob", json!({ "muted_until": "tomorrow" })).await.status, StatusCode::BAD_REQUEST);
+
+    let messages = format!("/api/v1/org/{org}/rooms/{room}/messages");
+    for (text, mentions) in [("one", json!([])), ("two", json!([])), ("@bob three", json!(["bob"]))] {
+        let body = json!({ "sender_id": "alice", "message": text, "mentions": mentions });
+        assert_eq!(app.post(&messages, "alice", body).await.status, StatusCode::CREATED);
+    }
+    let inbox = app.inbox_when(&org, "bob", "", |inbox| inbox["results"][0]["unread_count"] == 3).await;
+    assert_eq!(
+        (inbox["results"][0]["muted"].as_bool(), inbox["results"][0]["mention_count"].as_u64()),
+        (Some(true), Some(1))
+    );
+    let path = format!("/api/v1/org/{org}/users/bob/unread");
+    let badge = || async { app.get(&path, "bob").await.body };
+    let totals = badge().await;
+    assert_eq!(
+        (totals["rooms"].as_u64(), totals["messages"].as_u64(), totals["mentions"].as_u64()),
+        (Some(1), Some(1), Some(1)),
+        "{totals}"
+    );
+
+    let unmuted = set("bob", json!({ "level": "default", "muted_until": null })).await;
+    assert_eq!(unmuted.body["muted"], false, "{}", unmuted.raw);
+    assert_eq!(badge().await["messages"], 3);
+    let row = app.get(&format!("/api/v1/org/{org}/users/bob/rooms"), "bob").await;
+    assert_eq!(row.body["results"][0]["muted"], false);
+}

@@ -12,7 +12,7 @@ use dm_shared::auth::Caller;
 use dm_shared::http::{Json, Path, Query, ok, reply, service};
 use dm_shared::ids::{OrgId, RoomId, UserId};
 use dm_shared::model::Room;
-use dm_shared::notifications::Watch;
+use dm_shared::notifications::{RoomLevel, RoomNotifications, Watch};
 use dm_shared::paging::PageQuery;
 use dm_shared::store::{CreatedRoom, InboxEntry, InboxOrder, MAX_ROOM_MEMBERS, MembershipChange};
 use dm_shared::views;
@@ -35,6 +35,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/org/{org_id}/users/{user_id}/unread", get(unread))
         .route("/api/v1/org/{org_id}/users/{user_id}/sync", get(sync::sync))
         .route("/api/v1/org/{org_id}/rooms/{room_id}/info", get(room_info))
+        .route(
+            "/api/v1/org/{org_id}/rooms/{room_id}/notifications",
+            get(room_notifications).put(set_room_notifications),
+        )
         .route("/api/v1/org/{org_id}/rooms/{room_id}/add-member/{member_id}", put(add_member))
         .route("/api/v1/org/{org_id}/rooms/{room_id}/members", post(invite))
         .route("/api/v1/org/{org_id}/rooms/{room_id}/remove-member/{member_id}", put(remove_member))
@@ -210,8 +214,53 @@ fn own(caller: &UserId, user: &UserId) -> Result<()> {
     if user == caller { Ok(()) } else { Err(Error::forbidden("You may only see your own rooms")) }
 }
 
+/// The caller's notification settings for a room, and whether it is muted now.
+fn notifications_json(room: &RoomId, settings: &RoomNotifications) -> Value {
+    json!({
+        "room_id": room,
+        "level": settings.level,
+        "muted_until": settings.muted_until,
+        "muted": settings.muted(dm_shared::time::now_ms()),
+    })
+}
+
+async fn room_notifications(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path((org, room)): Path<(OrgId, RoomId)>,
+) -> Result<Response> {
+    let settings = state.store.room_notifications(&org, &caller, &room).await?;
+    Ok(ok(notifications_json(&room, &settings)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewRoomNotifications {
+    #[serde(default)]
+    level: RoomLevel,
+    #[serde(default)]
+    muted_until: Option<String>,
+}
+
+/// Sets the caller's notification level for a room and mutes it until a time (or unmutes it).
+async fn set_room_notifications(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path((org, room)): Path<(OrgId, RoomId)>,
+    Json(body): Json<NewRoomNotifications>,
+) -> Result<Response> {
+    if body.muted_until.as_deref().is_some_and(|until| dm_shared::time::stamp_ms(until).is_none()) {
+        return Err(Error::bad_request("muted_until is an RFC 3339 time, such as 2030-01-31T09:00:00Z, or null"));
+    }
+    let settings = RoomNotifications { level: body.level, muted_until: body.muted_until };
+    state.store.set_room_notifications(&org, &caller, &room, &settings).await?;
+    Ok(ok(notifications_json(&room, &settings)))
+}
+
 fn inbox_json(InboxEntry { room, row, unread }: &InboxEntry) -> Value {
     let mut json = views::room(room);
+    json["muted"] = json!(row.notifications.muted(dm_shared::time::now_ms()));
+    json["notify_level"] = json!(row.notifications.level);
     json["last_message"] = json!(row.last_message);
     json["last_activity_at"] = json!(row.last_activity_at);
     json["unread_count"] = json!(unread.count);

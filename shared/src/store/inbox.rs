@@ -30,7 +30,7 @@ use super::{Item, Order, Store, failed_at, from_item, keys, sdk_error, to_item};
 use crate::error::{Error, Result};
 use crate::ids::{MessageId, OrgId, RoomId, UserId};
 use crate::model::{Message, Room};
-use crate::notifications::Watch;
+use crate::notifications::{RoomNotifications, Watch};
 use crate::paging::{Direction, Page, PageRequest};
 use crate::store::ReadMarker;
 
@@ -92,6 +92,10 @@ pub struct InboxRow {
     joined_floor: MessageId,
     activity_pk: String,
     activity_sk: String,
+    /// The member's own notification settings for the room: kept on their row, which only they
+    /// change this way (rows are moved and marked by updates that leave them be).
+    #[serde(default, skip_serializing_if = "RoomNotifications::is_default")]
+    pub notifications: RoomNotifications,
 }
 
 impl InboxRow {
@@ -107,6 +111,7 @@ impl InboxRow {
             joined_floor: id_floor(at)?,
             activity_pk,
             activity_sk,
+            notifications: RoomNotifications::default(),
         })
     }
 
@@ -701,11 +706,17 @@ impl Store {
             }
         }
         let mut totals = UnreadTotals::default();
-        for unread in self.unread_of(&watch, &shown).await? {
-            totals.rooms += u64::from(unread.count > 0);
-            totals.messages += unread.count;
+        let now = crate::time::now_ms();
+        for (row, unread) in shown.iter().zip(self.unread_of(&watch, &shown).await?) {
+            // A muted room shows no badge but its mentions (Mattermost's mute).
+            let (count, capped) = match row.notifications.muted(now) {
+                true => (unread.mentions, false),
+                false => (unread.count, unread.capped),
+            };
+            totals.rooms += u64::from(count > 0);
+            totals.messages += count;
             totals.mentions += unread.mentions;
-            totals.capped |= unread.capped;
+            totals.capped |= capped;
         }
         Ok(totals)
     }

@@ -3,10 +3,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Store, keys};
+use super::messages::value;
+use super::{InboxRow, Store, keys};
 use crate::error::{Error, Result};
-use crate::ids::{OrgId, UserId};
-use crate::notifications::Settings;
+use crate::ids::{OrgId, RoomId, UserId};
+use crate::notifications::{RoomNotifications, Settings};
 
 /// The settings as stored, with the version a change is conditioned on.
 #[derive(Default, Serialize, Deserialize)]
@@ -53,4 +54,36 @@ impl Store {
             false => Err(Error::conflict("Your settings changed meanwhile: read them again")),
         }
     }
+
+    /// A member's own notification settings for one of their rooms; 403 unless they are in it (their
+    /// row is).
+    pub async fn room_notifications(&self, org: &OrgId, user: &UserId, room: &RoomId) -> Result<RoomNotifications> {
+        let row: Option<InboxRow> = self.get(&keys::user_room(org, user, room)).await?;
+        row.map(|row| row.notifications).ok_or_else(not_in_room)
+    }
+
+    /// Sets them, on the member's row: one conditional update, 403 unless they are in the room.
+    pub async fn set_room_notifications(
+        &self,
+        org: &OrgId,
+        user: &UserId,
+        room: &RoomId,
+        settings: &RoomNotifications,
+    ) -> Result<()> {
+        let update = self.update_item(&keys::user_room(org, user, room)).condition_expression("attribute_exists(PK)");
+        let update = match settings.is_default() {
+            true => update.update_expression("REMOVE notifications"),
+            false => {
+                update.update_expression("SET notifications = :n").expression_attribute_values(":n", value(settings)?)
+            }
+        };
+        match self.update_if(update).await? {
+            true => Ok(()),
+            false => Err(not_in_room()),
+        }
+    }
+}
+
+fn not_in_room() -> Error {
+    Error::forbidden("You are not a member of this room")
 }
