@@ -353,6 +353,7 @@ function renderInbox() {
     ...rooms.map((room) => {
       const online = others(room).some((user) => state.presence.get(user) === "online");
       const unread = room.room_id === state.room?.id ? 0 : room.unread_count;
+      const mentions = room.room_id === state.room?.id ? 0 : room.mention_count ?? 0;
       const preview = room.last_message
         ? `${room.last_message.sender_id === state.me ? "You: " : ""}${room.last_message.preview || "📎 attachment"}`
         : "No messages yet";
@@ -363,14 +364,15 @@ function renderInbox() {
           "button",
           {
             type: "button",
-            class: `room-item${unread ? " unread" : ""}`,
+            class: `room-item${unread ? " unread" : ""}${room.muted ? " muted" : ""}`,
             dataset: { room: room.room_id },
             "aria-current": room.room_id === state.room?.id ? "true" : "false",
-            "aria-label": `${roomName(room)}${unread ? `, ${unread} unread` : ""}${online ? ", online" : ""}`,
+            "aria-label": `${roomName(room)}${unread ? `, ${unread} unread` : ""}${mentions ? `, ${mentions} for you` : ""}${room.muted ? ", muted" : ""}${online ? ", online" : ""}`,
             onclick: () => openRoom(room.room_id).catch(failed),
           },
           el("span", { class: `dot${online ? " online" : ""}` }),
           el("span", { class: "name" }, roomName(room)),
+          el("span", { class: "mention-badge", "aria-hidden": "true" }, mentions ? `@${mentions}` : ""),
           el("span", { class: "badge", "aria-hidden": "true" }, unread ? String(unread) : ""),
           el("span", { class: "preview" }, preview),
         ),
@@ -400,6 +402,8 @@ async function ensureRoom(roomId) {
     last_message: null,
     last_activity_at: info.created_at,
     unread_count: 0,
+    mention_count: 0,
+    muted: false,
     last_read_message_id: null,
   };
   state.rooms.set(roomId, room);
@@ -424,7 +428,8 @@ async function openRoom(roomId, highlight) {
   state.room = { id: roomId, next: null, markers: new Map(), typing: new Map() };
   closePanel();
   $("#room-title").textContent = roomName(room);
-  for (const control of ["#message-input", "#file-input", "#send", "#show-pins"]) $(control).disabled = false;
+  for (const control of ["#message-input", "#file-input", "#send", "#show-pins", "#room-notify", "#room-mute"]) $(control).disabled = false;
+  showRoomNotifications(roomId);
   renderPresence();
   $("#typing").textContent = "";
   $("#messages").replaceChildren();
@@ -494,8 +499,9 @@ const findMessage = (id, list = "#messages") => document.querySelector(`${list} 
 function messageItem(message, { reply = false } = {}) {
   const id = reply ? message.thread_id : message.id ?? message.message_id;
   const mine = message.sender_id === state.me;
+  const forMe = (message.mentions ?? []).includes(state.me);
   const item = el("li", {
-    class: `message${mine ? " mine" : ""}`,
+    class: `message${mine ? " mine" : ""}${forMe ? " mentions-me" : ""}`,
     dataset: { id, sender: message.sender_id, parent: reply ? message.message_id : undefined },
   });
   const text = el("div", { class: "text" }, ...richText(message.message));
@@ -662,7 +668,7 @@ function markRead() {
   markRead.timer = setTimeout(async () => {
     const room = state.rooms.get(state.room?.id);
     if (!room || document.hidden) return;
-    room.unread_count = 0;
+    room.unread_count = room.mention_count = 0;
     renderInbox();
     await state.api.put(roomPath("/read"), {}).catch(failed);
   }, 300);
@@ -679,7 +685,7 @@ $("#composer").addEventListener("submit", async (event) => {
   if (!text.trim() && !file) return;
   $("#send").disabled = true;
   try {
-    const body = { sender_id: state.me, message: text };
+    const body = { sender_id: state.me, message: text, mentions: mentionedIn(text) };
     if (file) body.media = [await upload(file)];
     await state.api.call("POST", roomPath("/messages"), body);
     input.value = "";
@@ -701,9 +707,135 @@ $("#message-input").addEventListener("keydown", (event) => {
 });
 
 $("#message-input").addEventListener("input", () => {
+  offerMentions();
   if (!$("#message-input").value) return sendTyping("stop");
   if (Date.now() - state.typingSentAt > TYPING_EVERY_MS) sendTyping("start");
 });
+
+// ---------- notifications: a room's, and the member's own settings ----------
+
+/// How far ahead "until I unmute" mutes: as good as for ever.
+const FOREVER = "9999-12-31T23:59:59Z";
+
+async function showRoomNotifications(roomId) {
+  try {
+    const settings = await state.api.get(roomPath("/notifications", roomId));
+    if (state.room?.id === roomId) roomNotificationsShown(roomId, settings);
+  } catch (err) {
+    failed(err);
+  }
+}
+
+/// The room's settings in its menus and the inbox; a mute for a while shows until when.
+function roomNotificationsShown(roomId, settings) {
+  state.room.notifications = settings;
+  const room = state.rooms.get(roomId);
+  if (room) room.muted = settings.muted;
+  $("#room-notify").value = settings.level;
+  const mute = $("#room-mute");
+  mute.querySelector('[value="until"]')?.remove();
+  if (!settings.muted) mute.value = "";
+  else if (settings.muted_until === FOREVER) mute.value = "forever";
+  else {
+    mute.append(el("option", { value: "until" }, `Muted until ${new Date(settings.muted_until).toLocaleString()}`));
+    mute.value = "until";
+  }
+  renderInbox();
+}
+
+async function saveRoomNotifications() {
+  const roomId = state.room?.id;
+  const mute = $("#room-mute").value;
+  const muted_until =
+    mute === "until" ? state.room.notifications?.muted_until
+    : mute === "forever" ? FOREVER
+    : mute ? new Date(Date.now() + Number(mute) * 3600_000).toISOString()
+    : null;
+  try {
+    const settings = await state.api.put(roomPath("/notifications", roomId), { level: $("#room-notify").value, muted_until });
+    if (state.room?.id === roomId) roomNotificationsShown(roomId, settings);
+    toast(settings.muted ? "Muted: no badge but your mentions" : "Notifications saved");
+  } catch (err) {
+    failed(err);
+  }
+}
+
+$("#room-notify").addEventListener("change", saveRoomNotifications);
+$("#room-mute").addEventListener("change", saveRoomNotifications);
+
+$("#open-settings").addEventListener("click", async () => {
+  try {
+    const profile = await state.api.get(orgPath(`/members/${encodeURIComponent(state.me)}/profile`));
+    const notifications = profile.settings.notifications;
+    $("#notify-about").value = notifications.notify_me_about;
+    $("#keywords").value = notifications.my_keywords.join(", ");
+    $("#quiet-start").value = notifications.notification_schedule?.start ?? "";
+    $("#quiet-end").value = notifications.notification_schedule?.end ?? "";
+    $("#notify-preview").checked = notifications.message_preview_in_each_notification;
+    $("#notify-replies").checked = notifications.thread_replies_notification;
+    $("#settings-error").textContent = "";
+    $("#settings-dialog").showModal();
+  } catch (err) {
+    failed(err);
+  }
+});
+
+$("#settings-cancel").addEventListener("click", () => $("#settings-dialog").close());
+$("#settings-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const [start, end] = [$("#quiet-start").value, $("#quiet-end").value];
+  const notifications = {
+    notify_me_about: $("#notify-about").value,
+    my_keywords: $("#keywords").value.split(",").map((word) => word.trim()).filter(Boolean),
+    notification_schedule: start && end ? { start, end } : null,
+    message_preview_in_each_notification: $("#notify-preview").checked,
+    thread_replies_notification: $("#notify-replies").checked,
+  };
+  try {
+    await state.api.call("PATCH", orgPath(`/members/${encodeURIComponent(state.me)}/profile`), { settings: { notifications } });
+    $("#settings-dialog").close();
+    toast("Notification settings saved");
+    await loadInbox();
+  } catch (err) {
+    $("#settings-error").textContent = err.message;
+  }
+});
+
+// ---------- mentions ----------
+
+/// The room's other members whose `@name` (or `@id`) the text holds: whom it mentions.
+function mentionedIn(text) {
+  return others(state.rooms.get(state.room?.id)).filter((id) => text.includes(`@${nameOf(id)}`) || text.includes(`@${id}`));
+}
+
+/// The `@word` being typed just before the caret: where its `@` is, and what follows it.
+function mentionAtCaret(input) {
+  const before = input.value.slice(0, input.selectionStart);
+  const match = /(?:^|\s)@([^\s@]*)$/.exec(before);
+  return match ? { at: before.length - match[1].length - 1, query: match[1] } : null;
+}
+
+/// Typing `@` offers the room's other members whose name or id holds what follows it.
+function offerMentions() {
+  const typed = mentionAtCaret($("#message-input"));
+  const query = fold(typed?.query ?? "");
+  const members = others(state.rooms.get(state.room?.id)).filter((id) => fold(nameOf(id)).includes(query) || fold(id).includes(query));
+  $("#mention-list").hidden = !typed || !members.length;
+  $("#mention-list").replaceChildren(
+    ...members.slice(0, 6).map((id) => el("li", {}, el("button", { type: "button", dataset: { member: id }, onclick: () => pickMention(id) }, nameOf(id)))),
+  );
+}
+
+function pickMention(id) {
+  const input = $("#message-input");
+  const typed = mentionAtCaret(input);
+  if (!typed) return;
+  const tag = `@${nameOf(id)} `;
+  input.value = input.value.slice(0, typed.at) + tag + input.value.slice(input.selectionStart);
+  input.selectionStart = input.selectionEnd = typed.at + tag.length;
+  $("#mention-list").hidden = true;
+  input.focus();
+}
 
 function sendTyping(typing) {
   if (!state.room) return;
@@ -1133,8 +1265,11 @@ async function messageCreated(event, data, here) {
   const mine = data.sender_id === state.me;
   room.last_message = { message_id: data.message_id, sender_id: data.sender_id, preview: data.message.slice(0, 200), created_at: data.created_at };
   room.last_activity_at = data.created_at;
-  if (mine) room.unread_count = 0;
-  else if (!here) room.unread_count += 1;
+  if (mine) room.unread_count = room.mention_count = 0;
+  else if (!here) {
+    room.unread_count += 1;
+    if ((data.mentions ?? []).includes(state.me)) room.mention_count = (room.mention_count ?? 0) + 1;
+  }
   if (here && !findMessage(data.message_id)) {
     const list = $("#messages");
     const atEnd = list.scrollHeight - list.scrollTop - list.clientHeight < 80;
@@ -1185,7 +1320,7 @@ function markerMoved(event, data, here) {
   const room = state.rooms.get(event.room_id);
   if (data.user_id === state.me) {
     // Read on another device.
-    if (room && data.message_id && room.last_message?.message_id <= data.message_id) room.unread_count = 0;
+    if (room && data.message_id && room.last_message?.message_id <= data.message_id) room.unread_count = room.mention_count = 0;
     return renderInbox();
   }
   if (here) {

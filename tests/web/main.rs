@@ -48,8 +48,9 @@ impl Scene {
 
 /// Two people who have never used the product start talking with one link: Alice signs in, makes an
 /// organisation and an invite; Bob opens the link in his own browser, signs in, joins, and they write
-/// to each other (addresses in messages are links, markup is text). Then Alice revokes the link, and
-/// opening it again says so.
+/// to each other (addresses in messages are links, markup is text). Alice mentions Bob, who sees it
+/// apart, mutes the room and watches for a keyword. Then Alice revokes the link, and opening it
+/// again says so.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_strangers_start_a_conversation_from_one_invite_link() {
     let app = dm_tests::spawn_app().await;
@@ -127,6 +128,41 @@ async fn two_strangers_start_a_conversation_from_one_invite_link() {
     scene.step("bob answers", bob.type_into("#message-input", "Thanks, Alice\u{E007}").await).await;
     let answered = "return [...document.querySelectorAll('#messages .message .text')].some(t => t.textContent === 'Thanks, Alice')";
     scene.step("alice gets the answer", alice.until(answered).await).await;
+
+    // Alice mentions Bob: typing @ offers him, and his inbox shows it apart from the unread count.
+    scene.step("bob back to his inbox", bob.click("#back").await).await;
+    scene.step("alice types @", alice.type_into("#message-input", "@Bo").await).await;
+    let offered = "return document.querySelector('#mention-list:not([hidden]) [data-member=bob]')";
+    scene.step("bob is offered", alice.until(offered).await).await;
+    scene.step("alice picks him", alice.click("#mention-list [data-member=bob]").await).await;
+    let tagged = "return document.querySelector('#message-input').value === '@Bob Stone '";
+    scene.step("the tag", alice.until(tagged).await).await;
+    scene.step("alice writes on", alice.type_into("#message-input", "this is for you\u{E007}").await).await;
+    let badge = "const row = document.querySelector('#inbox .room-item'); \
+                 return row?.querySelector('.mention-badge').textContent === '@1' \
+                 && row.querySelector('.badge').textContent === '1'";
+    scene.step("bob's mention badge", bob.until(badge).await).await;
+    scene.step("bob opens the room", bob.click("#inbox .room-item").await).await;
+    let marked = "return document.querySelector('#messages .message.mentions-me .text')?.textContent === '@Bob Stone this is for you'";
+    scene.step("the message meant for him stands out", bob.until(marked).await).await;
+
+    // Bob mutes the room until he unmutes it, and watches for a keyword.
+    let mute = "const s = document.querySelector('#room-mute'); s.value = 'forever'; \
+                s.dispatchEvent(new Event('change')); return true";
+    scene.step("bob mutes the room", bob.script(mute).await).await;
+    scene.step("back to the inbox", bob.click("#back").await).await;
+    scene
+        .step("the room shows muted", bob.until("return document.querySelector('#inbox .room-item.muted')").await)
+        .await;
+    scene.step("bob opens his settings", bob.click("#open-settings").await).await;
+    scene.step("the settings", bob.until("return document.querySelector('#settings-dialog').open").await).await;
+    scene.step("bob adds a keyword", bob.type_into("#keywords", "deploy").await).await;
+    scene.step("bob saves", bob.click("#settings-save").await).await;
+    scene.step("saved", bob.until("return !document.querySelector('#settings-dialog').open").await).await;
+    let org = scene.step("alice's org", alice.script("return dmClient.org").await).await;
+    let org = org.as_str().expect("an org id");
+    let profile = app.get(&format!("/api/v1/org/{org}/members/bob/profile"), "bob").await;
+    assert_eq!(profile.body["settings"]["notifications"]["my_keywords"], json!(["deploy"]), "{}", profile.raw);
 
     // Alice revokes the link; opened again, it says so plainly.
     scene.step("alice opens the team page", alice.click("#open-team").await).await;
