@@ -352,7 +352,8 @@ function renderInbox() {
   $("#inbox").replaceChildren(
     ...rooms.map((room) => {
       const online = others(room).some((user) => state.presence.get(user) === "online");
-      const unread = room.room_id === state.room?.id ? 0 : room.unread_count;
+      // A muted room shows no unread badge, only its mentions.
+      const unread = room.room_id === state.room?.id || room.muted ? 0 : room.unread_count;
       const mentions = room.room_id === state.room?.id ? 0 : room.mention_count ?? 0;
       const preview = room.last_message
         ? `${room.last_message.sender_id === state.me ? "You: " : ""}${room.last_message.preview || "📎 attachment"}`
@@ -381,7 +382,7 @@ function renderInbox() {
   );
   if (!rooms.length) $("#inbox").append(el("li", { class: "muted empty" }, "No conversations yet: start one with New message"));
   $("#more-rooms").hidden = !state.roomsNext;
-  const total = rooms.reduce((sum, room) => sum + (room.room_id === state.room?.id ? 0 : room.unread_count), 0);
+  const total = rooms.reduce((sum, room) => sum + (room.room_id === state.room?.id || room.muted ? 0 : room.unread_count), 0);
   document.title = total ? `(${total}) DM` : "DM";
 }
 
@@ -428,7 +429,9 @@ async function openRoom(roomId, highlight) {
   state.room = { id: roomId, next: null, markers: new Map(), typing: new Map() };
   closePanel();
   $("#room-title").textContent = roomName(room);
-  for (const control of ["#message-input", "#file-input", "#send", "#show-pins", "#room-notify", "#room-mute"]) $(control).disabled = false;
+  for (const control of ["#message-input", "#file-input", "#send", "#show-pins"]) $(control).disabled = false;
+  // The room's own menus wait for its settings: a change meanwhile would be the last room's.
+  for (const control of ["#room-notify", "#room-mute"]) $(control).disabled = true;
   showRoomNotifications(roomId);
   renderPresence();
   $("#typing").textContent = "";
@@ -617,7 +620,8 @@ function editMessage(messageId) {
     event.preventDefault();
     if (!input.value.trim()) return;
     try {
-      await state.api.put(roomPath(`/messages/${messageId}`), { sender_id: state.me, message: input.value });
+      const body = { sender_id: state.me, message: input.value, mentions: mentionedIn(input.value) };
+      await state.api.put(roomPath(`/messages/${messageId}`), body);
       setText(text, input.value);
       item.querySelector(".edited").textContent = "(edited)";
       done();
@@ -720,7 +724,9 @@ const FOREVER = "9999-12-31T23:59:59Z";
 async function showRoomNotifications(roomId) {
   try {
     const settings = await state.api.get(roomPath("/notifications", roomId));
-    if (state.room?.id === roomId) roomNotificationsShown(roomId, settings);
+    if (state.room?.id !== roomId) return;
+    roomNotificationsShown(roomId, settings);
+    for (const control of ["#room-notify", "#room-mute"]) $(control).disabled = false;
   } catch (err) {
     failed(err);
   }
@@ -803,9 +809,12 @@ $("#settings-form").addEventListener("submit", async (event) => {
 
 // ---------- mentions ----------
 
-/// The room's other members whose `@name` (or `@id`) the text holds: whom it mentions.
+/// The room's other members whose `@name` (or `@id`) the text holds as a whole word, after a space
+/// or at the start (so `@Anna` is not Ann, nor `x@ann.io` a mention): whom it mentions.
 function mentionedIn(text) {
-  return others(state.rooms.get(state.room?.id)).filter((id) => text.includes(`@${nameOf(id)}`) || text.includes(`@${id}`));
+  const escape = (name) => name.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  const tagged = (name) => new RegExp(`(^|\\s)@${escape(name)}(?![\\p{L}\\p{N}_])`, "u").test(text);
+  return others(state.rooms.get(state.room?.id)).filter((id) => tagged(nameOf(id)) || tagged(id));
 }
 
 /// The `@word` being typed just before the caret: where its `@` is, and what follows it.
@@ -911,7 +920,8 @@ $("#reply-form").addEventListener("submit", async (event) => {
   const text = $("#reply-input").value;
   if (!text.trim() || state.panel?.kind !== "thread") return;
   try {
-    await state.api.post(roomPath(`/messages/${state.panel.messageId}/threads`), { sender_id: state.me, message: text });
+    const body = { sender_id: state.me, message: text, mentions: mentionedIn(text) };
+    await state.api.post(roomPath(`/messages/${state.panel.messageId}/threads`), body);
     $("#reply-input").value = "";
   } catch (err) {
     failed(err);
@@ -1189,6 +1199,7 @@ function onEvent(event) {
       if (item) {
         setText(item.querySelector(".text"), data.message);
         item.querySelector(".edited").textContent = "(edited)";
+        item.classList.toggle("mentions-me", (data.mentions ?? []).includes(state.me));
       }
       const room = state.rooms.get(event.room_id);
       if (room?.last_message?.message_id === data.message_id) room.last_message.preview = data.message.slice(0, 200);

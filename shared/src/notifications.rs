@@ -11,7 +11,8 @@ use crate::text::words;
 
 /// Keywords a member may watch for.
 pub const MAX_KEYWORDS: usize = 20;
-const MAX_KEYWORD_CHARS: usize = 64;
+/// How deep the settings' free-form keys may nest (DynamoDB stores 32 levels at most).
+const MAX_DEPTH: usize = 16;
 
 /// What a member is notified about, unless a room says otherwise.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -113,6 +114,7 @@ impl Settings {
     /// Settings as a client sends them, in the seed's shapes too (`""` for a choice not made,
     /// keywords as one comma-separated string).
     pub fn parse(value: Value) -> Result<Self> {
+        storable(&value, 0)?;
         let Value::Object(mut other) = value else { return Err(Error::bad_request("settings must be an object")) };
         let notifications = match other.remove("notifications") {
             None | Some(Value::Null) => Map::new(),
@@ -173,12 +175,9 @@ fn parse_notifications(mut block: Map<String, Value>) -> Result<NotificationSett
     if my_keywords.len() > MAX_KEYWORDS {
         return Err(Error::bad_request(format!("my_keywords holds at most {MAX_KEYWORDS} words")));
     }
-    if let Some(bad) =
-        my_keywords.iter().find(|word| word.chars().count() > MAX_KEYWORD_CHARS || words(word).len() != 1)
-    {
-        return Err(Error::bad_request(format!(
-            "a keyword is one word of at most {MAX_KEYWORD_CHARS} characters: {bad:?}"
-        )));
+    // A search term's bounds: one word, of at most 64 characters.
+    if let Some(bad) = my_keywords.iter().find(|word| words(word).len() != 1) {
+        return Err(Error::bad_request(format!("a keyword is one word of at most 64 characters: {bad:?}")));
     }
     let notification_schedule = match take("notification_schedule") {
         None => None,
@@ -216,6 +215,30 @@ fn parse_quiet_hours(value: Value) -> Result<QuietHours> {
         return Err(bad());
     }
     Ok(hours)
+}
+
+/// 400 for what a client may send but DynamoDB would refuse to store: keys that are empty, nesting
+/// past `MAX_DEPTH`, numbers outside DynamoDB's range (magnitudes from 1E-130 to below 1E+126).
+fn storable(value: &Value, depth: usize) -> Result<()> {
+    let refused = |what: &str| Err(Error::bad_request(format!("settings hold {what}, which cannot be stored")));
+    match value {
+        _ if depth > MAX_DEPTH => refused(&format!("objects or lists nested more than {MAX_DEPTH} deep")),
+        Value::Object(fields) => {
+            if fields.keys().any(String::is_empty) {
+                return refused("an empty key");
+            }
+            fields.values().try_for_each(|field| storable(field, depth + 1))
+        }
+        Value::Array(items) => items.iter().try_for_each(|item| storable(item, depth + 1)),
+        Value::Number(number) => {
+            let magnitude = number.as_f64().map(f64::abs).unwrap_or(f64::INFINITY);
+            match magnitude == 0.0 || (1e-130..1e125).contains(&magnitude) {
+                true => Ok(()),
+                false => refused("a number out of range"),
+            }
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Minutes since midnight of `HH:MM`.
@@ -298,6 +321,9 @@ mod tests {
             json!({ "notifications": { "notification_schedule": { "start": "25:00", "end": "08:00" } } }),
             json!({ "notifications": { "thread_replies_notification": "yes" } }),
             json!({ "notifications": 3 }),
+            json!({ "themes": { "big": 1e200 } }),
+            json!({ "themes": { "": true } }),
+            json!({ "a": [[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]] }),
         ] {
             assert!(matches!(Settings::parse(bad.clone()), Err(Error::BadRequest(_))), "{bad}");
         }

@@ -97,11 +97,15 @@ pub async fn edit(state: &AppState, access: &RoomAccess, post: &Message, body: E
         return Err(Error::forbidden("Only its sender may edit a message"));
     }
     let text = MessageText::parse(body.message, !post.media.is_empty())?;
+    // Mentions named now must be the room's; those kept stand, whoever left since.
     let mentions = match body.mentions {
-        Some(mentions) => crate::input::check_mentions(mentions)?,
+        Some(mentions) => {
+            let mentions = crate::input::check_mentions(mentions)?;
+            outside_room(&access.room, &mentions)?;
+            mentions
+        }
         None => post.mentions.clone(),
     };
-    outside_room(&access.room, &mentions)?;
     let edited = state.store.edit_message(post, text, mentions).await?;
     let event = if edited.parent.is_some() { "thread_message_update" } else { "message_update" };
     Ok(crate::http::ok(crate::views::edited_event(event, &edited)))

@@ -17,6 +17,11 @@ pub fn now_ms() -> i64 {
         .unwrap_or_default()
 }
 
+/// Whether `stamp` is an RFC 3339 time, before the epoch too.
+pub fn is_stamp(stamp: &str) -> bool {
+    OffsetDateTime::parse(stamp, &time::format_description::well_known::Rfc3339).is_ok()
+}
+
 /// Milliseconds since the Unix epoch of a stamp (RFC 3339), if it is one.
 pub fn stamp_ms(stamp: &str) -> Option<u64> {
     let at = OffsetDateTime::parse(stamp, &time::format_description::well_known::Rfc3339).ok()?;

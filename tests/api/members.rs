@@ -326,6 +326,8 @@ async fn notification_settings_are_the_members_own_checked_and_kept_as_given() {
     let read = app.get(&bob, "bob").await.body["settings"]["notifications"].clone();
     assert_eq!(read["notification_schedule"], json!({ "start": "22:00", "end": "08:00" }));
     assert_eq!(read["notify_me_about"], "mentions", "a patch changes only what it names");
+    let settings = app.get(&bob, "bob").await.body["settings"].clone();
+    assert!(settings.get("PK").is_none() && settings.get("version").is_none(), "only settings: {settings}");
 
     for bad in [
         json!({ "settings": { "notifications": { "notify_me_about": "everything" } } }),
@@ -344,4 +346,7 @@ async fn notification_settings_are_the_members_own_checked_and_kept_as_given() {
     assert!(app.get(&bob, "owner").await.body.get("settings").is_none(), "others never see them");
     let listed = app.get(&format!("/api/v1/org/{org}/members"), "owner").await;
     assert!(listed.body["data"].as_array().unwrap().iter().all(|m| m.get("settings").is_none()), "{}", listed.raw);
+    let carol = json!({ "member_id": "carol", "email": "carol@example.com", "settings": {} });
+    let added = app.post(&format!("/api/v1/org/{org}/members"), "owner", carol).await;
+    assert_eq!(added.status, StatusCode::BAD_REQUEST, "a manager sets no one's settings: {}", added.raw);
 }

@@ -695,6 +695,12 @@ async fn a_post_mentions_members_of_its_room_only_and_an_edit_may_change_whom() 
     assert_eq!(kept.body["data"]["mentions"], json!(["carol"]), "an edit without mentions keeps them");
     let refused = edit(json!({ "sender_id": "alice", "message": "x", "mentions": ["dave"] })).await;
     assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.raw);
+    // Carol leaves: an edit that keeps its mentions still goes through.
+    let leave = format!("/api/v1/org/{org}/rooms/{room}/members/carol");
+    assert_eq!(app.call(Method::DELETE, &leave, Some("carol"), None).await.status, StatusCode::NO_CONTENT);
+    let typo = edit(json!({ "sender_id": "alice", "message": "@carol look here!" })).await;
+    assert_eq!(typo.status, StatusCode::OK, "{}", typo.raw);
+    assert_eq!(typo.body["data"]["mentions"], json!(["carol"]));
     let updated = dm_tests::expect_event(&mut socket, "message_update").await;
     assert_eq!(updated["data"]["mentions"], json!(["carol"]));
 }

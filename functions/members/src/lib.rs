@@ -217,27 +217,30 @@ async fn update_profile(
         return Err(Error::forbidden("Only the member or an owner or admin may change a profile"));
     }
     changes.check()?;
-    // Settings are the member's own, checked before anything is written.
-    let settings = match (changes.settings(), me.id == member_id) {
-        (Some(_), false) => return Err(Error::forbidden("Only the member changes their own settings")),
-        (Some(patch), true) => {
+    // Settings are the member's own, and saved first: a change that loses its race (409) is refused
+    // whole.
+    let own = me.id == member_id;
+    if changes.settings().is_some() && !own {
+        return Err(Error::forbidden("Only the member changes their own settings"));
+    }
+    let settings = match own {
+        false => None,
+        true => {
             let read = state.store.settings(&org, &member_id).await?;
-            let patched = read.settings.patched(patch)?;
-            Some((read, patched))
+            match changes.settings() {
+                Some(patch) => {
+                    let patched = read.settings.patched(patch)?;
+                    state.store.save_settings(&org, &member_id, &read, patched.clone()).await?;
+                    Some(patched)
+                }
+                None => Some(read.settings),
+            }
         }
-        (None, _) => None,
     };
     let member = state.store.update_member(&org, &member_id, &changes).await?;
     if let Some(visibility) = changes.presence() {
         state.store.show_presence(&org, &member_id, visibility).await?;
     }
-    let settings = match settings {
-        Some((read, patched)) => {
-            state.store.save_settings(&org, &member_id, &read, patched.clone()).await?;
-            Some(patched)
-        }
-        None => None,
-    };
     Ok(profile_view(&member, settings.as_ref()).into_response())
 }
 

@@ -71,8 +71,12 @@ impl ProfileChanges {
         Ok(())
     }
 
-    /// `profile` with these changes applied.
+    /// `profile` with these changes applied: a new member's (added, or joining by invite), whose
+    /// settings are theirs to set later.
     pub fn apply(&self, profile: Profile) -> Result<Profile> {
+        if self.settings.is_some() {
+            return Err(Error::bad_request("settings are the member's own: they set them through their profile"));
+        }
         self.check()?;
         let mut merged = serde_json::to_value(profile).map_err(Error::internal)?;
         if let Value::Object(fields) = &mut merged {

@@ -48,6 +48,7 @@ fn scheduled_json(item: &Scheduled) -> Value {
         "sender_id": item.sender_id,
         "message": item.message,
         "media": item.media,
+        "mentions": item.mentions,
         "timer": item.timer,
     })
 }

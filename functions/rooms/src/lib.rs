@@ -249,7 +249,7 @@ async fn set_room_notifications(
     Path((org, room)): Path<(OrgId, RoomId)>,
     Json(body): Json<NewRoomNotifications>,
 ) -> Result<Response> {
-    if body.muted_until.as_deref().is_some_and(|until| dm_shared::time::stamp_ms(until).is_none()) {
+    if body.muted_until.as_deref().is_some_and(|until| !dm_shared::time::is_stamp(until)) {
         return Err(Error::bad_request("muted_until is an RFC 3339 time, such as 2030-01-31T09:00:00Z, or null"));
     }
     let settings = RoomNotifications { level: body.level, muted_until: body.muted_until };

@@ -206,11 +206,16 @@ async fn try_deliver(state: &AppState, item: &Scheduled, now: i64, lease: Durati
         })
     };
     let mut sent = posting::store(state, outgoing(item.mentions.clone())?).await;
-    if matches!(sent, Err(Error::BadRequest(_))) {
-        // Someone it mentions left the room meanwhile: it mentions those still there.
-        let access = RoomAccess::load(&state.store, &item.org_id, &item.room_id, &item.sender_id, &[]).await?;
-        let present = item.mentions.iter().filter(|user| access.room.has_member(user)).cloned().collect();
-        sent = posting::store(state, outgoing(present)?).await;
+    if matches!(sent, Err(Error::BadRequest(_) | Error::Unprocessable(_))) {
+        // Someone it mentions left the room meanwhile (a run that stopped may have sent it so
+        // already, which the key then answers): it mentions those still there.
+        sent = match RoomAccess::load(&state.store, &item.org_id, &item.room_id, &item.sender_id, &[]).await {
+            Ok(access) => {
+                let present = item.mentions.iter().filter(|user| access.room.has_member(user)).cloned().collect();
+                posting::store(state, outgoing(present)?).await
+            }
+            Err(err) => Err(err),
+        };
     }
     let outcome = match sent {
         Ok(_) => Outcome::Sent { lag_ms: now_ms() - item.due_ms },

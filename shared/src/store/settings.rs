@@ -9,10 +9,11 @@ use crate::error::{Error, Result};
 use crate::ids::{OrgId, RoomId, UserId};
 use crate::notifications::{RoomNotifications, Settings};
 
-/// The settings as stored, with the version a change is conditioned on.
+/// The settings as stored (one map attribute, so nothing of the item's own reads as a setting), with
+/// the version a change is conditioned on.
 #[derive(Default, Serialize, Deserialize)]
 pub struct StoredSettings {
-    #[serde(flatten)]
+    #[serde(default)]
     pub settings: Settings,
     #[serde(default)]
     pub version: u64,
@@ -22,16 +23,6 @@ impl Store {
     /// A member's settings (the defaults until they change one).
     pub async fn settings(&self, org: &OrgId, user: &UserId) -> Result<StoredSettings> {
         Ok(self.get(&keys::settings(org, user)).await?.unwrap_or_default())
-    }
-
-    /// Many members' settings in one batch read, in the order of `users`.
-    pub async fn settings_of(&self, org: &OrgId, users: &[UserId]) -> Result<Vec<Settings>> {
-        let wanted: Vec<_> = users.iter().map(|user| keys::settings(org, user)).collect();
-        let found = if wanted.is_empty() { Vec::new() } else { self.get_many(&wanted).await? };
-        found
-            .into_iter()
-            .map(|item| Ok(item.map(super::from_item::<StoredSettings>).transpose()?.unwrap_or_default().settings))
-            .collect()
     }
 
     /// Stores `settings` over `read` (what they were made from): 409 when they changed meanwhile.
@@ -46,8 +37,7 @@ impl Store {
         let mut put = self.new_item(&keys::settings(org, user), &stored)?;
         if read.version > 0 {
             put.condition_expression = Some("version = :read".into());
-            put.expression_attribute_values =
-                Some([(":read".to_owned(), super::messages::value(&read.version)?)].into_iter().collect());
+            put.expression_attribute_values = Some([(":read".to_owned(), value(&read.version)?)].into_iter().collect());
         }
         match self.put_if(put).await? {
             true => Ok(()),
