@@ -7,6 +7,7 @@ pub mod event_source;
 pub mod gateway;
 mod realtime;
 pub mod s3;
+pub mod vapid;
 mod web;
 
 use std::net::SocketAddr;
@@ -122,6 +123,8 @@ impl Stack {
             jwt_audience: Vec::new(),
             link_base: options.link_base.clone(),
             app_url: options.app_url.clone().unwrap_or_else(|| format!("{}/app/", options.link_base)),
+            vapid_public_key: Some(vapid::Vapid::kept_in(&data_dir)?.public_key),
+            push_reach: dm_shared::push::Reach::PublicAndLoopback,
         };
         let sdk = dm_shared::state::sdk_config(&config).await;
         let state = AppState::new(config, &sdk);

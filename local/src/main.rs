@@ -5,6 +5,7 @@
 //! dm-local token --user U [--ttl SECONDS]  print a dev token for the local secret
 //! dm-local rebuild ROOM_ID...              rebuild rooms' derived state from their posts
 //! dm-local replay FILE...                  project again the batches of failure-queue messages
+//! dm-local vapid                           print a new VAPID key pair for a deployed stack
 //! ```
 //!
 //! `rebuild` and `replay` work on the local database (`.local-data`), or on the DynamoDB Local that
@@ -18,7 +19,7 @@ use tokio::net::TcpListener;
 fn usage() -> ExitCode {
     eprintln!(
         "usage: dm-local [--in-memory] [--port N] | dm-local token --user U [--ttl SECONDS] \
-         | dm-local rebuild ROOM_ID... | dm-local replay FAILURE_MESSAGE_FILE..."
+         | dm-local rebuild ROOM_ID... | dm-local replay FAILURE_MESSAGE_FILE... | dm-local vapid"
     );
     ExitCode::from(2)
 }
@@ -30,6 +31,12 @@ async fn main() -> ExitCode {
     let mut options = Options::from_env();
     match args.first().map(String::as_str) {
         Some("token") => return token(&args[1..], &options.jwt_secret),
+        Some("vapid") => {
+            return report(dm_local::vapid::Vapid::generate().and_then(|pair| {
+                println!("{}", serde_json::to_string_pretty(&pair)?);
+                Ok(())
+            }));
+        }
         Some(command @ ("rebuild" | "replay")) if args.len() > 1 => {
             return report(operate(options, command, &args[1..]).await);
         }

@@ -22,6 +22,10 @@ pub struct Config {
     /// The web client's page: an invite's link is this URL with `#invite={token}` (a fragment, which
     /// browsers never send to the server that serves the page).
     pub app_url: String,
+    /// The VAPID public key browsers subscribe to Web Push with (base64url); none: no Web Push.
+    pub vapid_public_key: Option<String>,
+    /// Where push endpoints may be: the local stack's tests run a push service on loopback.
+    pub push_reach: crate::push::Reach,
 }
 
 impl Config {
@@ -39,6 +43,8 @@ impl Config {
                 .unwrap_or_default(),
             link_base: var("DM_LINK_BASE").unwrap_or_else(|| "http://127.0.0.1:3000".into()),
             app_url: var("DM_APP_URL").unwrap_or_else(|| "http://127.0.0.1:3000/app/".into()),
+            vapid_public_key: var("DM_VAPID_PUBLIC_KEY"),
+            push_reach: crate::push::Reach::Public,
         })
     }
 }

@@ -16,6 +16,7 @@ pub mod model;
 pub mod notifications;
 pub mod paging;
 pub mod posting;
+pub mod push;
 pub mod state;
 pub mod store;
 pub mod stream;

@@ -14,6 +14,7 @@ mod media;
 mod members;
 mod messages;
 mod pages;
+mod push;
 mod reactions;
 mod read_markers;
 mod realtime;

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 mod invites;
+mod push;
 mod validate;
 
 use validate::{ProfileChanges, check_email, check_name};
@@ -33,7 +34,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/org/{org_id}/invites", post(invites::create).get(invites::list))
         .route("/api/v1/org/{org_id}/invites/{invite_id}", delete(invites::revoke))
         .route("/api/v1/invites/{token}", get(invites::preview))
-        .route("/api/v1/invites/{token}/accept", post(invites::accept));
+        .route("/api/v1/invites/{token}/accept", post(invites::accept))
+        .route("/api/v1/push/vapid-public-key", get(push::vapid_public_key))
+        .route("/api/v1/org/{org_id}/users/{user_id}/push-subscriptions", post(push::subscribe).get(push::list))
+        .route("/api/v1/org/{org_id}/users/{user_id}/push-subscriptions/{subscription_id}", delete(push::unsubscribe));
     service(routes, state)
 }
 

@@ -79,6 +79,18 @@ pub fn room_summary(room: &RoomId) -> Key {
     Key { pk: format!("ROOM#{room}"), sk: "SUMMARY".into() }
 }
 
+pub const PUSH_PREFIX: &str = "PUSH#";
+
+/// One of a member's Web Push subscriptions, beside their rows.
+pub fn push_subscription(org: &OrgId, user: &UserId, subscription_id: &str) -> Key {
+    Key { pk: user_rooms_pk(org, user), sk: format!("{PUSH_PREFIX}{subscription_id}") }
+}
+
+/// How many subscriptions a member keeps: the cap's count.
+pub fn push_count(org: &OrgId, user: &UserId) -> Key {
+    Key { pk: user_rooms_pk(org, user), sk: "PUSHCOUNT".into() }
+}
+
 /// A member's own settings (notifications), beside their rows: never in the member list.
 pub fn settings(org: &OrgId, user: &UserId) -> Key {
     Key { pk: user_rooms_pk(org, user), sk: "SETTINGS".into() }

@@ -14,6 +14,7 @@ mod meter;
 mod orgs;
 mod posts;
 mod presence;
+mod push;
 mod reactions;
 mod read_markers;
 mod rebuild;
@@ -56,6 +57,7 @@ pub use messages::{IDEMPOTENCY_TTL_SECS, MAX_PINS, Pointer, SendReceipt, Sent, V
 pub use meter::Usage;
 pub use posts::PostRef;
 pub use presence::{PRESENCE_WINDOW_SECS, Presence, Status};
+pub use push::{Subscribed, Subscription};
 pub use reactions::{MAX_EMOJI, Reacted, Reaction};
 pub use read_markers::ReadMarker;
 pub use rebuild::Rebuilt;
