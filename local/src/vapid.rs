@@ -2,6 +2,8 @@
 //! theirs in SSM Parameter Store: the private key signs pushes, the public key is what browsers
 //! subscribe with.
 
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use base64::Engine;
@@ -44,7 +46,9 @@ impl Vapid {
         }
         let made = Self::generate()?;
         std::fs::create_dir_all(dir)?;
-        std::fs::write(&file, serde_json::to_string_pretty(&made)?)?;
+        // The private key is for this user alone.
+        let mut kept = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&file)?;
+        kept.write_all(serde_json::to_string_pretty(&made)?.as_bytes())?;
         Ok(made)
     }
 }

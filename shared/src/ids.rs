@@ -80,6 +80,7 @@ macro_rules! id_type {
 id_type!(OrgId, "org_id");
 id_type!(RoomId, "room_id");
 id_type!(InviteId, "invite_id");
+id_type!(SubscriptionId, "subscription_id");
 id_type!(
     /// A message or a thread reply.
     MessageId,

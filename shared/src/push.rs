@@ -21,9 +21,6 @@ const RESOLVE_WITHIN: std::time::Duration = std::time::Duration::from_secs(2);
 pub struct NewSubscription {
     pub endpoint: String,
     pub keys: SubscriptionKeys,
-    /// When the browser will drop it (epoch ms), if it says.
-    #[serde(default, rename = "expirationTime")]
-    pub expiration_time: Option<serde_json::Number>,
 }
 
 /// The keys the payload is encrypted to (RFC 8291): the browser's P-256 public key (65 bytes,
@@ -43,29 +40,32 @@ pub enum Reach {
 }
 
 impl NewSubscription {
-    /// The subscription, checked: an https endpoint (or http to loopback where `reach` allows it)
-    /// whose host resolves to public addresses only, and keys of the right shape. 400 otherwise,
-    /// saying which; nothing is ever sent to a refused endpoint.
-    pub async fn check(self, reach: Reach) -> Result<Self> {
-        let refused = |why: &str| Err(Error::bad_request(format!("endpoint {why}")));
+    /// The subscription, checked, its endpoint as a URL parser writes it (so one browser is one
+    /// subscription however it spelled the URL): an https URL on the default port (or plain http to
+    /// loopback where `reach` allows it) whose host resolves to public addresses only, and keys of
+    /// the right shape. 400 otherwise; a refused endpoint gets one answer, whatever its host
+    /// resolved to, so the check tells nobody what names resolve to inside the network. DNS may
+    /// answer differently later: whoever sends to the endpoint checks the address it connects to.
+    pub async fn check(mut self, reach: Reach) -> Result<Self> {
+        let refused = || Err(Error::bad_request(ENDPOINT_RULE));
         if self.endpoint.len() > MAX_ENDPOINT {
-            return refused(&format!("is longer than {MAX_ENDPOINT} characters"));
+            return Err(Error::bad_request(format!("endpoint is longer than {MAX_ENDPOINT} bytes")));
         }
-        let Ok(url) = url::Url::parse(&self.endpoint) else { return refused("is not a URL") };
-        if !url.username().is_empty() || url.password().is_some() {
-            return refused("must not carry credentials");
-        }
+        let Ok(url) = url::Url::parse(self.endpoint.trim()) else { return refused() };
         let loopback_allowed = reach == Reach::PublicAndLoopback;
-        let addresses = resolve(&url).await?;
-        let loopback = addresses.iter().all(IpAddr::is_loopback);
-        match url.scheme() {
-            "https" => {}
-            "http" if loopback_allowed && loopback => {}
-            _ => return refused("must be an https URL"),
+        let scheme_allowed = match url.scheme() {
+            "https" => url.port().is_none() || loopback_allowed,
+            "http" => loopback_allowed,
+            _ => false,
+        };
+        if !scheme_allowed || !url.username().is_empty() || url.password().is_some() {
+            return refused();
         }
+        let addresses = resolve(&url).await;
         let allowed = |ip: &IpAddr| is_public(ip) || (loopback_allowed && ip.is_loopback());
-        if let Some(bad) = addresses.iter().find(|ip| !allowed(ip)) {
-            return refused(&format!("must be a push service's, not a private or reserved address ({bad})"));
+        let http_only_to_loopback = url.scheme() == "https" || addresses.iter().all(IpAddr::is_loopback);
+        if addresses.is_empty() || !addresses.iter().all(allowed) || !http_only_to_loopback {
+            return refused();
         }
         let p256dh = URL_SAFE_NO_PAD.decode(self.keys.p256dh.trim_end_matches('=')).unwrap_or_default();
         if p256dh.len() != 65 || p256dh[0] != 4 {
@@ -75,15 +75,19 @@ impl NewSubscription {
         if auth.len() != 16 {
             return Err(Error::bad_request("keys.auth is 16 bytes, base64url"));
         }
+        self.endpoint = url.into();
         Ok(self)
     }
 }
 
-/// Every address the endpoint's host names: an IP literal itself, else what DNS answers (400 when
-/// nothing).
-async fn resolve(url: &url::Url) -> Result<Vec<IpAddr>> {
+/// What an endpoint must be, as a refusal says it.
+const ENDPOINT_RULE: &str = "endpoint must be a push service's https URL whose host resolves to public addresses only";
+
+/// Every address the endpoint's host names: an IP literal itself, else what DNS answers (none when
+/// it answers nothing in time).
+async fn resolve(url: &url::Url) -> Vec<IpAddr> {
     let port = url.port_or_known_default().unwrap_or(443);
-    let addresses = match url.host() {
+    match url.host() {
         Some(url::Host::Ipv4(ip)) => vec![IpAddr::V4(ip)],
         Some(url::Host::Ipv6(ip)) => vec![IpAddr::V6(ip)],
         Some(url::Host::Domain(name)) => {
@@ -93,10 +97,6 @@ async fn resolve(url: &url::Url) -> Result<Vec<IpAddr>> {
             }
         }
         None => Vec::new(),
-    };
-    match addresses.is_empty() {
-        true => Err(Error::bad_request("endpoint's host does not resolve")),
-        false => Ok(addresses),
     }
 }
 
@@ -129,21 +129,58 @@ fn is_public_v4(ip: &Ipv4Addr) -> bool {
         || a >= 240)
 }
 
+/// Public IPv6 unicast: not unique-local, link- or site-local, documentation, nor a form that carries
+/// an IPv4 address inside (NAT64, 6to4, Teredo and the IETF's protocol block, SIIT, compatible).
 fn is_public_v6(ip: &Ipv6Addr) -> bool {
-    let first = ip.segments()[0];
+    let s = ip.segments();
     !(ip.is_unspecified()
         || ip.is_loopback()
         || ip.is_multicast()
-        || (first & 0xfe00) == 0xfc00
-        || (first & 0xffc0) == 0xfe80
-        || first == 0x2001 && ip.segments()[1] == 0x0db8
-        || first == 0x0064 && ip.segments()[1] == 0xff9b
+        || (s[0] & 0xfe00) == 0xfc00
+        || (s[0] & 0xffc0) == 0xfe80
+        || (s[0] & 0xffc0) == 0xfec0
+        || (s[0] == 0x2001 && s[1] == 0x0db8)
+        || (s[0] == 0x0064 && s[1] == 0xff9b)
+        || s[0] == 0x2002
+        || (s[0] == 0x2001 && s[1] < 0x0200)
+        || (s[..5] == [0, 0, 0, 0, 0xffff] && s[5] == 0)
         || ip.to_ipv4().is_some())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn at(endpoint: &str) -> NewSubscription {
+        let keys =
+            SubscriptionKeys { p256dh: URL_SAFE_NO_PAD.encode([4u8; 65]), auth: URL_SAFE_NO_PAD.encode([1u8; 16]) };
+        NewSubscription { endpoint: endpoint.to_owned(), keys }
+    }
+
+    #[tokio::test]
+    async fn a_deployed_stack_refuses_loopback_in_every_spelling_and_anything_but_https() {
+        for endpoint in [
+            "http://127.0.0.1/push",
+            "https://127.0.0.1/push",
+            "https://2130706433/push",
+            "https://0x7f.1/push",
+            "https://017700000001/push",
+            "https://[::ffff:7f00:1]/push",
+            "https://[fe80::1%25eth0]/push",
+            "https://localhost./push",
+            "http://8.8.8.8/push",
+            "ftp://8.8.8.8/push",
+            "https://8.8.8.8:8443/push",
+            "https://user@8.8.8.8/push",
+        ] {
+            let refused = at(endpoint).check(Reach::Public).await;
+            assert!(matches!(&refused, Err(Error::BadRequest(message)) if message == ENDPOINT_RULE), "{endpoint}");
+        }
+        let kept = at("HTTPS://8.8.8.8:443/push?x").check(Reach::Public).await.expect("a public https endpoint");
+        assert_eq!(kept.endpoint, "https://8.8.8.8/push?x", "kept as a URL parser writes it");
+        let local = at("http://127.0.0.1:9/push").check(Reach::PublicAndLoopback).await;
+        assert!(local.is_ok(), "the local stack's tests' push service");
+    }
 
     #[test]
     fn private_link_local_and_metadata_addresses_are_not_public() {
@@ -163,6 +200,10 @@ mod tests {
             "::ffff:169.254.169.254",
             "64:ff9b::a9fe:a9fe",
             "::",
+            "fec0::1",
+            "2002:a00:1::1",
+            "2001:0:4136:e378::1",
+            "::ffff:0:a00:1",
         ] {
             assert!(!is_public(&refused.parse().unwrap()), "{refused}");
         }

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use dm_shared::auth::Caller;
 use dm_shared::http::{Json, Path, created, ok};
-use dm_shared::ids::{OrgId, UserId};
+use dm_shared::ids::{OrgId, SubscriptionId, UserId};
 use dm_shared::push::NewSubscription;
 use dm_shared::store::{Subscribed, Subscription};
 use dm_shared::{AppState, Error, Result};
@@ -63,14 +63,9 @@ pub async fn list(
 pub async fn unsubscribe(
     State(state): State<AppState>,
     Caller(caller): Caller,
-    Path((org, user, id)): Path<(OrgId, UserId, String)>,
+    Path((org, user, id)): Path<(OrgId, UserId, SubscriptionId)>,
 ) -> Result<Response> {
     own(&state, &org, &caller, &user).await?;
-    // Ids are 22 base64url characters: anything else names no subscription.
-    let well_formed = id.len() == 22 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    if !well_formed {
-        return Err(Error::not_found("No such subscription"));
-    }
     state.store.unsubscribe(&org, &user, &id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -1,6 +1,6 @@
 //! Every key of the single table is formatted here and nowhere else.
 
-use crate::ids::{InviteId, MessageId, OrgId, RoomId, UserId};
+use crate::ids::{InviteId, MessageId, OrgId, RoomId, SubscriptionId, UserId};
 use crate::input::IdempotencyKey;
 
 pub const PK: &str = "PK";
@@ -80,9 +80,11 @@ pub fn room_summary(room: &RoomId) -> Key {
 }
 
 pub const PUSH_PREFIX: &str = "PUSH#";
+/// Sorts before every item of a member's own beside their rows: their subscriptions and its count.
+pub const PUSH_ITEMS_PREFIX: &str = "PUSH";
 
 /// One of a member's Web Push subscriptions, beside their rows.
-pub fn push_subscription(org: &OrgId, user: &UserId, subscription_id: &str) -> Key {
+pub fn push_subscription(org: &OrgId, user: &UserId, subscription_id: &SubscriptionId) -> Key {
     Key { pk: user_rooms_pk(org, user), sk: format!("{PUSH_PREFIX}{subscription_id}") }
 }
 

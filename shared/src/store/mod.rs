@@ -478,6 +478,11 @@ pub(crate) fn from_item<T: DeserializeOwned>(item: Item) -> Result<T> {
     serde_dynamo::from_item(item).map_err(Error::internal)
 }
 
+/// The key of an item as read.
+pub(crate) fn item_key(item: &Item) -> Option<Key> {
+    Some(Key { pk: string_attr(item, keys::PK)?, sk: string_attr(item, keys::SK)? })
+}
+
 pub(crate) fn string_attr(item: &Item, name: &str) -> Option<String> {
     item.get(name).and_then(|value| value.as_s().ok()).cloned()
 }

@@ -166,6 +166,12 @@ impl Store {
                 self.query_page(keys::user_rooms_pk(org, user), keys::ROOM_PREFIX, Order::OldestFirst, &first_page);
             let listed = page.await?.items;
             if listed.is_empty() {
+                // What else is theirs alone beside their rows: push subscriptions (and their count)
+                // and settings. A member back one day starts afresh.
+                let own = self.query_all(keys::user_rooms_pk(org, user), keys::PUSH_ITEMS_PREFIX, true).await?;
+                let mut own: Vec<keys::Key> = own.iter().filter_map(super::item_key).collect();
+                own.push(keys::settings(org, user));
+                self.delete_many(&own).await?;
                 let gone = Delete::builder()
                     .table_name(self.table())
                     .set_key(Some(key_item(&keys::member(org, user))))
