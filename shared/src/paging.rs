@@ -103,6 +103,13 @@ impl<T> Page<T> {
         Ok(Page { items, next: self.next, previous: self.previous })
     }
 
+    /// A list's answer: `{count, next, previous, results}`, `results` being this page's items as
+    /// shown.
+    pub fn answer(&self, uri: &Uri, results: Vec<serde_json::Value>) -> serde_json::Value {
+        let (next, previous) = self.links(uri);
+        serde_json::json!({ "count": results.len(), "next": next, "previous": previous, "results": results })
+    }
+
     /// The `next` and `previous` URLs: the request's own URL with its cursor replaced.
     pub fn links(&self, uri: &Uri) -> (Option<String>, Option<String>) {
         let link = |cursor: &Cursor| page_url(uri, cursor);

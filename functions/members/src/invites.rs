@@ -119,9 +119,8 @@ pub async fn list(
     let page = query.parse()?;
     manager(&state, &org, &caller).await?;
     let invites = state.store.invites(&org, &page).await?;
-    let (next, previous) = invites.links(&uri);
     let results: Vec<Value> = invites.items.iter().map(view).collect();
-    Ok(ok(json!({ "count": results.len(), "results": results, "next": next, "previous": previous })))
+    Ok(ok(invites.answer(&uri, results)))
 }
 
 pub async fn revoke(

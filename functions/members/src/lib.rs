@@ -89,7 +89,6 @@ async fn my_orgs(
 ) -> Result<Response> {
     let page = query.parse()?;
     let orgs = state.store.orgs_of(&caller, &page).await?;
-    let (next, previous) = orgs.links(&uri);
     let results: Vec<_> = orgs
         .items
         .iter()
@@ -97,7 +96,7 @@ async fn my_orgs(
             json!({ "org_id": org.org_id, "name": org.name, "role": member.role, "joined_at": member.joined_at })
         })
         .collect();
-    Ok(ok(json!({ "count": results.len(), "results": results, "next": next, "previous": previous })))
+    Ok(ok(orgs.answer(&uri, results)))
 }
 
 #[derive(Deserialize)]

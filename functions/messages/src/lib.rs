@@ -273,7 +273,6 @@ async fn search(
         return Ok(ok(json!({ "count": 0, "next": null, "previous": null, "results": [] })));
     }
     let hits = state.store.search(&org, &user, &words, &page).await?;
-    let (next, previous) = hits.links(&uri);
     let results: Vec<Value> = hits.items.iter().map(views::search_hit).collect();
-    Ok(ok(json!({ "count": results.len(), "next": next, "previous": previous, "results": results })))
+    Ok(ok(hits.answer(&uri, results)))
 }

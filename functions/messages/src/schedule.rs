@@ -94,9 +94,8 @@ pub async fn list(
     let page = query.parse()?;
     RoomAccess::load(&state.store, &org, &room, &caller, &[]).await?.require_member()?;
     let pending = state.store.scheduled_by(&room, &caller, &page).await?;
-    let (next, previous) = pending.links(&uri);
     let results: Vec<Value> = pending.items.iter().map(scheduled_json).collect();
-    Ok(ok(json!({ "count": results.len(), "next": next, "previous": previous, "results": results })))
+    Ok(ok(pending.answer(&uri, results)))
 }
 
 pub async fn cancel(

@@ -147,7 +147,6 @@ async fn user_rooms(
     let inbox = state.store.inbox(&org, &user, order, unread_only, &page);
     let (mut rooms, settings) = tokio::try_join!(inbox, state.store.settings(&org, &user))?;
     let watch = Watch::new(&user, &settings.settings);
-    let (next, previous) = rooms.links(&uri);
     // The page's unread rooms are counted while its members' presence is read.
     let (unread, presence) = tokio::try_join!(
         state.store.count_unread(&watch, &rooms.items),
@@ -171,7 +170,7 @@ async fn user_rooms(
             json
         })
         .collect();
-    Ok(ok(json!({ "count": results.len(), "next": next, "previous": previous, "results": results })))
+    Ok(ok(rooms.answer(&uri, results)))
 }
 
 /// Rooms of at most this many members show their other members' presence in the inbox: a DM's
