@@ -9,6 +9,7 @@ use std::sync::mpsc;
 use aws_sdk_dynamodb::types::AttributeValue;
 use dm_local::dynamodb::DynamoDbLocal;
 use dm_local::{DEV_JWT_SECRET, Options, Stack};
+use dm_shared::store::UNREAD_CAP;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
@@ -223,7 +224,8 @@ impl TestApp {
 
     /// `senders` members of one room send `each` messages, all at once; once the projector has caught
     /// up, every member's inbox shows the newest message, their own last one as their marker, and
-    /// exactly the other members' messages after it as unread, however the sends interleaved; the
+    /// the other members' messages after it as unread (exact up to `UNREAD_CAP`, then capped),
+    /// however the sends interleaved; the
     /// room counts each message once. A send answered 503 (DynamoDB Local pausing under load) is
     /// retried with its Idempotency-Key, as a client would: it is stored once either way.
     pub async fn send_at_once(&self, senders: usize, each: usize) {
@@ -259,15 +261,21 @@ impl TestApp {
         let newest = all.iter().map(|(_, id)| *id).max().expect("messages were sent");
         for (member, own) in &sent {
             let marker = own.iter().max().expect("each sender sent");
-            let expected = all.iter().filter(|(sender, id)| sender != member && id > &marker.as_str()).count();
+            let unread = all.iter().filter(|(sender, id)| sender != member && id > &marker.as_str()).count() as u64;
+            let (expected, capped) = (unread.min(UNREAD_CAP), unread > UNREAD_CAP);
             let inbox = self.get(&format!("/api/v1/org/{org}/users/{member}/rooms"), member).await;
             let row = &inbox.body["results"][0];
             assert_eq!(row["room_id"], room.as_str());
             assert_eq!(row["last_message"]["message_id"], newest, "{member}");
             assert_eq!(row["last_read_message_id"], marker.as_str(), "{member}");
-            assert_eq!(row["unread_count"], expected, "{member}");
+            assert_eq!(
+                (&row["unread_count"], &row["unread_count_capped"]),
+                (&json!(expected), &json!(capped)),
+                "{member}"
+            );
             let totals = self.get(&format!("/api/v1/org/{org}/users/{member}/unread"), member).await;
-            assert_eq!(totals.body["messages"], expected, "{member}");
+            let (messages, messages_capped) = (&totals.body["messages"], &totals.body["messages_capped"]);
+            assert_eq!((messages, messages_capped), (&json!(expected), &json!(capped)), "{member}");
         }
         assert_eq!(self.get(&path, "s0").await.body["count"], all.len(), "each message counted once");
     }
