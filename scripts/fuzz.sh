@@ -55,7 +55,7 @@ ignored_auth.enabled = false
 object_level_authorization.enabled = false
 
 [[operations]]
-include-path-regex = "/(schedule-message|add-member/|sync$|invites/|push-subscriptions$)"
+include-path-regex = "/(schedule-message|add-member/|sync$|invites/|push-subscriptions$|profile$)"
 checks.positive_data_acceptance.enabled = false
 
 [[operations]]

@@ -2,6 +2,7 @@
 //! one DynamoDB Local shared by the whole run, and a client that speaks for a user.
 
 pub mod faults;
+pub mod push_service;
 
 use std::sync::OnceLock;
 use std::sync::mpsc;

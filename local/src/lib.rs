@@ -112,6 +112,7 @@ impl Stack {
                 (Some(local), endpoint)
             }
         };
+        let vapid = vapid::Vapid::kept_in(&data_dir)?;
         let s3_endpoint = s3::serve(&data_dir.join("s3"), cors::Cors::bucket(options.allowed_origins.clone())?).await?;
         let config = Config {
             table: options.table.clone(),
@@ -123,7 +124,7 @@ impl Stack {
             jwt_audience: Vec::new(),
             link_base: options.link_base.clone(),
             app_url: options.app_url.clone().unwrap_or_else(|| format!("{}/app/", options.link_base)),
-            vapid_public_key: Some(vapid::Vapid::kept_in(&data_dir)?.public_key),
+            vapid_public_key: Some(vapid.public_key.clone()),
             push_reach: dm_shared::push::Reach::PublicAndLoopback,
         };
         let sdk = dm_shared::state::sdk_config(&config).await;
@@ -132,7 +133,8 @@ impl Stack {
         let media = dm_shared::media::Media::new(&state);
         s3::create_bucket(media.client(), media.bucket()).await?;
         let scheduler = options.scheduler.then(|| tokio::spawn(tick_every_second(state.clone())));
-        let (hub, realtime_tasks) = realtime::Hub::start(&state, options.stream).await?;
+        let signer = dm_notifier::webpush::Vapid::new(&vapid.private_key, &state.config.app_url)?;
+        let (hub, realtime_tasks) = realtime::Hub::start(&state, options.stream, signer).await?;
         Ok(Self {
             state,
             rate_limit: options.rate_limit,

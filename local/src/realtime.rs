@@ -15,6 +15,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use dm_notifier::Notifier;
+use dm_notifier::webpush::{Pusher, Vapid};
 use dm_projector::Projector;
 use dm_realtime::{Change, Realtime};
 use dm_shared::AppState;
@@ -72,6 +74,7 @@ pub struct Hub {
     read: watch::Receiver<u64>,
     projected: watch::Receiver<u64>,
     pushed: watch::Receiver<u64>,
+    notified: watch::Receiver<u64>,
     work: Arc<Mutex<StreamWork>>,
 }
 
@@ -81,6 +84,7 @@ pub struct Hub {
 pub struct StreamWork {
     pub projector: Usage,
     pub push: Usage,
+    pub notifier: Usage,
 }
 
 /// What the stream reader hands a consumer: a shard's batch, or the end of a pass over every shard
@@ -94,9 +98,13 @@ enum Delivery {
 impl Hub {
     /// Serves `@connections` on its own loopback port under a path only this process knows (the
     /// functions inside it are its only callers, as only IAM-authorised callers reach it in AWS),
-    /// and, with `read_stream`, reads the table's stream from now on into the projector and the
-    /// push. The tasks it returns run until aborted.
-    pub async fn start(state: &AppState, read_stream: bool) -> Result<(Self, Vec<JoinHandle<()>>), crate::BoxError> {
+    /// and, with `read_stream`, reads the table's stream from now on into the projector, the push
+    /// and the notifier (which signs with `vapid`). The tasks it returns run until aborted.
+    pub async fn start(
+        state: &AppState,
+        read_stream: bool,
+        vapid: Vapid,
+    ) -> Result<(Self, Vec<JoinHandle<()>>), crate::BoxError> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let secret = ulid::Ulid::new();
         let endpoint = format!("http://{}/{secret}", listener.local_addr()?);
@@ -104,6 +112,7 @@ impl Hub {
         let (mark_read, read) = watch::channel(0);
         let (mark_projected, projected) = watch::channel(0);
         let (mark_pushed, pushed) = watch::channel(0);
+        let (mark_notified, notified) = watch::channel(0);
         let hub = Self {
             realtime: realtime.clone(),
             sockets: Sockets::default(),
@@ -111,6 +120,7 @@ impl Hub {
             read: read.clone(),
             projected,
             pushed,
+            notified,
             work: Arc::default(),
         };
         let path = format!("/{secret}/@connections/{{connection_id}}");
@@ -140,24 +150,33 @@ impl Hub {
             let (to_push, push_task) =
                 Mapping::start(source, realtime, Some(settle), account(&hub.work, |w| &mut w.push));
             tasks.push(push_task);
-            tasks.push(tokio::spawn(reader.run(vec![to_projector, to_push], mark_read)));
+            let settle = Settle { read: read.clone(), settled: mark_notified };
+            let pusher = Pusher::new(vapid, state.config.push_reach)?;
+            let notifier = Notifier::new(state.clone(), pusher);
+            let source = EventSource::of("NotifierFunction")?;
+            let (to_notifier, notifier_task) =
+                Mapping::start(source, notifier, Some(settle), account(&hub.work, |w| &mut w.notifier));
+            tasks.push(notifier_task);
+            tasks.push(tokio::spawn(reader.run(vec![to_projector, to_push, to_notifier], mark_read)));
         }
         Ok((hub, tasks))
     }
 
-    /// Returns once the projector has consumed every write made before the call, and what its own
+    /// Returns once the projector (and the push and the notifier) has consumed every write made before the call, and what its own
     /// writes cascade into (a deleted message's replies): a pass of the stream reader over every
     /// shard that began after the call and after the projector's last batch found nothing new.
     /// What the projector keeps (inboxes, counts, the search index) then shows every earlier write.
     pub async fn settled(&self) -> Result<(), crate::BoxError> {
         // The pass under way may have read a shard before the call: the one after it is whole.
         let whole = *self.read.borrow() + 2;
-        let (mut projected, mut pushed) = (self.projected.clone(), self.pushed.clone());
-        let both = async {
-            projected.wait_for(|passed| *passed >= whole).await?;
-            pushed.wait_for(|passed| *passed >= whole).await.map(drop)
+        let mut consumers = [self.projected.clone(), self.pushed.clone(), self.notified.clone()];
+        let all = async {
+            for consumer in &mut consumers {
+                consumer.wait_for(|passed| *passed >= whole).await?;
+            }
+            Ok::<_, watch::error::RecvError>(())
         };
-        tokio::time::timeout(Duration::from_secs(180), both).await??;
+        tokio::time::timeout(Duration::from_secs(180), all).await??;
         Ok(())
     }
 

@@ -39,6 +39,13 @@ pub enum Reach {
     PublicAndLoopback,
 }
 
+impl Reach {
+    /// Whether a push may go to `ip`.
+    pub fn allows(self, ip: &IpAddr) -> bool {
+        is_public(ip) || (self == Self::PublicAndLoopback && ip.is_loopback())
+    }
+}
+
 impl NewSubscription {
     /// The subscription, checked, its endpoint as a URL parser writes it (so one browser is one
     /// subscription however it spelled the URL): an https URL on the default port (or plain http to
@@ -62,9 +69,8 @@ impl NewSubscription {
             return refused();
         }
         let addresses = resolve(&url).await;
-        let allowed = |ip: &IpAddr| is_public(ip) || (loopback_allowed && ip.is_loopback());
         let http_only_to_loopback = url.scheme() == "https" || addresses.iter().all(IpAddr::is_loopback);
-        if addresses.is_empty() || !addresses.iter().all(allowed) || !http_only_to_loopback {
+        if addresses.is_empty() || !addresses.iter().all(|ip| reach.allows(ip)) || !http_only_to_loopback {
             return refused();
         }
         let p256dh = URL_SAFE_NO_PAD.decode(self.keys.p256dh.trim_end_matches('=')).unwrap_or_default();

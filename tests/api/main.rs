@@ -13,6 +13,7 @@ mod live;
 mod media;
 mod members;
 mod messages;
+mod notify;
 mod pages;
 mod push;
 mod reactions;

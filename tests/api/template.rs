@@ -121,27 +121,52 @@ fn the_realtime_filter_passes_the_items_that_make_events_only() {
     assert_eq!(source.batch_size, 100);
 }
 
-/// The projector is invoked by posts only: none of what it writes (counts, inbox rows, markers)
-/// invokes it again, so a batch of a hundred holds a hundred posts' worth of work.
-#[test]
-fn the_projector_filter_passes_posts_only() {
-    let source = EventSource::of("ProjectorFunction").expect("the projector's event source");
+/// `function`'s event source passes posts (messages and replies) and none of `others`, nor a
+/// search-term entry (keyed under `MSG#` too).
+fn passes_posts_only(function: &str, others: &[(&str, &str)]) {
+    let source = EventSource::of(function).expect("the function's event source");
     for (pk, sk) in [("ROOM#r1", "MSG#01J"), ("ROOM#r1", "THREAD#01J#01K")] {
-        assert!(source.passes(pk, sk, plain), "{pk} {sk} is a post");
+        assert!(source.passes(pk, sk, plain), "{function}: {pk} {sk} is a post");
     }
-    for (pk, sk) in [
-        ("ROOM#r1", "LOG"),
-        ("ROOM#r1", "LOG#00000000000000000001"),
-        ("ROOM#r1", "COUNTED_REPLY#01J"),
-        ("ORG#o1#USER#alice", "ROOM#r1"),
-        ("ROOM#r1", "READ#alice"),
-        ("ROOM#r1", "META"),
-    ] {
-        assert!(!source.passes(pk, sk, plain), "{pk} {sk} is the projector's own");
+    for (pk, sk) in others {
+        assert!(!source.passes(pk, sk, plain), "{function}: {pk} {sk} is no post");
     }
     for image in [Image::New, Image::Old] {
-        assert!(!source.passes(TERM.0, TERM.1, term_entry(image)), "its search-term entries ({image:?}) are its own");
+        assert!(!source.passes(TERM.0, TERM.1, term_entry(image)), "{function}: a search-term entry ({image:?})");
     }
+}
+
+/// The projector is invoked by posts only: none of what it writes (counts, inbox rows, markers, its
+/// search-term entries) invokes it again, so a batch of a hundred holds a hundred posts' worth of work.
+#[test]
+fn the_projector_filter_passes_posts_only() {
+    passes_posts_only(
+        "ProjectorFunction",
+        &[
+            ("ROOM#r1", "LOG"),
+            ("ROOM#r1", "LOG#00000000000000000001"),
+            ("ROOM#r1", "COUNTED_REPLY#01J"),
+            ("ORG#o1#USER#alice", "ROOM#r1"),
+            ("ROOM#r1", "READ#alice"),
+            ("ROOM#r1", "META"),
+        ],
+    );
+}
+
+/// The notifier is invoked by posts only: never by what it writes itself (its claims, a forgotten
+/// subscription).
+#[test]
+fn the_notifier_filter_passes_posts_only() {
+    passes_posts_only(
+        "NotifierFunction",
+        &[
+            ("PUSHED#01J", "alice#sub"),
+            ("ORG#o1#USER#alice", "PUSH#sub"),
+            ("ORG#o1#USER#alice", "PUSHCOUNT"),
+            ("ROOM#r1", "META"),
+            ("ROOM#r1", "REACTION#01J#x#alice"),
+        ],
+    );
 }
 
 /// The stream consumers cannot lose events silently: only items that make events invoke the push
@@ -152,7 +177,7 @@ fn stream_consumers_filter_keep_failures_and_raise_alarms() {
     let template: serde_yaml_ng::Value =
         serde_yaml_ng::from_str(include_str!("../../template.yaml")).expect("template.yaml parses");
     let resources = &template["Resources"];
-    for function in ["PushFunction", "ProjectorFunction"] {
+    for function in ["PushFunction", "ProjectorFunction", "NotifierFunction"] {
         let source = &resources[function]["Properties"]["Events"]["TableStream"]["Properties"];
         assert_eq!(source["ParallelizationFactor"].as_u64(), Some(1), "{function}: one consumer a shard, pinned");
         assert!(source["FilterCriteria"]["Filters"][0]["Pattern"].as_str().is_some(), "{function} filters");
@@ -184,7 +209,7 @@ fn logs_retention_access_logs_and_a_schedule_per_stack() {
         .filter(|(_, r)| r["Type"].as_str() == Some("AWS::Serverless::Function"))
         .filter_map(|(name, _)| name.as_str())
         .collect();
-    assert_eq!(functions.len(), 11, "{functions:?}");
+    assert_eq!(functions.len(), 12, "{functions:?}");
     for function in functions {
         let group = &template["Resources"][format!("{}LogGroup", function.trim_end_matches("Function")).as_str()];
         assert_eq!(group["Type"].as_str(), Some("AWS::Logs::LogGroup"), "{function}");

@@ -356,6 +356,7 @@ async fn run(client: &Client, stack: &Stack, per_room: usize, total: usize, load
     assert_eq!(*server_errors.lock().unwrap(), 0, "5xx answers");
     let (used, stream) = (stack.state.store.usage().since(used_before), stack.stream_work());
     let (projector, push) = (stream.projector.since(stream_before.projector), stream.push.since(stream_before.push));
+    let notifier = stream.notifier.since(stream_before.notifier);
 
     let messages: usize = expected.iter().map(Vec::len).sum();
     let sends = messages as f64 / elapsed.as_secs_f64();
@@ -367,12 +368,13 @@ async fn run(client: &Client, stack: &Stack, per_room: usize, total: usize, load
     );
     let per_message = |usage: dm_shared::store::Usage| usage.calls as f64 / messages as f64;
     println!(
-        "DynamoDB requests a message: {:.1} in all; the projector {:.1}, the push {:.1}, the API {:.1} (sends, \
-         retries, readers, watchers, and the checks above)\n",
+        "DynamoDB requests a message: {:.1} in all; the projector {:.1}, the push {:.1}, the notifier {:.1}, the API \
+         {:.1} (sends, retries, readers, watchers, and the checks above)\n",
         per_message(used),
         per_message(projector),
         per_message(push),
-        per_message(used.since(projector).since(push)),
+        per_message(notifier),
+        per_message(used.since(projector).since(push).since(notifier)),
     );
     println!("| {senders_count} senders | requests | p50 ms | p99 ms |");
     println!("| --- | --- | --- | --- |");

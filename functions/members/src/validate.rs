@@ -68,6 +68,12 @@ impl ProfileChanges {
                 return Err(Error::bad_request(format!("{name} holds control characters")));
             }
         }
+        // Do-not-disturb windows are read in it.
+        if let Some(zone) = self.time_zone.as_deref().filter(|zone| !zone.is_empty())
+            && jiff::tz::TimeZone::get(zone).is_err()
+        {
+            return Err(Error::bad_request("time_zone is an IANA time zone name, such as Europe/Paris"));
+        }
         Ok(())
     }
 

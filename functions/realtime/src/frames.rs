@@ -1,11 +1,12 @@
-//! What clients send on their connection (API Gateway's `$default` route): heartbeats, answered
-//! with `pong`, and typing, relayed to the room's other members. A frame that cannot be honoured is
+//! What clients send on their connection (API Gateway's `$default` route): heartbeats, saying whether
+//! the client is in front of its user (`"state": "active" | "hidden" | "idle"`) and answered with
+//! `pong`, and typing, relayed to the room's other members. A frame that cannot be honoured is
 //! answered with an `error` frame carrying the status the HTTP API would give.
 
 use aws_sdk_apigatewaymanagement::primitives::Blob;
 use dm_shared::access::RoomAccess;
 use dm_shared::ids::{OrgId, RoomId};
-use dm_shared::store::Connection;
+use dm_shared::store::{Attention, Connection};
 use dm_shared::{Error, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -18,8 +19,15 @@ const MAX_FRAME_BYTES: usize = 4_096;
 #[derive(Deserialize)]
 #[serde(tag = "action", rename_all = "lowercase", deny_unknown_fields)]
 enum Frame {
-    Ping,
-    Typing { org_id: String, room_id: String, state: Typing },
+    Ping {
+        #[serde(default)]
+        state: Attention,
+    },
+    Typing {
+        org_id: String,
+        room_id: String,
+        state: Typing,
+    },
 }
 
 #[derive(Clone, Copy, Deserialize, Serialize)]
@@ -54,8 +62,8 @@ impl Realtime {
         let store = &self.state.store;
         let (org, user) = (&connection.org_id, &connection.user_id);
         match frame {
-            Frame::Ping => {
-                store.heartbeat(org, user, &connection.connection_id).await?;
+            Frame::Ping { state } => {
+                store.heartbeat(org, user, &connection.connection_id, state).await?;
                 Ok(Some(json!({ "event": "pong" })))
             }
             Frame::Typing { org_id, room_id, state } => {

@@ -88,6 +88,11 @@ pub fn push_subscription(org: &OrgId, user: &UserId, subscription_id: &Subscript
     Key { pk: user_rooms_pk(org, user), sk: format!("{PUSH_PREFIX}{subscription_id}") }
 }
 
+/// That `message` was pushed to one of `user`'s devices (`subscription`): each is told of a message once.
+pub fn push_claim(message: &MessageId, user: &UserId, subscription_id: &SubscriptionId) -> Key {
+    Key { pk: format!("PUSHED#{message}"), sk: format!("{user}#{subscription_id}") }
+}
+
 /// How many subscriptions a member keeps: the cap's count.
 pub fn push_count(org: &OrgId, user: &UserId) -> Key {
     Key { pk: user_rooms_pk(org, user), sk: "PUSHCOUNT".into() }

@@ -4,6 +4,9 @@
 //! time passes, whether or not anything removed it yet. Readers and the realtime push judge entries
 //! by the same rule (`Presence::of`). The item also says whether its user hides their presence, so
 //! hiding and showing it change the item as connecting and closing do, and make the same events.
+//! Each connection's heartbeat also says whether its client is in front of its user: since when a
+//! client has been hidden or idle is kept beside its entry, and a member none of whose live clients
+//! is attended gets pushed notifications (`Store::attended`).
 
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use serde::Serialize;
@@ -21,6 +24,11 @@ pub const PRESENCE_WINDOW_SECS: u64 = 10 * 60;
 
 /// Names a connection's entry in the presence item.
 const LIVE_PREFIX: &str = "live#";
+/// Names the entry saying since when (epoch seconds) a connection's client is hidden or idle.
+const AWAY_PREFIX: &str = "away#";
+/// A client hidden or idle this long no longer counts as its user watching: what reaches them is
+/// pushed, as Slack pushes to a desktop left alone.
+pub const AWAY_AFTER_SECS: u64 = 2 * 60;
 /// Set on the presence item while its user hides their presence.
 const HIDDEN: &str = "hidden";
 
@@ -62,6 +70,26 @@ impl Presence {
     }
 }
 
+/// What a client says of itself in its heartbeat: in front of its user, or hidden (a background tab,
+/// a closed lid) or idle (no input for a while).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Attention {
+    #[default]
+    Active,
+    Hidden,
+    Idle,
+}
+
+/// Whether a presence item shows, at `now`, a live connection whose client is active or was hidden
+/// or idle for less than `AWAY_AFTER_SECS`.
+pub(super) fn attended(item: &Item, now: u64) -> bool {
+    live_connections(item, now).any(|connection| match item.get(&format!("{AWAY_PREFIX}{connection}")) {
+        Some(AttributeValue::N(since)) => since.parse::<u64>().is_ok_and(|since| now < since + AWAY_AFTER_SECS),
+        _ => true,
+    })
+}
+
 /// The connections a presence item counts as live at `now` (epoch seconds), by id.
 fn live_connections(item: &Item, now: u64) -> impl Iterator<Item = &str> {
     item.iter().filter_map(move |(name, value)| match value {
@@ -72,20 +100,32 @@ fn live_connections(item: &Item, now: u64) -> impl Iterator<Item = &str> {
     })
 }
 
-/// The update of `user`'s presence item when `connection` opens or beats (`live`) or closes:
-/// (expression, names, values).
-fn presence_update(org: &OrgId, user: &UserId, connection: &str, live: bool) -> (String, Names, Item) {
-    let names = Names::from([("#live".to_owned(), format!("{LIVE_PREFIX}{connection}"))]);
+/// The update of `user`'s presence item when `connection` opens or beats (`Some`, with what its client
+/// says of itself) or closes (`None`): (expression, names, values). Away since the first heartbeat
+/// that says so; a heartbeat that says active, or the close, forgets it.
+fn presence_update(org: &OrgId, user: &UserId, connection: &str, beat: Option<Attention>) -> (String, Names, Item) {
+    let names = Names::from([
+        ("#live".to_owned(), format!("{LIVE_PREFIX}{connection}")),
+        ("#away".to_owned(), format!("{AWAY_PREFIX}{connection}")),
+    ]);
     let mut values = Item::from([
         (":seen".to_owned(), AttributeValue::S(crate::time::now())),
         (":org".to_owned(), AttributeValue::S(org.to_string())),
         (":user".to_owned(), AttributeValue::S(user.to_string())),
     ]);
-    let expression = if live {
-        values.insert(":until".into(), AttributeValue::N((epoch_secs() + PRESENCE_WINDOW_SECS).to_string()));
-        "SET #live = :until, seen_at = :seen, org_id = :org, user_id = :user"
-    } else {
-        "REMOVE #live SET seen_at = :seen, org_id = :org, user_id = :user"
+    let now = epoch_secs();
+    let expression = match beat {
+        Some(attention) => {
+            values.insert(":until".into(), AttributeValue::N((now + PRESENCE_WINDOW_SECS).to_string()));
+            match attention {
+                Attention::Active => "SET #live = :until, seen_at = :seen, org_id = :org, user_id = :user REMOVE #away",
+                Attention::Hidden | Attention::Idle => {
+                    values.insert(":now".into(), AttributeValue::N(now.to_string()));
+                    "SET #live = :until, #away = if_not_exists(#away, :now), seen_at = :seen, org_id = :org, user_id = :user"
+                }
+            }
+        }
+        None => "REMOVE #live, #away SET seen_at = :seen, org_id = :org, user_id = :user",
     };
     (expression.to_owned(), names, values)
 }
@@ -102,7 +142,7 @@ impl Store {
         connection: &str,
         live: bool,
     ) -> Result<TransactWriteItem> {
-        let (expression, names, values) = presence_update(org, user, connection, live);
+        let (expression, names, values) = presence_update(org, user, connection, live.then_some(Attention::Active));
         tx_update(
             self.update_builder(&keys::presence(org, user))
                 .update_expression(expression)
@@ -111,9 +151,10 @@ impl Store {
         )
     }
 
-    /// A heartbeat of an open connection: it counts as live for another window.
-    pub async fn heartbeat(&self, org: &OrgId, user: &UserId, connection: &str) -> Result<()> {
-        let (expression, names, values) = presence_update(org, user, connection, true);
+    /// A heartbeat of an open connection, saying whether its client is attended: it counts as live
+    /// for another window.
+    pub async fn heartbeat(&self, org: &OrgId, user: &UserId, connection: &str, attention: Attention) -> Result<()> {
+        let (expression, names, values) = presence_update(org, user, connection, Some(attention));
         let update = self
             .update_item(&keys::presence(org, user))
             .update_expression(expression)

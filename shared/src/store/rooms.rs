@@ -61,6 +61,11 @@ fn existing_room(item: Option<&Item>) -> Option<RoomId> {
 }
 
 impl Store {
+    /// A room as stored, if there is one.
+    pub async fn room(&self, room: &RoomId) -> Result<Option<Room>> {
+        self.get(&keys::room(room)).await
+    }
+
     /// Everyone who shares a room with `user` in `org`: whom their presence concerns. One Query of
     /// their rooms and one batch read of those rooms.
     pub async fn room_mates(&self, org: &OrgId, user: &UserId) -> Result<Vec<UserId>> {

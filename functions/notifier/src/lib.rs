@@ -1,0 +1,239 @@
+//! Tells members of what arrives while they are away: for each new message or reply in the table's
+//! stream (and each edit that names someone anew), every member of the room its sender's settings,
+//! the room's and the clock say should hear of it (`decide`), and who has no client in front of
+//! them, gets a Web Push on each of their devices.
+//!
+//! Each device hears of a message once: a push is claimed (an item per message and device) before
+//! it is sent, so a record delivered again, late or replayed pushes nothing twice; a push the service
+//! asked to be tried again gives its claim back and fails its record, which Lambda delivers again. A
+//! device the service says is gone is forgotten.
+
+pub mod decide;
+pub mod webpush;
+
+use std::time::Duration;
+
+use dm_shared::ids::{MessageId, UserId};
+use dm_shared::model::{Member, Message};
+use dm_shared::store::{PREVIEW_CHARS, Recipient, Subscription};
+use dm_shared::stream::{Change, Consumer};
+use dm_shared::{AppState, Error, Result};
+use futures_util::{StreamExt, TryStreamExt, stream};
+use serde::Serialize;
+
+use crate::decide::{Arrival, Urgency, decide};
+use crate::webpush::{Delivery, Pusher};
+
+/// Posts of one batch taken at once.
+const POSTS_AT_ONCE: usize = 8;
+/// Pushes of one post sent at once.
+const PUSHES_AT_ONCE: usize = 16;
+/// A post older than this is told of no more (a batch retried for long, or replayed): late, a
+/// notification is noise.
+const TELL_WITHIN_MS: i64 = 60 * 60 * 1000;
+/// Tries of one push within a run when the service asks for patience, and the longest wait between
+/// two: past them the record is delivered again.
+const PUSH_TRIES: u32 = 3;
+const LONGEST_WAIT: Duration = Duration::from_secs(5);
+const NO_PREVIEW: &str = "New message";
+
+#[derive(Clone)]
+pub struct Notifier {
+    state: AppState,
+    pusher: std::sync::Arc<Pusher>,
+}
+
+/// What a change asks of the notifier.
+enum Told {
+    Posted(Message),
+    /// An edit that names members it did not name before: them only.
+    Named {
+        post: Message,
+        anew: Vec<UserId>,
+    },
+}
+
+impl Told {
+    fn of(change: &Change) -> Option<Self> {
+        let post = |image: Option<&serde_dynamo::Item>| {
+            image.and_then(|item| serde_dynamo::from_item::<_, Message>(item.clone()).ok())
+        };
+        match (post(change.old.as_ref()), post(change.new.as_ref())) {
+            (None, Some(post)) => Some(Self::Posted(post)),
+            (Some(old), Some(post)) => {
+                let anew: Vec<UserId> = post.mentions.iter().filter(|u| !old.mentions.contains(u)).cloned().collect();
+                (!anew.is_empty()).then_some(Self::Named { post, anew })
+            }
+            _ => None,
+        }
+    }
+
+    fn post(&self) -> &Message {
+        match self {
+            Self::Posted(post) | Self::Named { post, .. } => post,
+        }
+    }
+}
+
+/// What a device shows.
+#[derive(Serialize)]
+struct Payload<'a> {
+    org_id: &'a str,
+    room_id: &'a str,
+    message_id: &'a MessageId,
+    sender_name: &'a str,
+    title: String,
+    body: String,
+    url: String,
+}
+
+impl Consumer for Notifier {
+    fn consume(&self, changes: &[Change]) -> impl Future<Output = Vec<String>> + Send {
+        self.notify(changes)
+    }
+}
+
+impl Notifier {
+    pub fn new(state: AppState, pusher: Pusher) -> Self {
+        Self { state, pusher: std::sync::Arc::new(pusher) }
+    }
+
+    /// Tells of each post in `changes`, posts at once; answers the sequence numbers of those whose
+    /// pushes should be tried again.
+    pub async fn notify(&self, changes: &[Change]) -> Vec<String> {
+        let now = dm_shared::time::now_ms();
+        let mut runs = Vec::new();
+        for change in changes {
+            let recent = change.created_ms == 0 || now - change.created_ms < TELL_WITHIN_MS;
+            if let Some(told) = Told::of(change).filter(|_| recent) {
+                runs.push(self.tell_or_retry(change, told));
+            }
+        }
+        stream::iter(runs).buffer_unordered(POSTS_AT_ONCE).filter_map(std::future::ready).collect().await
+    }
+
+    /// The change's sequence number if its pushes should be tried again.
+    async fn tell_or_retry(&self, change: &Change, told: Told) -> Option<String> {
+        let err = self.tell(&told).await.err()?;
+        tracing::warn!(sequence_number = %change.sequence_number, error = %err, "a post's pushes are retried");
+        Some(change.sequence_number.clone())
+    }
+
+    async fn tell(&self, told: &Told) -> Result<()> {
+        let store = &self.state.store;
+        let post = told.post();
+        let Some(room) = store.room(&post.room_id).await? else { return Ok(()) };
+        let candidates: Vec<UserId> = match told {
+            Told::Posted(_) => room.room_user_ids.clone(),
+            Told::Named { anew, .. } => anew.clone(),
+        };
+        let followers = match (&post.parent, told) {
+            (Some(parent), Told::Posted(_)) => Some(store.thread_followers(&post.room_id, parent).await?),
+            _ => None,
+        };
+        let others: Vec<UserId> = candidates.into_iter().filter(|user| *user != post.sender_id).collect();
+        let (recipients, sender) = tokio::try_join!(
+            store.recipients(&post.org_id, &post.room_id, &others),
+            store.member(&post.org_id, &post.sender_id)
+        )?;
+        let arrival = Arrival {
+            sender: &post.sender_id,
+            text: &post.message,
+            mentions: &post.mentions,
+            direct: room.room_user_ids.len() == 2,
+            followers: followers.as_deref(),
+            named_anew: match told {
+                Told::Named { anew, .. } => Some(anew),
+                Told::Posted(_) => None,
+            },
+        };
+        let now = jiff::Timestamp::now();
+        let sender_name = sender.as_ref().map_or(post.sender_id.as_str(), Member::name);
+        let told: Vec<(Recipient, Urgency)> = recipients
+            .into_iter()
+            .filter_map(|recipient| decide(&recipient, &arrival, now).map(|urgency| (recipient, urgency)))
+            .collect();
+        for (recipient, urgency) in &told {
+            let payload = self.payload(post, &arrival, recipient, sender_name)?;
+            let devices = store.subscriptions(&post.org_id, &recipient.member.id).await?;
+            let mut pushes = Vec::new();
+            for device in &devices {
+                pushes.push(self.push_once(post, &recipient.member.id, device, &payload, *urgency));
+            }
+            stream::iter(pushes).buffer_unordered(PUSHES_AT_ONCE).try_collect::<Vec<()>>().await?;
+        }
+        Ok(())
+    }
+
+    /// What `recipient`'s devices show of `post`: its text only where they allow previews.
+    fn payload(&self, post: &Message, arrival: &Arrival, recipient: &Recipient, sender_name: &str) -> Result<Vec<u8>> {
+        let named = arrival.mentions.contains(&recipient.member.id);
+        let title = match (&post.parent, named, arrival.direct) {
+            (_, true, _) => format!("{sender_name} mentioned you"),
+            (Some(_), false, _) => format!("{sender_name} replied in a thread"),
+            (None, false, true) => sender_name.to_owned(),
+            (None, false, false) => format!("{sender_name} in a group conversation"),
+        };
+        let preview = recipient.settings.notifications.message_preview_in_each_notification;
+        let body = match (preview, post.message.trim()) {
+            (false, _) => NO_PREVIEW.to_owned(),
+            (true, "") if !post.media.is_empty() => "Sent a file".to_owned(),
+            (true, "") => NO_PREVIEW.to_owned(),
+            (true, text) => text.chars().take(PREVIEW_CHARS).collect(),
+        };
+        let url = format!("{}#room={}/{}", self.state.config.app_url, post.org_id, post.room_id);
+        let payload = Payload {
+            org_id: post.org_id.as_str(),
+            room_id: post.room_id.as_str(),
+            message_id: &post.id,
+            sender_name,
+            title,
+            body,
+            url,
+        };
+        serde_json::to_vec(&payload).map_err(Error::internal)
+    }
+
+    /// Pushes to one device unless it heard of `post` already; a service that asks for patience is
+    /// waited on (within bounds), then the claim is given back for the record's next delivery.
+    async fn push_once(
+        &self,
+        post: &Message,
+        user: &UserId,
+        device: &Subscription,
+        payload: &[u8],
+        urgency: Urgency,
+    ) -> Result<()> {
+        let store = &self.state.store;
+        if !store.claim_push(&post.id, user, &device.subscription_id).await? {
+            return Ok(());
+        }
+        for attempt in 1..=PUSH_TRIES {
+            match self.pusher.push(device, payload, urgency).await {
+                Ok(Delivery::Accepted) => return Ok(()),
+                Ok(Delivery::Gone) => {
+                    return match store.unsubscribe(&post.org_id, user, &device.subscription_id).await {
+                        Ok(()) | Err(Error::NotFound(_)) => Ok(()),
+                        Err(err) => Err(err),
+                    };
+                }
+                Ok(Delivery::Later(wait)) if attempt < PUSH_TRIES => {
+                    let wait = wait.unwrap_or(Duration::from_millis(500) * attempt).min(LONGEST_WAIT);
+                    tokio::time::sleep(wait).await;
+                }
+                Ok(Delivery::Later(_)) => break,
+                // Sending it again would be refused again: the device misses this one.
+                Ok(Delivery::Refused(why)) => {
+                    tracing::warn!(reason = %why, "a push was refused");
+                    return Ok(());
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "a push could not be made");
+                    return Ok(());
+                }
+            }
+        }
+        store.release_push(&post.id, user, &device.subscription_id).await?;
+        Err(Error::Unavailable("a push service asked to be tried later".into()))
+    }
+}
