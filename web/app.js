@@ -101,6 +101,27 @@ function takeInvite() {
   return match[1];
 }
 
+/// A notification opens the client at `#room={org}/{room}`: that room is opened once signed in.
+function takeRoomLink() {
+  const match = /^#room=([A-Za-z0-9_-]+)\/([A-Za-z0-9_-]+)$/.exec(location.hash);
+  if (!match) return null;
+  const link = { org: match[1], room: match[2] };
+  sessionStorage.setItem("dm.room", JSON.stringify(link));
+  history.replaceState(null, "", location.pathname + location.search);
+  return link;
+}
+
+/// Opens the room a link named, if the caller is in its org (and then forgets the link).
+async function openLinkedRoom() {
+  const link = JSON.parse(sessionStorage.getItem("dm.room") ?? "null");
+  sessionStorage.removeItem("dm.room");
+  if (!link || !state.orgs.some((org) => org.org_id === link.org)) return false;
+  if (state.org !== link.org) await openOrg(link.org);
+  // A room the caller has left since says so; they stay signed in.
+  await openRoom(link.room).catch(failed);
+  return true;
+}
+
 const pendingInvite = () => sessionStorage.getItem("dm.invite");
 const forgetInvite = () => sessionStorage.removeItem("dm.invite");
 
@@ -108,9 +129,16 @@ const forgetInvite = () => sessionStorage.removeItem("dm.invite");
 window.addEventListener("hashchange", () => {
   const token = takeInvite();
   if (token && state.api) showJoin(token);
+  if (takeRoomLink() && state.api) openLinkedRoom().catch(failed);
+});
+
+// A notification clicked while this client is open: the service worker hands over its link.
+navigator.serviceWorker?.addEventListener("message", (event) => {
+  if (typeof event.data?.open === "string") location.hash = new URL(event.data.open).hash;
 });
 
 function startSignIn() {
+  takeRoomLink();
   if (takeInvite() || pendingInvite()) $("#signin-title").textContent = "Sign in to accept your invitation";
   const params = new URLSearchParams(location.search);
   $("#api-base").value = params.get("api") ?? saved.get("api", location.origin);
@@ -150,6 +178,7 @@ async function signedIn(base, token, socketBase) {
   state.api.user = state.me;
   await loadOrgs();
   if (pendingInvite()) return showJoin(pendingInvite());
+  if (await openLinkedRoom()) return;
   const last = saved.get(`org.${state.me}`, null);
   if (state.orgs.some((org) => org.org_id === last)) return openOrg(last);
   showOrgs();
@@ -780,6 +809,7 @@ $("#open-settings").addEventListener("click", async () => {
     $("#notify-preview").checked = notifications.message_preview_in_each_notification;
     $("#notify-replies").checked = notifications.thread_replies_notification;
     $("#settings-error").textContent = "";
+    $("#push-status").textContent = "Notification" in window && Notification.permission === "granted" ? "This browser may show notifications" : "";
     $("#settings-dialog").showModal();
   } catch (err) {
     failed(err);
@@ -787,6 +817,34 @@ $("#open-settings").addEventListener("click", async () => {
 });
 
 $("#settings-cancel").addEventListener("click", () => $("#settings-dialog").close());
+
+/// A VAPID key (base64url) as `pushManager.subscribe` takes it.
+const keyBytes = (base64url) => Uint8Array.from(atob(base64url.replace(/-/g, "+").replace(/_/g, "/")), (c) => c.charCodeAt(0));
+
+/// Registers the service worker, asks the browser's permission and subscribes this browser to the
+/// stack's Web Push: notifications then reach it while the member is away.
+async function enablePush() {
+  if (!("serviceWorker" in navigator) || !("PushManager" in window)) {
+    throw new Error("This browser cannot receive notifications (it needs service workers and the Push API, on https or localhost)");
+  }
+  const registration = await navigator.serviceWorker.register("sw.js");
+  const permission = await Notification.requestPermission();
+  if (permission !== "granted") throw new Error("The browser refused: allow notifications for this site in its settings, then try again");
+  const { public_key } = await state.api.get("/api/v1/push/vapid-public-key");
+  const subscription = await registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: keyBytes(public_key) });
+  await state.api.post(orgPath(`/users/${encodeURIComponent(state.me)}/push-subscriptions`), subscription.toJSON());
+}
+
+$("#enable-push").addEventListener("click", async () => {
+  const status = $("#push-status");
+  status.textContent = "Asking the browser...";
+  try {
+    await enablePush();
+    status.textContent = "Notifications are on for this browser";
+  } catch (err) {
+    status.textContent = err.message || String(err);
+  }
+});
 $("#settings-form").addEventListener("submit", async (event) => {
   event.preventDefault();
   const [start, end] = [$("#quiet-start").value, $("#quiet-end").value];

@@ -3,6 +3,9 @@
 // syncs from the token of its last sync, and drops an event id it has already handled.
 
 const PING_MS = 4 * 60 * 1000; // API Gateway closes a connection idle for 10 minutes.
+// Without input for this long the client says it is idle: after two minutes more, pushes reach the
+// member's other devices (and this one, through its service worker).
+const IDLE_MS = 60 * 1000;
 const MAX_BACKOFF_MS = 15000;
 const SEEN_IDS = 2000;
 
@@ -16,6 +19,37 @@ export class Live extends EventTarget {
     this.seen = new Set();
     this.backoff = 1000;
     this.closed = false;
+    this.lastInput = Date.now();
+    this.said = "active";
+    this.watchAttention();
+  }
+
+  /// Whether the user is in front of this client: the tab is hidden, or nothing was typed, clicked
+  /// or scrolled for a minute. Each change is said at once in a ping.
+  attention() {
+    if (document.hidden) return "hidden";
+    return Date.now() - this.lastInput >= IDLE_MS ? "idle" : "active";
+  }
+
+  watchAttention() {
+    const changed = () => {
+      if (this.attention() !== this.said) this.ping();
+    };
+    const input = () => {
+      this.lastInput = Date.now();
+      changed();
+    };
+    this.listeners = [
+      [document, "visibilitychange", changed],
+      ...["keydown", "pointerdown", "wheel", "touchstart"].map((name) => [window, name, input]),
+    ];
+    for (const [target, name, listener] of this.listeners) target.addEventListener(name, listener, { passive: true });
+    this.idleCheck = setInterval(changed, IDLE_MS / 4);
+  }
+
+  ping() {
+    this.said = this.attention();
+    this.send({ action: "ping", state: this.said });
   }
 
   /// Resolves once connected and holding the token of "from now on", so what the caller loads
@@ -29,6 +63,8 @@ export class Live extends EventTarget {
   stop() {
     this.closed = true;
     clearInterval(this.pinger);
+    clearInterval(this.idleCheck);
+    for (const [target, name, listener] of this.listeners) target.removeEventListener(name, listener);
     this.socket?.close();
   }
 
@@ -44,8 +80,11 @@ export class Live extends EventTarget {
         this.backoff = 1000;
         this.status(true);
         clearInterval(this.pinger);
+        // A new connection starts active: say otherwise at once if it is not.
+        this.said = "active";
+        if (this.attention() !== "active") this.ping();
         this.pinger = setInterval(() => {
-          this.send({ action: "ping" });
+          this.ping();
           this.catchUp().catch(() => {});
         }, PING_MS);
         resolve();

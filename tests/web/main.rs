@@ -370,6 +370,26 @@ async fn two_people_chat_in_the_web_client() {
     expected.extend((0..40).map(|i| json!(format!("history {i}"))));
     assert_eq!(shown, json!(expected), "every message once, oldest first");
 
+    // A notification's link opens its room.
+    scene.step("alice opens the client afresh", alice.go(&page).await).await;
+    scene.step("her inbox", alice.until("return document.body.dataset.view === 'inbox'").await).await;
+    let link = format!("{page}#room={org}/{room}");
+    scene.step("alice opens a notification's link", alice.go(&link).await).await;
+    let opened = format!("return document.body.dataset.view === 'room' && dmClient.room.id === '{room}'");
+    scene.step("its room opens", alice.until(&opened).await).await;
+
+    // Notifications for this browser: the service worker registers, and a browser that refuses
+    // them (headless Chromium shows no prompt) is said to have refused.
+    scene.step("bob opens his notification settings", bob.click("#open-settings").await).await;
+    scene.step("bob enables notifications", bob.click("#enable-push").await).await;
+    let told = "const told = document.querySelector('#push-status').textContent; \
+                return told !== 'Asking the browser...' && told";
+    let told = scene.step("the browser answers", bob.until(told).await).await;
+    assert!(told.as_str().is_some_and(|told| told.starts_with("The browser refused")), "{told}");
+    let worker = "return navigator.serviceWorker.getRegistration().then(r => r && r.scope)";
+    let scope = scene.step("the service worker", bob.until(worker).await).await;
+    assert!(scope.as_str().is_some_and(|scope| scope.ends_with("/app/")), "{scope}");
+
     for browser in &scene.browsers {
         browser.close().await;
     }
