@@ -176,25 +176,25 @@ async fn gone_devices_are_forgotten_busy_ones_retried_and_a_replay_pushes_nothin
     let kept = app.get(&format!("/api/v1/org/{org}/users/bob/push-subscriptions"), "bob").await;
     assert_eq!(kept.body["results"].as_array().map(Vec::len), Some(1), "the gone device is forgotten: {}", kept.raw);
 
-    // The message's stream record again, as a redelivery or a replay hands it over.
+    // The message's stream record again, as Lambda delivers a retried or replayed batch.
     let store = &app.stack.state.store;
     let key = |k: &str| AttributeValue::S(k.to_owned());
     let read = store.client().get_item().table_name(store.table());
     let read = read.key("PK", key(&format!("ROOM#{room}"))).key("SK", key(&format!("MSG#{message}")));
     let item = read.send().await.expect("the message").item.expect("stored");
-    let change = dm_shared::stream::Change {
-        event_id: "again".into(),
-        sequence_number: "1".into(),
-        created_ms: dm_shared::time::now_ms(),
-        old: None,
-        new: Some(item.into()),
-    };
+    let keys = json!({ "PK": { "S": format!("ROOM#{room}") }, "SK": { "S": format!("MSG#{message}") } });
+    let image = serde_json::to_string(&serde_dynamo::Item::from(item)).expect("an image");
+    let batch = include_str!("data/dynamodb_stream_insert.json")
+        .replace("{{keys}}", &keys.to_string())
+        .replace("{{new_image}}", &image)
+        .replace("1795646900", &dm_shared::time::epoch_secs().to_string());
     // Its own key: a push it made would reach the service and be counted, signed right or not.
     let key = dm_local::vapid::Vapid::generate().expect("a key pair").private_key;
     let vapid = dm_notifier::webpush::Vapid::new(&key, "mailto:ops@example.com").expect("a VAPID key");
     let pusher = dm_notifier::webpush::Pusher::new(vapid, app.stack.state.config.push_reach).expect("a pusher");
     let notifier = dm_notifier::Notifier::new(app.stack.state.clone(), pusher);
-    assert!(notifier.notify(std::slice::from_ref(&change)).await.is_empty(), "nothing to retry");
+    let answer = notifier.stream(serde_json::from_str(&batch).expect("a batch")).await.expect("an answer");
+    assert_eq!(answer["batchItemFailures"], json!([]), "nothing to retry: {answer}");
     assert_eq!(service.requests(&busy), 2, "nothing pushed twice");
     assert!(service.faults().is_empty(), "nothing pushed at all: {:?}", service.faults());
 }

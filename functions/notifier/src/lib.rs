@@ -98,6 +98,12 @@ impl Notifier {
         Self { state, pusher: std::sync::Arc::new(pusher) }
     }
 
+    /// A stream batch as Lambda delivers it: the records to deliver again (`ReportBatchItemFailures`).
+    pub async fn stream(&self, batch: aws_lambda_events::dynamodb::Event) -> Result<serde_json::Value> {
+        let failed = self.notify(&dm_shared::stream::changes(batch)).await;
+        serde_json::to_value(dm_shared::stream::response(failed)).map_err(Error::internal)
+    }
+
     /// Tells of each post in `changes`, posts at once; answers the sequence numbers of those whose
     /// pushes should be tried again.
     pub async fn notify(&self, changes: &[Change]) -> Vec<String> {

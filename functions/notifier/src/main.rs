@@ -25,10 +25,7 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::run(service_fn(|event: LambdaEvent<aws_lambda_events::dynamodb::Event>| {
         let notifier = notifier.clone();
         let span = dm_shared::lambda::invocation_span(&event.context);
-        let run = async move {
-            let failed = notifier.notify(&dm_shared::stream::changes(event.payload)).await;
-            Ok::<_, Error>(serde_json::to_value(dm_shared::stream::response(failed))?)
-        };
+        let run = async move { notifier.stream(event.payload).await.map_err(Error::from) };
         tracing::Instrument::instrument(run, span)
     }))
     .await
