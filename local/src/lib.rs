@@ -90,6 +90,7 @@ pub struct Stack {
     scratch: Option<PathBuf>,
     scheduler: Option<tokio::task::JoinHandle<()>>,
     hub: realtime::Hub,
+    vapid: vapid::Vapid,
     /// The local `@connections` API and the stream reader.
     realtime_tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -144,6 +145,7 @@ impl Stack {
             scratch,
             scheduler,
             hub,
+            vapid,
             realtime_tasks,
         })
     }
@@ -172,6 +174,11 @@ impl Stack {
     /// What the stream's consumers (projector, push) have asked of DynamoDB so far.
     pub fn stream_work(&self) -> StreamWork {
         self.hub.stream_work()
+    }
+
+    /// The VAPID key pair the stack's notifier signs with.
+    pub fn vapid(&self) -> &vapid::Vapid {
+        &self.vapid
     }
 
     /// The HTTP API as the stack's options configure it.

@@ -97,12 +97,12 @@ async fn a_message_reaches_away_members_as_their_settings_say_once_a_device() {
     app.settled().await;
     let push = only(service.received(&dave));
     assert_eq!((push.urgency.as_str(), &push.payload["title"]), ("high", &json!("Alice Liddell mentioned you")));
-    assert_eq!(service.received(&bob_phone).len(), 1, "named before the edit: told once");
+    assert_eq!(service.received(&bob_phone).len(), 1, "named before the edit: not told again");
 }
 
 /// Nobody is pushed who sees the message already or asked for quiet: a member with a client in
 /// front of them, one whose room is muted, one in their do-not-disturb window, one set to nothing.
-/// A client hidden for two minutes no longer counts as watching.
+/// A client hidden for two minutes no longer counts as watching, until it says it is active again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nothing_for_the_online_the_muted_the_quiet_or_those_set_to_nothing() {
     let app = spawn_app().await;
@@ -138,9 +138,12 @@ async fn nothing_for_the_online_the_muted_the_quiet_or_those_set_to_nothing() {
         assert!(service.received(&devices[user]).is_empty(), "{user}");
     }
 
-    // Bob's tab goes to the background, and stays there past two minutes.
+    // Bob's tab goes to the background: for two minutes he still counts as watching.
     send_frame(&mut bob_socket, json!({ "action": "ping", "state": "hidden" })).await;
     dm_tests::expect_event(&mut bob_socket, "pong").await;
+    send(&app, &org, &room, "@bob just now", &["bob"]).await;
+    app.settled().await;
+    assert!(service.received(&devices["bob"]).is_empty(), "hidden for less than two minutes");
     let store = &app.stack.state.store;
     let (pk, sk) = (AttributeValue::S(format!("ORG#{org}#USER#bob#CONNECTIONS")), AttributeValue::S("PRESENCE".into()));
     let read = store.client().get_item().table_name(store.table()).key("PK", pk.clone()).key("SK", sk.clone());
@@ -150,9 +153,18 @@ async fn nothing_for_the_online_the_muted_the_quiet_or_those_set_to_nothing() {
     let update = store.client().update_item().table_name(store.table()).key("PK", pk).key("SK", sk);
     let update = update.update_expression("SET #away = :since").expression_attribute_names("#away", away);
     update.expression_attribute_values(":since", AttributeValue::N(since.to_string())).send().await.expect("moved");
+    // Still hidden: a ping saying so again keeps when it began.
+    send_frame(&mut bob_socket, json!({ "action": "ping", "state": "hidden" })).await;
+    dm_tests::expect_event(&mut bob_socket, "pong").await;
     send(&app, &org, &room, "@bob still there?", &["bob"]).await;
     app.settled().await;
-    only(service.received(&devices["bob"]));
+    assert_eq!(only(service.received(&devices["bob"])).payload["body"], "@bob still there?");
+    // Back in front of it: nothing more is pushed.
+    send_frame(&mut bob_socket, json!({ "action": "ping", "state": "active" })).await;
+    dm_tests::expect_event(&mut bob_socket, "pong").await;
+    send(&app, &org, &room, "@bob welcome back", &["bob"]).await;
+    app.settled().await;
+    assert_eq!(service.received(&devices["bob"]).len(), 1, "watching again");
 }
 
 /// What a push service answers is honoured: a device that is gone (410) is forgotten, one that
@@ -188,13 +200,15 @@ async fn gone_devices_are_forgotten_busy_ones_retried_and_a_replay_pushes_nothin
         .replace("{{keys}}", &keys.to_string())
         .replace("{{new_image}}", &image)
         .replace("1795646900", &dm_shared::time::epoch_secs().to_string());
-    // Its own key: a push it made would reach the service and be counted, signed right or not.
-    let key = dm_local::vapid::Vapid::generate().expect("a key pair").private_key;
-    let vapid = dm_notifier::webpush::Vapid::new(&key, "mailto:ops@example.com").expect("a VAPID key");
+    // A device subscribed since: the replay must reach it, once, and only it.
+    let new_phone = device(&app, &service, &org, "bob", Answer::Accept).await;
+    let vapid = dm_notifier::webpush::Vapid::new(&app.stack.vapid().private_key, "mailto:ops@example.com");
+    let vapid = vapid.expect("the stack's VAPID key");
     let pusher = dm_notifier::webpush::Pusher::new(vapid, app.stack.state.config.push_reach).expect("a pusher");
     let notifier = dm_notifier::Notifier::new(app.stack.state.clone(), pusher);
     let answer = notifier.stream(serde_json::from_str(&batch).expect("a batch")).await.expect("an answer");
     assert_eq!(answer["batchItemFailures"], json!([]), "nothing to retry: {answer}");
     assert_eq!(service.requests(&busy), 2, "nothing pushed twice");
-    assert!(service.faults().is_empty(), "nothing pushed at all: {:?}", service.faults());
+    assert_eq!(only(service.received(&new_phone)).payload["message_id"], message.as_str(), "the new device, once");
+    assert!(service.faults().is_empty(), "{:?}", service.faults());
 }

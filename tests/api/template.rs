@@ -160,7 +160,7 @@ fn the_notifier_filter_passes_posts_only() {
     passes_posts_only(
         "NotifierFunction",
         &[
-            ("PUSHED#01J", "alice#sub"),
+            ("PUSHED#01J", "DEVICE#alice#sub"),
             ("ORG#o1#USER#alice", "PUSH#sub"),
             ("ORG#o1#USER#alice", "PUSHCOUNT"),
             ("ROOM#r1", "META"),
@@ -194,7 +194,7 @@ fn stream_consumers_filter_keep_failures_and_raise_alarms() {
         .filter_map(|r| r["Properties"]["MetricName"].as_str())
         .collect();
     assert!(alarms.contains(&"ApproximateNumberOfMessagesVisible"), "{alarms:?}");
-    assert_eq!(alarms.iter().filter(|m| **m == "IteratorAge").count(), 2, "{alarms:?}");
+    assert_eq!(alarms.iter().filter(|m| **m == "IteratorAge").count(), 3, "{alarms:?}");
 }
 
 /// Every function logs to a log group the stack makes, with the retention the deployer chose; both

@@ -1,8 +1,9 @@
 //! Whether a member is told of a post, and how urgently: their settings, the room's and the clock
 //! decide, as Slack and Mattermost users expect. The sender is never told; a muted room, a room or
 //! a member set to `nothing`, and a do-not-disturb window tell nobody; what names the member (a
-//! mention, or one of their keywords) tells them unless set to `nothing`; anything else tells them
-//! only where they asked for `all`, and a reply only if they follow its thread and want replies.
+//! mention, or one of their keywords) and a direct message tell them unless set to `nothing`; a
+//! reply tells those who follow its thread and want replies; anything else tells them only where
+//! they asked for `all`.
 
 use dm_shared::ids::UserId;
 use dm_shared::notifications::{NotificationSettings, NotifyAbout, QuietHours, RoomLevel, Watch, minute_of_day};
@@ -58,11 +59,10 @@ pub fn decide(recipient: &Recipient, arrival: &Arrival, now: Timestamp) -> Optio
         (NotifyAbout::Nothing, _, _) => false,
         (_, Some(named_anew), _) => named_anew.contains(user),
         _ if named => true,
-        (NotifyAbout::Mentions, _, _) => false,
-        (NotifyAbout::All, None, Some(followers)) => {
-            notifications.thread_replies_notification && followers.contains(user)
-        }
+        (_, None, Some(followers)) => notifications.thread_replies_notification && followers.contains(user),
         (NotifyAbout::All, None, None) => true,
+        // A direct message is meant for the other, as a mention is.
+        (NotifyAbout::Mentions, None, None) => arrival.direct,
     };
     if !told || quiet(notifications, &recipient.member.profile.time_zone, now) {
         return None;
@@ -129,6 +129,7 @@ mod tests {
         let mentions_only =
             recipient("bob", json!({ "notifications": { "notify_me_about": "mentions" } }), Default::default());
         assert_eq!(decide(&mentions_only, &plain, at(NOON_TOKYO)), None);
+        assert_eq!(decide(&mentions_only, &message(&alice, &[], true), at(NOON_TOKYO)), Some(Urgency::High), "a DM");
         let named = [bob.clone()];
         assert_eq!(decide(&mentions_only, &message(&alice, &named, false), at(NOON_TOKYO)), Some(Urgency::High));
         let watching = |word: &str| {
@@ -186,6 +187,9 @@ mod tests {
             Some(Urgency::Normal)
         );
         assert_eq!(decide(&recipient("carol", json!({}), Default::default()), &reply, at(NOON_TOKYO)), None);
+        let mentions_only = json!({ "notifications": { "notify_me_about": "mentions" } });
+        let following = decide(&recipient("bob", mentions_only, Default::default()), &reply, at(NOON_TOKYO));
+        assert_eq!(following, Some(Urgency::Normal), "followers hear of replies at any level but nothing");
         let no_replies = json!({ "notifications": { "thread_replies_notification": false } });
         assert_eq!(decide(&recipient("bob", no_replies, Default::default()), &reply, at(NOON_TOKYO)), None);
         let named = [carol];

@@ -4,9 +4,8 @@
 //! them, gets a Web Push on each of their devices.
 //!
 //! Each device hears of a message once: a push is claimed (an item per message and device) before
-//! it is sent, so a record delivered again, late or replayed pushes nothing twice; a push the service
-//! asked to be tried again gives its claim back and fails its record, which Lambda delivers again. A
-//! device the service says is gone is forgotten.
+//! it is sent, so a record delivered again, late or replayed pushes nothing twice. A device the
+//! service says is gone is forgotten; one whose service asks for patience is tried again as it asks.
 
 pub mod decide;
 pub mod webpush;
@@ -26,15 +25,16 @@ use crate::webpush::{Delivery, Pusher};
 
 /// Posts of one batch taken at once.
 const POSTS_AT_ONCE: usize = 8;
-/// Pushes of one post sent at once.
-const PUSHES_AT_ONCE: usize = 16;
+/// Pushes of one post sent at once: a push mostly waits on its service, and a slow one must not
+/// hold back the rest past the function's timeout.
+const PUSHES_AT_ONCE: usize = 64;
 /// A post older than this is told of no more (a batch retried for long, or replayed): late, a
 /// notification is noise.
 const TELL_WITHIN_MS: i64 = 60 * 60 * 1000;
-/// Tries of one push within a run when the service asks for patience, and the longest wait between
-/// two: past them the record is delivered again.
+/// Tries of one push when the service asks for patience, and the longest wait between two (what
+/// `Retry-After` asks, or a growing pause): a run stays well inside the function's timeout.
 const PUSH_TRIES: u32 = 3;
-const LONGEST_WAIT: Duration = Duration::from_secs(5);
+const LONGEST_WAIT: Duration = Duration::from_secs(10);
 const NO_PREVIEW: &str = "New message";
 
 #[derive(Clone)]
@@ -159,16 +159,23 @@ impl Notifier {
             .into_iter()
             .filter_map(|recipient| decide(&recipient, &arrival, now).map(|urgency| (recipient, urgency)))
             .collect();
-        for (recipient, urgency) in &told {
-            let payload = self.payload(post, &arrival, recipient, sender_name)?;
-            let devices = store.subscriptions(&post.org_id, &recipient.member.id).await?;
-            let mut pushes = Vec::new();
-            for device in &devices {
-                pushes.push(self.push_once(post, &recipient.member.id, device, &payload, *urgency));
-            }
-            stream::iter(pushes).buffer_unordered(PUSHES_AT_ONCE).try_collect::<Vec<()>>().await?;
+        let mut lookups = Vec::new();
+        let mut payloads = Vec::new();
+        for (recipient, _) in &told {
+            lookups.push(store.subscriptions(&post.org_id, &recipient.member.id));
+            payloads.push(self.payload(post, &arrival, recipient, sender_name)?);
         }
-        Ok(())
+        let devices: Vec<Vec<Subscription>> = stream::iter(lookups).buffered(PUSHES_AT_ONCE).try_collect().await?;
+        // Every device at once, each to its end: a push under way is never dropped with its claim
+        // taken, whatever happens to the others.
+        let mut pushes = Vec::new();
+        for (((recipient, urgency), devices), payload) in told.iter().zip(&devices).zip(&payloads) {
+            for device in devices {
+                pushes.push(self.push_once(post, &recipient.member.id, device, payload, *urgency));
+            }
+        }
+        let pushed: Vec<Result<()>> = stream::iter(pushes).buffer_unordered(PUSHES_AT_ONCE).collect().await;
+        pushed.into_iter().collect()
     }
 
     /// What `recipient`'s devices show of `post`: its text only where they allow previews.
@@ -200,8 +207,11 @@ impl Notifier {
         serde_json::to_vec(&payload).map_err(Error::internal)
     }
 
-    /// Pushes to one device unless it heard of `post` already; a service that asks for patience is
-    /// waited on (within bounds), then the claim is given back for the record's next delivery.
+    /// Pushes to one device unless it heard of `post` already. A service that asks for patience is
+    /// waited on as it asks (within bounds) and tried again; if it still asks, the device misses this
+    /// one: failing the record would hold back every later message of its shard behind one device,
+    /// which any member could make answer 503. Only the table's errors fail the record (its devices
+    /// already told are not told again).
     async fn push_once(
         &self,
         post: &Message,
@@ -228,9 +238,9 @@ impl Notifier {
                     tokio::time::sleep(wait).await;
                 }
                 Ok(Delivery::Later(_)) => break,
-                // Sending it again would be refused again: the device misses this one.
-                Ok(Delivery::Refused(why)) => {
-                    tracing::warn!(reason = %why, "a push was refused");
+                // Refused for good, or sent without an answer (sending again could show it twice).
+                Ok(Delivery::Missed(why)) => {
+                    tracing::warn!(reason = %why, "a push was not delivered");
                     return Ok(());
                 }
                 Err(err) => {
@@ -239,7 +249,7 @@ impl Notifier {
                 }
             }
         }
-        store.release_push(&post.id, user, &device.subscription_id).await?;
-        Err(Error::Unavailable("a push service asked to be tried later".into()))
+        tracing::warn!("a push service still asked for patience: the device misses this message");
+        Ok(())
     }
 }

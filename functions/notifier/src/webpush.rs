@@ -27,7 +27,8 @@ use crate::decide::Urgency;
 pub const PUSH_TTL: Duration = Duration::from_secs(4 * 60 * 60);
 /// How long a VAPID JWT is valid (RFC 8292 allows at most a day).
 const JWT_VALID_SECS: u64 = 12 * 60 * 60;
-/// How long a push service may take to answer.
+/// How long a push service may take to accept a connection, and to answer.
+const CONNECT_WITHIN: Duration = Duration::from_secs(3);
 const SEND_WITHIN: Duration = Duration::from_secs(10);
 
 /// The stack's VAPID key pair and whom push services may contact about it.
@@ -75,10 +76,11 @@ pub enum Delivery {
     Accepted,
     /// The subscription is no more (404, 410): forget it.
     Gone,
-    /// Try again later (429, 5xx, no answer), after what the service asked if it did.
+    /// Try again later (429, 5xx, or no connection made), after what the service asked if it did.
     Later(Option<Duration>),
-    /// Refused for good (another 4xx, or an address the stack may not reach).
-    Refused(String),
+    /// Not delivered, and not to be tried again: refused for good (another 4xx, an address the
+    /// stack may not reach), or sent without an answer (it may have been delivered).
+    Missed(String),
 }
 
 /// Sends pushes: one HTTP client for the whole run.
@@ -94,6 +96,7 @@ impl Pusher {
             .dns_resolver(Arc::new(Guarded(reach)))
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
+            .connect_timeout(CONNECT_WITHIN)
             .timeout(SEND_WITHIN)
             .build()
             .map_err(Error::internal)?;
@@ -103,7 +106,7 @@ impl Pusher {
     /// Pushes `payload` to one subscription.
     pub async fn push(&self, subscription: &Subscription, payload: &[u8], urgency: Urgency) -> Result<Delivery> {
         let Ok(endpoint) = url::Url::parse(&subscription.endpoint) else {
-            return Ok(Delivery::Refused("the endpoint is not a URL".into()));
+            return Ok(Delivery::Missed("the endpoint is not a URL".into()));
         };
         // A host given as an address is never resolved: it is checked here instead.
         let literal = match endpoint.host() {
@@ -112,7 +115,7 @@ impl Pusher {
             _ => None,
         };
         if literal.is_some_and(|ip| !self.reach.allows(&ip)) {
-            return Ok(Delivery::Refused("the endpoint's address may not be reached".into()));
+            return Ok(Delivery::Missed("the endpoint's address may not be reached".into()));
         }
         let (public, auth) = keys(&subscription.keys)?;
         let uri = subscription.endpoint.parse().map_err(Error::internal)?;
@@ -124,13 +127,12 @@ impl Pusher {
         headers.insert("authorization", self.vapid.authorization(&endpoint)?.parse().map_err(Error::internal)?);
         headers.insert("urgency", reqwest::header::HeaderValue::from_static(urgency.header()));
         let request = reqwest::Request::try_from(request).map_err(Error::internal)?;
+        // An endpoint's path is its subscription's secret: errors are told without the URL.
         let response = match self.client.execute(request).await {
             Ok(response) => response,
-            Err(err) if is_refused_address(&err) => return Ok(Delivery::Refused(err.to_string())),
-            Err(err) => {
-                tracing::warn!(error = %err, "a push service did not answer");
-                return Ok(Delivery::Later(None));
-            }
+            Err(err) if is_refused_address(&err) => return Ok(Delivery::Missed(err.without_url().to_string())),
+            Err(err) if err.is_connect() => return Ok(Delivery::Later(None)),
+            Err(err) => return Ok(Delivery::Missed(format!("no answer: {}", err.without_url()))),
         };
         let status = response.status();
         Ok(match status {
@@ -138,7 +140,7 @@ impl Pusher {
             StatusCode::NOT_FOUND | StatusCode::GONE => Delivery::Gone,
             StatusCode::TOO_MANY_REQUESTS => Delivery::Later(retry_after(&response)),
             _ if status.is_server_error() => Delivery::Later(retry_after(&response)),
-            _ => Delivery::Refused(format!("the push service answered {status}")),
+            _ => Delivery::Missed(format!("the push service answered {status}")),
         })
     }
 }
@@ -154,10 +156,14 @@ fn keys(keys: &SubscriptionKeys) -> Result<(p256::PublicKey, Auth)> {
     Ok((public, Auth::clone_from_slice(&auth)))
 }
 
-/// `Retry-After` in seconds (the HTTP-date form is read as no advice).
+/// `Retry-After`: seconds, or an HTTP date (how long until then).
 fn retry_after(response: &reqwest::Response) -> Option<Duration> {
-    let value = response.headers().get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
-    value.trim().parse().ok().map(Duration::from_secs)
+    let value = response.headers().get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(seconds) = value.parse() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = jiff::fmt::rfc2822::parse(value).ok()?.timestamp();
+    Some(Duration::try_from(at.duration_since(jiff::Timestamp::now())).unwrap_or_default())
 }
 
 const NOT_REACHABLE: &str = "resolves to an address this stack may not reach";

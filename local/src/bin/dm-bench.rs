@@ -2,7 +2,8 @@
 //!
 //! Every store call asks DynamoDB for its consumed capacity; this runs each route once through the
 //! local API Gateway stand-in (one request at a time) and prints the round trips and capacity units
-//! it used, as a Markdown table.
+//! it used, as a Markdown table; then what the notifier asks of DynamoDB for one message, by room
+//! size and by whether a member is away with a device (pushes go to a sink on loopback).
 //!
 //! ```text
 //! dm-bench [--noise N]   N extra messages in rooms the caller is not in (default 1000)
@@ -167,4 +168,49 @@ async fn main() {
         .measure("DELETE /messages/{id}/message", Method::DELETE, &format!("{r}/messages/{id}/message"), "alice", None)
         .await;
     bench.measure("GET /ping", Method::GET, "/api/v1/ping", "alice", None).await;
+    notifier_cost(&bench, &org).await;
+}
+
+/// What the notifier asks of DynamoDB for one message in rooms of 2, 10 and 50 members: with no
+/// member away with a device (everyone else connected, or without one), and with one who is.
+async fn notifier_cost(bench: &Bench, org: &str) {
+    let sink = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a free port");
+    let endpoint = format!("http://{}/push", sink.local_addr().expect("an address"));
+    let accept = axum::Router::new().route("/push", axum::routing::post(|| async { axum::http::StatusCode::CREATED }));
+    tokio::spawn(async move { axum::serve(sink, accept).await });
+    let members: Vec<String> = (0..49).map(|i| format!("member{i}")).collect();
+    for user in &members {
+        let body = json!({ "member_id": user, "email": format!("{user}@example.com") });
+        bench.call(Method::POST, &format!("/api/v1/org/{org}/members"), "alice", Some(body)).await;
+    }
+    println!("\nThe notifier, one message (its own requests, read from the stream's consumers)\n");
+    println!("| members | away with a device | round trips | capacity units |");
+    println!("| --- | --- | --- | --- |");
+    for size in [2, 10, 50] {
+        let others = &members[..size - 1];
+        let body = json!({ "room_user_ids": others });
+        let (_, room) = bench.call(Method::POST, &format!("/api/v1/org/{org}/room"), "alice", Some(body)).await;
+        let room = room["room_id"].as_str().expect("a room").to_owned();
+        for away in [0, 1] {
+            if away == 1 {
+                let device = format!("{endpoint}/{size}");
+                let keys = dm_local::vapid::Vapid::generate().expect("a key pair");
+                let auth = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, [7u8; 16]);
+                let subscription = json!({ "endpoint": device, "keys": { "p256dh": keys.public_key, "auth": auth } });
+                let path = format!("/api/v1/org/{org}/users/{}/push-subscriptions", others[0]);
+                let (status, _) = bench.call(Method::POST, &path, &others[0], Some(subscription)).await;
+                assert_eq!(status, 201, "a device subscribed");
+            }
+            bench.stack.settled().await.expect("the consumers catch up");
+            let before = bench.stack.stream_work().notifier;
+            let body = json!({ "sender_id": "alice", "message": "is anyone there" });
+            let (status, _) = bench
+                .call(Method::POST, &format!("/api/v1/org/{org}/rooms/{room}/messages"), "alice", Some(body))
+                .await;
+            assert_eq!(status, 201, "a message sent");
+            bench.stack.settled().await.expect("the consumers catch up");
+            let used = bench.stack.stream_work().notifier.since(before);
+            println!("| {size} | {away} | {} | {:.1} |", used.calls, used.capacity_units);
+        }
+    }
 }

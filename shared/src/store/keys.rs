@@ -90,7 +90,7 @@ pub fn push_subscription(org: &OrgId, user: &UserId, subscription_id: &Subscript
 
 /// That `message` was pushed to one of `user`'s devices (`subscription`): each is told of a message once.
 pub fn push_claim(message: &MessageId, user: &UserId, subscription_id: &SubscriptionId) -> Key {
-    Key { pk: format!("PUSHED#{message}"), sk: format!("{user}#{subscription_id}") }
+    Key { pk: format!("PUSHED#{message}"), sk: format!("DEVICE#{user}#{subscription_id}") }
 }
 
 /// How many subscriptions a member keeps: the cap's count.

@@ -56,7 +56,7 @@ pub use keys::Key;
 pub use log::{LOG_RETENTION_SECS, LogEntry, Logging, NewEvent, PUBLISH_WINDOW_MS, SyncPage, SyncToken};
 pub use messages::{IDEMPOTENCY_TTL_SECS, MAX_PINS, Pointer, SendReceipt, Sent, Version};
 pub use meter::Usage;
-pub use notify::{PUSH_CLAIM_SECS, Recipient};
+pub use notify::Recipient;
 pub use posts::PostRef;
 pub use presence::{AWAY_AFTER_SECS, Attention, PRESENCE_WINDOW_SECS, Presence, Status};
 pub use push::{Subscribed, Subscription};

@@ -16,7 +16,7 @@ use crate::time::epoch_secs;
 
 /// How long a push is remembered as made: longer than a stream record lives (a day), so no
 /// redelivery finds it forgotten.
-pub const PUSH_CLAIM_SECS: u64 = 2 * 24 * 60 * 60;
+const PUSH_CLAIM_SECS: u64 = 2 * 24 * 60 * 60;
 
 /// A member who might be told of a post in a room by a push.
 #[derive(Clone, Debug)]
@@ -107,10 +107,5 @@ impl Store {
         put.expression_attribute_names = Some([("#ttl".to_owned(), super::TTL_ATTRIBUTE.to_owned())].into());
         put.expression_attribute_values = Some([(":now".to_owned(), AttributeValue::N(now.to_string()))].into());
         self.put_if(put).await
-    }
-
-    /// Gives a claim back: its push was not delivered, and the record will be delivered again.
-    pub async fn release_push(&self, message: &MessageId, user: &UserId, device: &SubscriptionId) -> Result<()> {
-        self.delete_many(&[keys::push_claim(message, user, device)]).await
     }
 }

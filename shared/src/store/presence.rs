@@ -6,7 +6,7 @@
 //! hiding and showing it change the item as connecting and closing do, and make the same events.
 //! Each connection's heartbeat also says whether its client is in front of its user: since when a
 //! client has been hidden or idle is kept beside its entry, and a member none of whose live clients
-//! is attended gets pushed notifications (`Store::attended`).
+//! is attended gets pushed notifications (`attended`).
 
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use serde::Serialize;
