@@ -173,6 +173,16 @@ impl Store {
     /// Strongly consistent reads of many items, 100 a round trip (a batch's limit; more only for
     /// unprocessed keys), returned in the order of `keys`.
     pub(crate) async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Item>>> {
+        self.read_many(keys, true).await
+    }
+
+    /// The same reads, eventually consistent (half the read units): for what a change a moment old
+    /// may be missing from without harm.
+    pub(crate) async fn get_many_eventually(&self, keys: &[Key]) -> Result<Vec<Option<Item>>> {
+        self.read_many(keys, false).await
+    }
+
+    async fn read_many(&self, keys: &[Key], consistent: bool) -> Result<Vec<Option<Item>>> {
         let mut found: HashMap<(String, String), Item> = HashMap::with_capacity(keys.len());
         // A batch may not name one key twice.
         let mut unique: Vec<&Key> = Vec::with_capacity(keys.len());
@@ -187,7 +197,7 @@ impl Store {
         while !pending.is_empty() {
             let request = KeysAndAttributes::builder()
                 .set_keys(Some(std::mem::take(&mut pending)))
-                .consistent_read(true)
+                .consistent_read(consistent)
                 .build()
                 .map_err(Error::internal)?;
             let sent = self

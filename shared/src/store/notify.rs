@@ -44,11 +44,13 @@ impl Store {
     /// Those of `users` who would learn of a post in `room` only by a push: members of `org` and of
     /// the room (their row is there) who keep a device subscribed and have no client in front of
     /// them. Two batch reads: everyone's presence and device count (two small items each), then the
-    /// member, settings and row of those left, who are few (most are online or have no device).
+    /// member, settings and row of those left, who are few (most are online or have no device). Both
+    /// eventually consistent, at half the read units: a member who connected or changed a setting a
+    /// moment before may be read as they were.
     pub async fn recipients(&self, org: &OrgId, room: &RoomId, users: &[UserId]) -> Result<Vec<Recipient>> {
         let reach: Vec<keys::Key> =
             users.iter().flat_map(|user| [keys::presence(org, user), keys::push_count(org, user)]).collect();
-        let found = if reach.is_empty() { Vec::new() } else { self.get_many(&reach).await? };
+        let found = if reach.is_empty() { Vec::new() } else { self.get_many_eventually(&reach).await? };
         let now = epoch_secs();
         let mut away = Vec::new();
         for (user, pair) in users.iter().zip(found.chunks(2)) {
@@ -62,7 +64,7 @@ impl Store {
             .iter()
             .flat_map(|user| [keys::member(org, user), keys::settings(org, user), keys::user_room(org, user, room)])
             .collect();
-        let found = if wanted.is_empty() { Vec::new() } else { self.get_many(&wanted).await? };
+        let found = if wanted.is_empty() { Vec::new() } else { self.get_many_eventually(&wanted).await? };
         let mut recipients = Vec::new();
         for items in found.chunks(3) {
             let [member, settings, row] = items else { continue };
