@@ -212,3 +212,47 @@ async fn gone_devices_are_forgotten_busy_ones_retried_and_a_replay_pushes_nothin
     assert_eq!(only(service.received(&new_phone)).payload["message_id"], message.as_str(), "the new device, once");
     assert!(service.faults().is_empty(), "{:?}", service.faults());
 }
+
+/// A reply tells those who follow its thread (who started it, replied in it, or were named in it)
+/// and whom it names, not the rest of the room.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_reaches_its_threads_followers_and_whom_it_names() {
+    let app = spawn_app().await;
+    let service = push_service(&app).await;
+    let users = ["alice", "bob", "carol", "dave"];
+    let org = app.org_with("alice", &users[1..]).await;
+    let room = app.room(&org, "alice", &users[1..]).await;
+    let mut devices = std::collections::HashMap::new();
+    for user in users {
+        devices.insert(user, device(&app, &service, &org, user, Answer::Accept).await);
+    }
+    let message = send(&app, &org, &room, "Lunch on Friday?", &[]).await;
+    let thread = format!("/api/v1/org/{org}/rooms/{room}/messages/{message}/threads");
+    let reply = |user: &'static str, text: &'static str, mentions: Value| {
+        let (app, thread) = (&app, thread.clone());
+        async move {
+            let body = json!({ "sender_id": user, "message": text, "mentions": mentions });
+            let sent = app.post(&thread, user, body).await;
+            assert_eq!(sent.status, StatusCode::CREATED, "{}", sent.raw);
+            sent.str("thread_id")
+        }
+    };
+    let yes = reply("bob", "Yes!", json!([])).await;
+    app.settled().await;
+    let push = only(service.received(&devices["alice"]));
+    assert_eq!(
+        (push.payload["title"].as_str(), push.payload["message_id"].as_str()),
+        (Some("bob replied in a thread"), Some(yes.as_str()))
+    );
+    assert_eq!(service.received(&devices["carol"]).len(), 1, "the message, not a reply to a thread she is not in");
+    let named = reply("dave", "@carol are you in?", json!(["carol"])).await;
+    app.settled().await;
+    assert!(service.faults().is_empty(), "{:?}", service.faults());
+    let last = |user: &str| service.received(&devices[user]).last().map(|push| push.payload.clone());
+    assert_eq!(last("carol").map(|p| p["title"].clone()), Some(json!("dave mentioned you")));
+    for follower in ["alice", "bob"] {
+        assert_eq!(last(follower).map(|p| p["message_id"].clone()), Some(json!(named)), "{follower} follows it");
+    }
+    let counts: Vec<usize> = users.iter().map(|user| service.received(&devices[user]).len()).collect();
+    assert_eq!(counts, [2, 2, 2, 1], "alice, bob, carol, dave");
+}

@@ -54,18 +54,14 @@ enum Told {
 }
 
 impl Told {
+    /// A post stored (the record has no old image) or edited to name someone new; nothing else.
     fn of(change: &Change) -> Option<Self> {
-        let post = |image: Option<&serde_dynamo::Item>| {
-            image.and_then(|item| serde_dynamo::from_item::<_, Message>(item.clone()).ok())
-        };
-        match (post(change.old.as_ref()), post(change.new.as_ref())) {
-            (None, Some(post)) => Some(Self::Posted(post)),
-            (Some(old), Some(post)) => {
-                let anew: Vec<UserId> = post.mentions.iter().filter(|u| !old.mentions.contains(u)).cloned().collect();
-                (!anew.is_empty()).then_some(Self::Named { post, anew })
-            }
-            _ => None,
-        }
+        let post = |item: &serde_dynamo::Item| serde_dynamo::from_item::<_, Message>(item.clone()).ok();
+        let new = post(change.new.as_ref()?)?;
+        let Some(old) = &change.old else { return Some(Self::Posted(new)) };
+        let old = post(old)?;
+        let anew: Vec<UserId> = new.mentions.iter().filter(|u| !old.mentions.contains(u)).cloned().collect();
+        (!anew.is_empty()).then_some(Self::Named { post: new, anew })
     }
 
     fn post(&self) -> &Message {
@@ -104,8 +100,9 @@ impl Notifier {
         serde_json::to_value(dm_shared::stream::response(failed)).map_err(Error::internal)
     }
 
-    /// Tells of each post in `changes`, posts at once; answers the sequence numbers of those whose
-    /// pushes should be tried again.
+    /// Tells of each post in `changes`, posts at once; answers the sequence numbers of those the
+    /// table failed (throttled, say), to be delivered again: their devices already told are not told
+    /// twice.
     pub async fn notify(&self, changes: &[Change]) -> Vec<String> {
         let now = dm_shared::time::now_ms();
         let mut runs = Vec::new();
@@ -133,12 +130,15 @@ impl Notifier {
             Told::Posted(_) => room.room_user_ids.clone(),
             Told::Named { anew, .. } => anew.clone(),
         };
-        let followers = match (&post.parent, told) {
-            (Some(parent), Told::Posted(_)) => Some(store.thread_followers(&post.room_id, parent).await?),
-            _ => None,
+        let followers = async {
+            match (&post.parent, told) {
+                (Some(parent), Told::Posted(_)) => store.thread_followers(&post.room_id, parent).await.map(Some),
+                _ => Ok(None),
+            }
         };
         let others: Vec<UserId> = candidates.into_iter().filter(|user| *user != post.sender_id).collect();
-        let (recipients, sender) = tokio::try_join!(
+        let (followers, recipients, sender) = tokio::try_join!(
+            followers,
             store.recipients(&post.org_id, &post.room_id, &others),
             store.member(&post.org_id, &post.sender_id)
         )?;
