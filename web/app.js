@@ -116,7 +116,8 @@ async function openLinkedRoom() {
   const link = JSON.parse(sessionStorage.getItem("dm.room") ?? "null");
   sessionStorage.removeItem("dm.room");
   if (!link || !state.orgs.some((org) => org.org_id === link.org)) return false;
-  if (state.org !== link.org) await openOrg(link.org);
+  // The org's client may have been left (switching org, answering an invite): open it again.
+  if (state.org !== link.org || !state.live || state.live.closed) await openOrg(link.org);
   // A room the caller has left since says so; they stay signed in.
   await openRoom(link.room).catch(failed);
   return true;
@@ -147,7 +148,12 @@ function startSignIn() {
   show("signin");
   if (session && session.api === $("#api-base").value) {
     // A token that expired (or a stack that moved) asks to sign in again.
-    signedIn(session.api, session.token, session.ws).catch(() => localStorage.removeItem("dm.session"));
+    signedIn(session.api, session.token, session.ws).catch((err) => {
+      if (err instanceof ApiError && err.status === 401) return localStorage.removeItem("dm.session");
+      // Signed in, but the org (or its live connection) did not open: they choose again.
+      failed(err);
+      if (state.orgs.length) showOrgs();
+    });
   }
 }
 
@@ -226,7 +232,9 @@ $("#create-org-form").addEventListener("submit", async (event) => {
 });
 
 for (const button of document.querySelectorAll('[data-action="sign-out"]')) {
-  button.addEventListener("click", () => {
+  button.addEventListener("click", async () => {
+    // The next person on this browser must not get this member's notifications.
+    await forgetPush().catch(() => {});
     localStorage.removeItem("dm.session");
     location.reload();
   });
@@ -827,12 +835,30 @@ async function enablePush() {
   if (!("serviceWorker" in navigator) || !("PushManager" in window)) {
     throw new Error("This browser cannot receive notifications (it needs service workers and the Push API, on https or localhost)");
   }
-  const registration = await navigator.serviceWorker.register("sw.js");
+  await navigator.serviceWorker.register("sw.js");
   const permission = await Notification.requestPermission();
   if (permission !== "granted") throw new Error("The browser refused: allow notifications for this site in its settings, then try again");
   const { public_key } = await state.api.get("/api/v1/push/vapid-public-key");
+  // Subscribing needs the worker active, which registering does not wait for.
+  const registration = await navigator.serviceWorker.ready;
   const subscription = await registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: keyBytes(public_key) });
-  await state.api.post(orgPath(`/users/${encodeURIComponent(state.me)}/push-subscriptions`), subscription.toJSON());
+  await state.api.post(pushPath(), subscription.toJSON());
+}
+
+const pushPath = (rest = "") => orgPath(`/users/${encodeURIComponent(state.me)}/push-subscriptions${rest}`);
+
+/// Forgets this browser's subscription, here and at its push service (which then answers 410 for
+/// it in the member's other orgs, where the notifier forgets it too).
+async function forgetPush() {
+  const registration = await navigator.serviceWorker?.getRegistration();
+  const subscription = await registration?.pushManager.getSubscription();
+  if (!subscription) return;
+  if (state.org) {
+    const kept = await state.api.get(pushPath());
+    const mine = kept.results.find((kept) => kept.endpoint === subscription.endpoint);
+    if (mine) await state.api.delete(pushPath(`/${mine.subscription_id}`));
+  }
+  await subscription.unsubscribe();
 }
 
 $("#enable-push").addEventListener("click", async () => {

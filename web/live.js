@@ -39,9 +39,11 @@ export class Live extends EventTarget {
       this.lastInput = Date.now();
       changed();
     };
+    // Coming back to the tab is coming back to it, input or not.
+    const visible = () => (document.hidden ? changed() : input());
     this.listeners = [
-      [document, "visibilitychange", changed],
-      ...["keydown", "pointerdown", "wheel", "touchstart"].map((name) => [window, name, input]),
+      [document, "visibilitychange", visible],
+      ...["focus", "keydown", "pointerdown", "wheel", "touchstart"].map((name) => [window, name, input]),
     ];
     for (const [target, name, listener] of this.listeners) target.addEventListener(name, listener, { passive: true });
     this.idleCheck = setInterval(changed, IDLE_MS / 4);

@@ -21,7 +21,12 @@ self.addEventListener("push", (event) => {
 
 self.addEventListener("notificationclick", (event) => {
   event.notification.close();
-  const url = event.notification.data?.url ?? self.registration.scope;
+  let url = self.registration.scope;
+  try {
+    url = new URL(event.notification.data?.url, self.registration.scope).href;
+  } catch {
+    // A link that does not parse opens the client itself.
+  }
   const open = async () => {
     const windows = await self.clients.matchAll({ type: "window", includeUncontrolled: true });
     const client = windows.find((window) => new URL(window.url).pathname === new URL(url).pathname);

@@ -143,6 +143,7 @@ async fn nothing_for_the_online_the_muted_the_quiet_or_those_set_to_nothing() {
     dm_tests::expect_event(&mut bob_socket, "pong").await;
     send(&app, &org, &room, "@bob just now", &["bob"]).await;
     app.settled().await;
+    assert_eq!(service.received(&devices["frank"]).len(), 2, "the message was told of");
     assert!(service.received(&devices["bob"]).is_empty(), "hidden for less than two minutes");
     let store = &app.stack.state.store;
     let (pk, sk) = (AttributeValue::S(format!("ORG#{org}#USER#bob#CONNECTIONS")), AttributeValue::S("PRESENCE".into()));
@@ -164,6 +165,7 @@ async fn nothing_for_the_online_the_muted_the_quiet_or_those_set_to_nothing() {
     dm_tests::expect_event(&mut bob_socket, "pong").await;
     send(&app, &org, &room, "@bob welcome back", &["bob"]).await;
     app.settled().await;
+    assert_eq!(service.received(&devices["frank"]).len(), 4, "the message was told of");
     assert_eq!(service.received(&devices["bob"]).len(), 1, "watching again");
 }
 
@@ -206,7 +208,13 @@ async fn gone_devices_are_forgotten_busy_ones_retried_and_a_replay_pushes_nothin
     let vapid = vapid.expect("the stack's VAPID key");
     let pusher = dm_notifier::webpush::Pusher::new(vapid, app.stack.state.config.push_reach).expect("a pusher");
     let notifier = dm_notifier::Notifier::new(app.stack.state.clone(), pusher);
-    let answer = notifier.stream(serde_json::from_str(&batch).expect("a batch")).await.expect("an answer");
+    // An invocation with no time left for a push claims nothing and asks for the record again.
+    let now = dm_shared::time::now_ms();
+    let answer = notifier.stream(serde_json::from_str(&batch).expect("a batch"), now).await.expect("an answer");
+    assert_eq!(answer["batchItemFailures"][0]["itemIdentifier"], "4421584500000000017450439091", "{answer}");
+    assert!(service.received(&new_phone).is_empty(), "no time for it");
+    let answer =
+        notifier.stream(serde_json::from_str(&batch).expect("a batch"), now + 60_000).await.expect("an answer");
     assert_eq!(answer["batchItemFailures"], json!([]), "nothing to retry: {answer}");
     assert_eq!(service.requests(&busy), 2, "nothing pushed twice");
     assert_eq!(only(service.received(&new_phone)).payload["message_id"], message.as_str(), "the new device, once");

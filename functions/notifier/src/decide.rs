@@ -58,11 +58,11 @@ pub fn decide(recipient: &Recipient, arrival: &Arrival, now: Timestamp) -> Optio
     let told = match (about, arrival.named_anew, arrival.followers) {
         (NotifyAbout::Nothing, _, _) => false,
         (_, Some(named_anew), _) => named_anew.contains(user),
-        _ if named => true,
+        // A direct message is meant for the other, as a mention is.
+        _ if named || arrival.direct => true,
         (_, None, Some(followers)) => notifications.thread_replies_notification && followers.contains(user),
         (NotifyAbout::All, None, None) => true,
-        // A direct message is meant for the other, as a mention is.
-        (NotifyAbout::Mentions, None, None) => arrival.direct,
+        (NotifyAbout::Mentions, None, None) => false,
     };
     if !told || quiet(notifications, &recipient.member.profile.time_zone, now) {
         return None;
@@ -190,6 +190,9 @@ mod tests {
         let mentions_only = json!({ "notifications": { "notify_me_about": "mentions" } });
         let following = decide(&recipient("bob", mentions_only, Default::default()), &reply, at(NOON_TOKYO));
         assert_eq!(following, Some(Urgency::Normal), "followers hear of replies at any level but nothing");
+        let in_a_dm = Arrival { direct: true, ..reply };
+        let not_following = decide(&recipient("carol", json!({}), Default::default()), &in_a_dm, at(NOON_TOKYO));
+        assert_eq!(not_following, Some(Urgency::High), "a reply in a conversation of two is meant for the other");
         let no_replies = json!({ "notifications": { "thread_replies_notification": false } });
         assert_eq!(decide(&recipient("bob", no_replies, Default::default()), &reply, at(NOON_TOKYO)), None);
         let named = [carol];

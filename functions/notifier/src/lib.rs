@@ -10,7 +10,7 @@
 pub mod decide;
 pub mod webpush;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use dm_shared::ids::{MessageId, UserId};
 use dm_shared::model::{Member, Message};
@@ -23,8 +23,8 @@ use serde::Serialize;
 use crate::decide::{Arrival, Urgency, decide};
 use crate::webpush::{Delivery, Pusher};
 
-/// Posts of one batch taken at once.
-const POSTS_AT_ONCE: usize = 8;
+/// Posts of one batch taken at once: each mostly waits on DynamoDB and push services.
+const POSTS_AT_ONCE: usize = 32;
 /// Pushes of one post sent at once: a push mostly waits on its service, and a slow one must not
 /// hold back the rest past the function's timeout.
 const PUSHES_AT_ONCE: usize = 64;
@@ -32,9 +32,14 @@ const PUSHES_AT_ONCE: usize = 64;
 /// notification is noise.
 const TELL_WITHIN_MS: i64 = 60 * 60 * 1000;
 /// Tries of one push when the service asks for patience, and the longest wait between two (what
-/// `Retry-After` asks, or a growing pause): a run stays well inside the function's timeout.
+/// `Retry-After` asks, or a growing pause).
 const PUSH_TRIES: u32 = 3;
 const LONGEST_WAIT: Duration = Duration::from_secs(10);
+/// What one try may take: a push is claimed, or tried again, only with this much of the run left;
+/// a device there is no time for is left to the record's next delivery, unclaimed.
+const ONE_TRY: Duration = Duration::from_secs(webpush::SEND_WITHIN.as_secs() + 2);
+/// How long a run may take where no Lambda deadline says (the local stack): the function's timeout.
+const RUN_FOR: Duration = Duration::from_secs(60);
 const NO_PREVIEW: &str = "New message";
 
 #[derive(Clone)]
@@ -85,7 +90,7 @@ struct Payload<'a> {
 
 impl Consumer for Notifier {
     fn consume(&self, changes: &[Change]) -> impl Future<Output = Vec<String>> + Send {
-        self.notify(changes)
+        self.notify(changes, Instant::now() + RUN_FOR)
     }
 }
 
@@ -94,35 +99,42 @@ impl Notifier {
         Self { state, pusher: std::sync::Arc::new(pusher) }
     }
 
-    /// A stream batch as Lambda delivers it: the records to deliver again (`ReportBatchItemFailures`).
-    pub async fn stream(&self, batch: aws_lambda_events::dynamodb::Event) -> Result<serde_json::Value> {
-        let failed = self.notify(&dm_shared::stream::changes(batch)).await;
+    /// A stream batch as Lambda delivers it, to be done by `deadline_ms` (the invocation's, epoch ms):
+    /// the records to deliver again (`ReportBatchItemFailures`).
+    pub async fn stream(
+        &self,
+        batch: aws_lambda_events::dynamodb::Event,
+        deadline_ms: i64,
+    ) -> Result<serde_json::Value> {
+        let left = u64::try_from(deadline_ms - dm_shared::time::now_ms()).unwrap_or_default();
+        let failed =
+            self.notify(&dm_shared::stream::changes(batch), Instant::now() + Duration::from_millis(left)).await;
         serde_json::to_value(dm_shared::stream::response(failed)).map_err(Error::internal)
     }
 
-    /// Tells of each post in `changes`, posts at once; answers the sequence numbers of those the
-    /// table failed (throttled, say), to be delivered again: their devices already told are not told
-    /// twice.
-    pub async fn notify(&self, changes: &[Change]) -> Vec<String> {
+    /// Tells of each post in `changes`, posts at once, by `deadline`; answers the sequence numbers of
+    /// those to deliver again: the table failed them (throttled, say), or time ran out before all
+    /// their devices were tried. Devices already told are not told twice.
+    pub async fn notify(&self, changes: &[Change], deadline: Instant) -> Vec<String> {
         let now = dm_shared::time::now_ms();
         let mut runs = Vec::new();
         for change in changes {
             let recent = change.created_ms == 0 || now - change.created_ms < TELL_WITHIN_MS;
             if let Some(told) = Told::of(change).filter(|_| recent) {
-                runs.push(self.tell_or_retry(change, told));
+                runs.push(self.tell_or_retry(change, told, deadline));
             }
         }
         stream::iter(runs).buffer_unordered(POSTS_AT_ONCE).filter_map(std::future::ready).collect().await
     }
 
     /// The change's sequence number if its pushes should be tried again.
-    async fn tell_or_retry(&self, change: &Change, told: Told) -> Option<String> {
-        let err = self.tell(&told).await.err()?;
+    async fn tell_or_retry(&self, change: &Change, told: Told, deadline: Instant) -> Option<String> {
+        let err = self.tell(&told, deadline).await.err()?;
         tracing::warn!(sequence_number = %change.sequence_number, error = %err, "a post's pushes are retried");
         Some(change.sequence_number.clone())
     }
 
-    async fn tell(&self, told: &Told) -> Result<()> {
+    async fn tell(&self, told: &Told, deadline: Instant) -> Result<()> {
         let store = &self.state.store;
         let post = told.post();
         let Some(room) = store.room(&post.room_id).await? else { return Ok(()) };
@@ -171,7 +183,7 @@ impl Notifier {
         let mut pushes = Vec::new();
         for (((recipient, urgency), devices), payload) in told.iter().zip(&devices).zip(&payloads) {
             for device in devices {
-                pushes.push(self.push_once(post, &recipient.member.id, device, payload, *urgency));
+                pushes.push(self.push_once(post, &recipient.member.id, device, payload, (*urgency, deadline)));
             }
         }
         let pushed: Vec<Result<()>> = stream::iter(pushes).buffer_unordered(PUSHES_AT_ONCE).collect().await;
@@ -207,20 +219,24 @@ impl Notifier {
         serde_json::to_vec(&payload).map_err(Error::internal)
     }
 
-    /// Pushes to one device unless it heard of `post` already. A service that asks for patience is
-    /// waited on as it asks (within bounds) and tried again; if it still asks, the device misses this
-    /// one: failing the record would hold back every later message of its shard behind one device,
-    /// which any member could make answer 503. Only the table's errors fail the record (its devices
-    /// already told are not told again).
+    /// Pushes to one device unless it heard of `post` already, if there is time for a try before
+    /// `deadline` (else the record is delivered again, this device unclaimed). A service that asks
+    /// for patience is waited on as it asks (within bounds and the time left) and tried again; if it
+    /// still asks, the device misses this one: failing the record would hold back every later
+    /// message of its shard behind one device, which any member could make answer 503.
     async fn push_once(
         &self,
         post: &Message,
         user: &UserId,
         device: &Subscription,
         payload: &[u8],
-        urgency: Urgency,
+        (urgency, deadline): (Urgency, Instant),
     ) -> Result<()> {
         let store = &self.state.store;
+        let left = || deadline.saturating_duration_since(Instant::now());
+        if left() < ONE_TRY {
+            return Err(Error::Unavailable("no time left for a push: the record is delivered again".into()));
+        }
         if !store.claim_push(&post.id, user, &device.subscription_id).await? {
             return Ok(());
         }
@@ -235,6 +251,9 @@ impl Notifier {
                 }
                 Ok(Delivery::Later(wait)) if attempt < PUSH_TRIES => {
                     let wait = wait.unwrap_or(Duration::from_millis(500) * attempt).min(LONGEST_WAIT);
+                    if left() < wait + ONE_TRY {
+                        break;
+                    }
                     tokio::time::sleep(wait).await;
                 }
                 Ok(Delivery::Later(_)) => break,

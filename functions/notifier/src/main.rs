@@ -1,6 +1,6 @@
-//! The table's stream in, pushes out (`ReportBatchItemFailures`: a post whose push service asked
-//! for patience is delivered again). The VAPID private key is read once per cold start from the SSM
-//! SecureString parameter `DM_VAPID_PRIVATE_KEY_PARAMETER` names.
+//! The table's stream in, pushes out (`ReportBatchItemFailures`: a post the table failed, or whose
+//! devices the invocation had no time left for, is delivered again). The VAPID private key is read
+//! once per cold start from the SSM SecureString parameter `DM_VAPID_PRIVATE_KEY_PARAMETER` names.
 
 // The stream handler nests the SDK's futures deeper than the default limit lets rustc lay out.
 #![recursion_limit = "256"]
@@ -25,7 +25,8 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::run(service_fn(|event: LambdaEvent<aws_lambda_events::dynamodb::Event>| {
         let notifier = notifier.clone();
         let span = dm_shared::lambda::invocation_span(&event.context);
-        let run = async move { notifier.stream(event.payload).await.map_err(Error::from) };
+        let deadline = i64::try_from(event.context.deadline).unwrap_or(i64::MAX);
+        let run = async move { notifier.stream(event.payload, deadline).await.map_err(Error::from) };
         tracing::Instrument::instrument(run, span)
     }))
     .await

@@ -29,7 +29,7 @@ pub const PUSH_TTL: Duration = Duration::from_secs(4 * 60 * 60);
 const JWT_VALID_SECS: u64 = 12 * 60 * 60;
 /// How long a push service may take to accept a connection, and to answer.
 const CONNECT_WITHIN: Duration = Duration::from_secs(3);
-const SEND_WITHIN: Duration = Duration::from_secs(10);
+pub const SEND_WITHIN: Duration = Duration::from_secs(10);
 
 /// The stack's VAPID key pair and whom push services may contact about it.
 pub struct Vapid {
