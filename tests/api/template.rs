@@ -264,3 +264,27 @@ fn browsers_lifecycle_protection_and_alarms() {
         assert!(watching("Errors", function) && watching("Throttles", function), "{function}");
     }
 }
+
+/// Web Push is the deployer's to turn on: the notifier exists only with a VAPID public key, and it
+/// alone may read the private key's parameter (that one parameter, decrypted through SSM only).
+#[test]
+fn only_the_notifier_reads_the_vapid_private_key_and_only_with_push_on() {
+    let template: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(include_str!("../../template.yaml")).expect("template.yaml parses");
+    let resources = template["Resources"].as_mapping().expect("resources");
+    let notifier = &template["Resources"]["NotifierFunction"];
+    assert_eq!(notifier["Condition"].as_str(), Some("PushEnabled"));
+    assert!(format!("{:?}", template["Conditions"]["PushEnabled"]).contains("VapidPublicKey"));
+    let statements = format!("{:?}", notifier["Properties"]["Policies"]);
+    assert!(statements.contains("ssm:GetParameter") && statements.contains("parameter${VapidPrivateKeyParameter}"));
+    assert!(statements.contains("kms:Decrypt") && statements.contains("kms:ViaService"), "{statements}");
+    let variables = format!("{:?}", notifier["Properties"]["Environment"]["Variables"]);
+    assert!(variables.contains("DM_VAPID_PRIVATE_KEY_PARAMETER"), "{variables}");
+    for (name, resource) in resources {
+        if name.as_str() != Some("NotifierFunction") {
+            let policies = format!("{:?}", resource["Properties"]["Policies"]);
+            assert!(!policies.contains("ssm:") && !policies.contains("kms:"), "{name:?} reads no secret");
+        }
+    }
+    assert!(!format!("{:?}", template["Globals"]).contains("VapidPrivateKeyParameter"), "not every function's");
+}
