@@ -115,7 +115,7 @@ impl Pusher {
             _ => None,
         };
         if literal.is_some_and(|ip| !self.reach.allows(&ip)) {
-            return Ok(Delivery::Missed("the endpoint's address may not be reached".into()));
+            return Ok(Delivery::Missed(UNREACHABLE.into()));
         }
         let (public, auth) = keys(&subscription.keys)?;
         let uri = subscription.endpoint.parse().map_err(Error::internal)?;
@@ -130,7 +130,7 @@ impl Pusher {
         // An endpoint's path is its subscription's secret: errors are told without the URL.
         let response = match self.client.execute(request).await {
             Ok(response) => response,
-            Err(err) if is_refused_address(&err) => return Ok(Delivery::Missed(err.without_url().to_string())),
+            Err(err) if is_refused_address(&err) => return Ok(Delivery::Missed(UNREACHABLE.into())),
             Err(err) if err.is_connect() => return Ok(Delivery::Later(None)),
             Err(err) => return Ok(Delivery::Missed(format!("no answer: {}", err.without_url()))),
         };
@@ -166,12 +166,26 @@ fn retry_after(response: &reqwest::Response) -> Option<Duration> {
     Some(Duration::try_from(at.duration_since(jiff::Timestamp::now())).unwrap_or_default())
 }
 
-const NOT_REACHABLE: &str = "resolves to an address this stack may not reach";
+/// Why a push was not sent to an endpoint whose host is, or resolves to, a forbidden address.
+const UNREACHABLE: &str = "the endpoint's host is an address this stack may not reach";
 
+/// A host that resolved to an address the stack may not reach, as the resolver refuses it.
+#[derive(Debug)]
+struct Unreachable(String);
+
+impl std::fmt::Display for Unreachable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} resolves to an address this stack may not reach", self.0)
+    }
+}
+
+impl std::error::Error for Unreachable {}
+
+/// Whether the resolver refused the request's host (somewhere in the error's chain of causes).
 fn is_refused_address(err: &reqwest::Error) -> bool {
-    let mut source: Option<&dyn std::error::Error> = Some(err);
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
     while let Some(err) = source {
-        if err.to_string().contains(NOT_REACHABLE) {
+        if err.is::<Unreachable>() {
             return true;
         }
         source = err.source();
@@ -189,9 +203,42 @@ impl Resolve for Guarded {
         Box::pin(async move {
             let found: Vec<SocketAddr> = tokio::net::lookup_host((name.as_str(), 0)).await?.collect();
             if found.is_empty() || !found.iter().all(|address| reach.allows(&address.ip())) {
-                return Err(format!("{} {NOT_REACHABLE}", name.as_str()).into());
+                return Err(Box::new(Unreachable(name.as_str().to_owned())) as _);
             }
             Ok(Box::new(found.into_iter()) as Addrs)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A browser's subscription keys (RFC 8291's example) and a VAPID key: any valid pair serves.
+    const P256DH: &str = "BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4";
+    const AUTH: &str = "BTBZMqHH6r4Tts7J_aSIgg";
+    const VAPID_PRIVATE: &str = "RS0WdYWWo1HajXg3NZR1olzCf31i-ZBGDkFyCs7j1jw";
+
+    fn at(endpoint: &str) -> Subscription {
+        Subscription {
+            subscription_id: dm_shared::ids::SubscriptionId::parse("device").expect("an id"),
+            endpoint: endpoint.to_owned(),
+            keys: SubscriptionKeys { p256dh: P256DH.into(), auth: AUTH.into() },
+            created_at: "2026-12-05T00:00:00Z".into(),
+        }
+    }
+
+    /// Whatever a kept endpoint's host resolves to now, a deployed stack sends nothing to a private
+    /// or loopback address: refused when connecting, so no request leaves.
+    #[tokio::test]
+    async fn a_deployed_stack_connects_to_no_private_address_whatever_dns_says_now() {
+        let vapid = Vapid::new(VAPID_PRIVATE, "mailto:ops@example.com").expect("a VAPID key");
+        let pusher = Pusher::new(vapid, Reach::Public).expect("a pusher");
+        for endpoint in
+            ["https://localhost/push", "http://127.0.0.1:9/push", "https://[::1]/push", "https://10.0.0.1/push"]
+        {
+            let sent = pusher.push(&at(endpoint), b"{}", Urgency::High).await.expect("an answer");
+            assert!(matches!(&sent, Delivery::Missed(why) if why.contains("may not reach")), "{endpoint}: {sent:?}");
+        }
     }
 }
